@@ -1,0 +1,55 @@
+//! The one error type of the domain. Stores report into it; each HTTP dialect has exactly one
+//! place that turns it into that dialect's envelope and status.
+
+/// Everything that can go wrong in a domain operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter is missing or malformed; `field` names it (v5 40001, v2 400).
+    #[error("invalid parameter `{field}`: {message}")]
+    InvalidParameter { field: String, message: String },
+    /// A value does not fit the tag group's attribute (v5 40002).
+    #[error("value does not fit the tag group's attribute: {0}")]
+    InvalidValue(String),
+    /// The attribute of a group with live assignments cannot change (v5 40003).
+    #[error("attribute cannot change while assignments exist")]
+    AttributeInUse,
+    /// The tag group is inactive and refuses new assignments (v5 40004).
+    #[error("tag group is inactive")]
+    GroupInactive,
+    /// The tag group is locked and cannot be edited (v5 40005).
+    #[error("tag group is locked")]
+    GroupLocked,
+    /// No such organization.
+    #[error("organization not found")]
+    OrgNotFound,
+    /// No such tag group in this organization (v5 40401).
+    #[error("tag group not found")]
+    GroupNotFound,
+    /// No such user in this organization (v5 40402, v2 8015).
+    #[error("user not found")]
+    UserNotFound,
+    /// A unique name is already taken in this organization (v5 40901).
+    #[error("{0} already used in this organization")]
+    Duplicate(String),
+    /// Optimistic concurrency: the caller's version is not the current one (v5 40902).
+    #[error("stale version")]
+    StaleVersion,
+    /// Anything else: a database fault, a bug. Never shown to a client; logged with the request id.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Error::Internal(cause.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

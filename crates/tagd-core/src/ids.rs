@@ -1,0 +1,122 @@
+//! Identifiers. Every entity has a dense internal integer id (what v2 shows) and, where the
+//! spec shows one, a 32-character lowercase hex external id (what v5 shows).
+
+use crate::error::{Error, Result};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Internal id of an organization: the tenant key every store method takes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OrgId(pub i64);
+
+/// A 32-character lowercase hex id (a UUID without dashes): `corp_id`, `entity_id`, `app_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExternalId(String);
+
+/// An organization's external id, as clients send it in `corp_id`.
+pub type CorpId = ExternalId;
+
+impl ExternalId {
+    /// Parses a 32-character lowercase hex string; anything else is refused.
+    pub fn parse(field: &str, raw: &str) -> Result<Self> {
+        let ok = raw.len() == 32
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(ExternalId(raw.to_owned()))
+        } else {
+            Err(Error::invalid(field, "must be 32 lowercase hex characters"))
+        }
+    }
+
+    /// A fresh random id with 128 bits of entropy.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        ExternalId(hex::encode(bytes))
+    }
+
+    /// Wraps a value read back from the database, which only ever holds parsed ids.
+    pub fn from_trusted(raw: String) -> Self {
+        ExternalId(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user (v2: customer) id: 1–64 characters from `[A-Za-z0-9_.:@-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_.:@-".contains(c);
+        if raw.is_empty() || raw.len() > 64 {
+            return Err(Error::invalid("user_id", "must be 1 to 64 characters"));
+        }
+        if !raw.chars().all(allowed) {
+            return Err(Error::invalid(
+                "user_id",
+                "may only contain letters, digits and _ . : @ -",
+            ));
+        }
+        Ok(UserId(raw.to_owned()))
+    }
+
+    pub fn from_trusted(raw: String) -> Self {
+        UserId(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_external_id_must_be_32_lowercase_hex_characters() {
+        assert!(ExternalId::parse("corp_id", "7a529dce6d4d41df882a4fcb9ce8277c").is_ok());
+        assert!(ExternalId::parse("corp_id", "7A529DCE6D4D41DF882A4FCB9CE8277C").is_err());
+        assert!(ExternalId::parse("corp_id", "7a529dce").is_err());
+        assert!(ExternalId::parse("corp_id", "7a529dce-6d4d-41df-882a-4fcb9ce8").is_err());
+    }
+
+    #[test]
+    fn generated_external_ids_parse_and_differ() {
+        let a = ExternalId::generate();
+        let b = ExternalId::generate();
+        assert!(ExternalId::parse("x", a.as_str()).is_ok());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_user_id_allows_the_documented_characters_only() {
+        assert!(UserId::parse("564663098").is_ok());
+        assert!(UserId::parse("a.b:c@d-e_f").is_ok());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse(&"x".repeat(65)).is_err());
+        assert!(UserId::parse("has space").is_err());
+        assert!(UserId::parse("ünï").is_err());
+    }
+}

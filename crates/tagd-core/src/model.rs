@@ -1,0 +1,209 @@
+//! The entities of API.md §1, as the store returns them.
+
+use crate::ids::{CorpId, ExternalId, OrgId, UserId};
+use crate::names::{Category, Description, GroupName, VariableName};
+use crate::value::{Attribute, TagValue};
+
+/// A tenant. Every row of data belongs to exactly one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub corp_id: CorpId,
+    pub name: String,
+    pub ctime: i64,
+}
+
+/// A person known to one organization (v2: a customer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub org_id: OrgId,
+    pub id: i64,
+    pub user_id: UserId,
+    pub ctime: i64,
+}
+
+/// A v5 API client: its secret is kept only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub org_id: OrgId,
+    pub id: i64,
+    pub app_id: ExternalId,
+    pub name: String,
+    pub secret_hash: String,
+    pub ctime: i64,
+}
+
+/// A v2 Basic credential: its password is kept only as an argon2 hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicCredential {
+    pub org_id: OrgId,
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub ctime: i64,
+}
+
+/// A bearer token issued to an app, found by the SHA-256 hash of the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub org_id: OrgId,
+    pub app_id: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+}
+
+/// A tag definition in one organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagGroup {
+    pub org_id: OrgId,
+    pub id: i64,
+    pub entity_id: ExternalId,
+    pub name: GroupName,
+    pub variable_name: VariableName,
+    pub description: Description,
+    pub attribute: Attribute,
+    pub category: Category,
+    /// `custom` for groups made through the API; `system` for built-in ones.
+    pub group_type: String,
+    pub is_active: bool,
+    pub is_auto: bool,
+    pub is_locked: bool,
+    pub is_deleted: bool,
+    pub calculation_rules: serde_json::Value,
+    pub version: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+}
+
+/// The five client-editable fields of a tag group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagGroupFields {
+    pub name: GroupName,
+    pub variable_name: VariableName,
+    pub description: Description,
+    pub attribute: Attribute,
+    pub category: Category,
+}
+
+/// Where an assignment change came from (`source` in v5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    OpenApi,
+    V2Api,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::OpenApi => "open_api",
+            Source::V2Api => "v2_api",
+            Source::Import => "import",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "v2_api" => Source::V2Api,
+            "import" => Source::Import,
+            _ => Source::OpenApi,
+        }
+    }
+}
+
+/// Who made a change: an app (v5), a basic credential (v2) or the operator (import, CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executor {
+    pub kind: ExecutorKind,
+    /// Internal id of the app or credential (0 for the operator): v2's `addedBy`.
+    pub id: i64,
+    /// External name: the app's `app_id`, the credential's user name, or `operator`: v5's
+    /// `executor_id`.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    App,
+    Credential,
+    Operator,
+}
+
+impl ExecutorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorKind::App => "app",
+            ExecutorKind::Credential => "credential",
+            ExecutorKind::Operator => "operator",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "app" => ExecutorKind::App,
+            "credential" => ExecutorKind::Credential,
+            _ => ExecutorKind::Operator,
+        }
+    }
+}
+
+impl Executor {
+    pub fn operator() -> Self {
+        Executor {
+            kind: ExecutorKind::Operator,
+            id: 0,
+            name: "operator".into(),
+        }
+    }
+}
+
+/// One assignment write: set `raw_value` (parsed per the group's attribute) for a user.
+#[derive(Debug, Clone)]
+pub struct AssignCommand {
+    pub tags_group_id: ExternalId,
+    pub user_id: UserId,
+    pub raw_value: String,
+    pub executor: Executor,
+    pub source: Source,
+}
+
+/// The value of one tag group for one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub org_id: OrgId,
+    pub id: i64,
+    pub entity_id: ExternalId,
+    pub user_id: UserId,
+    pub group_id: i64,
+    pub tags_group_id: ExternalId,
+    pub group_name: GroupName,
+    pub variable_name: VariableName,
+    pub value: TagValue,
+    pub executor: Executor,
+    pub source: Source,
+    pub version: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub is_deleted: bool,
+}
+
+/// One append-only record of an assignment change, written in the change's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub assignment_id: i64,
+    pub version: i64,
+    pub executor: Executor,
+    pub source: Source,
+    /// Canonical text of the value before the change; `None` when there was no live value.
+    pub old_value: Option<String>,
+    /// Canonical text of the value after the change; `None` for a removal.
+    pub new_value: Option<String>,
+    pub at: i64,
+}
+
+/// A page of rows plus the count of every matching row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub total: i64,
+    pub rows: Vec<T>,
+}

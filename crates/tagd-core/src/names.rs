@@ -1,0 +1,182 @@
+//! Names parsed into types ("parse, don't validate"): once a value of one of these types
+//! exists it satisfies the limits of API.md §1, so stores and handlers never re-check them.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Checks a trimmed, non-empty name of at most `max` characters without control characters.
+fn bounded_name(field: &str, raw: &str, max: usize) -> Result<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if has_control_chars(trimmed) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Wraps a value read back from the database, which only ever holds parsed names.
+            pub fn from_trusted(raw: String) -> Self {
+                $name(raw)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_newtype!(GroupName);
+string_newtype!(LabelName);
+string_newtype!(VariableName);
+string_newtype!(Category);
+string_newtype!(Description);
+
+/// Longest tag group or label name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest category, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 64;
+/// Longest tag group description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+impl GroupName {
+    /// 1–255 characters after trimming surrounding white space.
+    pub fn parse(raw: &str) -> Result<Self> {
+        bounded_name("name", raw, MAX_NAME_CHARS).map(GroupName)
+    }
+}
+
+impl LabelName {
+    /// A v2 label name: kept as sent but for surrounding white space, compared exactly.
+    /// Returns `Ok(None)` for a blank name, which changeLabels skips without a warning.
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        bounded_name("labelName", raw, MAX_NAME_CHARS).map(|n| Some(LabelName(n)))
+    }
+
+    pub fn as_group_name(&self) -> GroupName {
+        GroupName(self.0.clone())
+    }
+}
+
+impl VariableName {
+    /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let mut chars = raw.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if first_ok && rest_ok && raw.len() <= 64 {
+            Ok(VariableName(raw.to_owned()))
+        } else {
+            Err(Error::invalid(
+                "variable_name",
+                "must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+            ))
+        }
+    }
+}
+
+impl Category {
+    /// 1–64 characters after trimming.
+    pub fn parse(raw: &str) -> Result<Self> {
+        bounded_name("category", raw, MAX_CATEGORY_CHARS).map(Category)
+    }
+}
+
+impl Description {
+    /// Present, possibly empty, at most 1,024 characters.
+    pub fn parse(field: &str, raw: &str, max: usize) -> Result<Self> {
+        if raw.chars().count() > max {
+            return Err(Error::invalid(
+                field,
+                format!("must be at most {max} characters"),
+            ));
+        }
+        if raw.contains('\0') {
+            return Err(Error::invalid(field, "must not contain NUL characters"));
+        }
+        Ok(Description(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_name_is_trimmed_and_limited_to_255_characters() {
+        assert_eq!(GroupName::parse("  VIP ").map(|n| n.0).ok(), Some("VIP".into()));
+        assert!(GroupName::parse(&"é".repeat(255)).is_ok());
+        assert!(GroupName::parse(&"é".repeat(256)).is_err());
+        assert!(GroupName::parse("   ").is_err());
+        assert!(GroupName::parse("a\0b").is_err());
+    }
+
+    #[test]
+    fn the_seed_label_names_are_valid_and_kept_as_sent() {
+        for raw in ["Testing_UAT_@_123", "Old1 Customer1"] {
+            let parsed = LabelName::parse_optional(raw).ok().flatten();
+            assert_eq!(parsed.map(|n| n.0), Some(raw.to_owned()));
+        }
+    }
+
+    #[test]
+    fn a_blank_label_name_is_skipped_not_refused() {
+        assert!(matches!(LabelName::parse_optional(""), Ok(None)));
+        assert!(matches!(LabelName::parse_optional("  \t"), Ok(None)));
+    }
+
+    #[test]
+    fn a_variable_name_follows_the_identifier_pattern() {
+        assert!(VariableName::parse("champion_26004").is_ok());
+        assert!(VariableName::parse("_x").is_ok());
+        assert!(VariableName::parse(&format!("a{}", "b".repeat(63))).is_ok());
+        assert!(VariableName::parse(&format!("a{}", "b".repeat(64))).is_err());
+        assert!(VariableName::parse("9lives").is_err());
+        assert!(VariableName::parse("has-dash").is_err());
+        assert!(VariableName::parse("").is_err());
+    }
+
+    #[test]
+    fn a_description_may_be_empty_but_not_longer_than_its_limit() {
+        assert!(Description::parse("description", "", MAX_DESCRIPTION_CHARS).is_ok());
+        assert!(Description::parse("description", &"d".repeat(1024), 1024).is_ok());
+        assert!(Description::parse("description", &"d".repeat(1025), 1024).is_err());
+    }
+
+    #[test]
+    fn a_category_is_one_to_64_characters() {
+        assert!(Category::parse("follow_up").is_ok());
+        assert!(Category::parse("").is_err());
+        assert!(Category::parse(&"c".repeat(65)).is_err());
+    }
+}

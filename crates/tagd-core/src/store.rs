@@ -1,0 +1,127 @@
+//! The storage contract. Each backend crate implements [`Store`]; one conformance suite
+//! (`tagd-store-tests`) proves every implementation against the same behaviour.
+//!
+//! Tenant first: every method that touches an organization's data takes its [`OrgId`] as the
+//! first argument, and every query behind it is scoped by that id. The only exceptions are the
+//! lookups that *discover* the tenant from a credential (`find_app`, `find_token`,
+//! `find_basic_credential`, `find_org_by_corp_id`) and `create_org`, which makes one.
+
+use crate::error::Result;
+use crate::ids::{CorpId, ExternalId, OrgId, UserId};
+use crate::model::*;
+use crate::names::Category;
+use async_trait::async_trait;
+
+/// Size of one connection pool, for the `/metrics` gauges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolStats {
+    /// `reader`, `writer` or `main`.
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Fails when the database cannot answer a trivial query.
+    async fn ping(&self) -> Result<()>;
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    // --- operator -------------------------------------------------------------------------
+    /// SHA-256 of the generated admin token, if one was generated.
+    async fn admin_token_hash(&self) -> Result<Option<String>>;
+    /// Stores the admin token hash unless one exists; true when this call stored it.
+    async fn init_admin_token_hash(&self, hash: &str) -> Result<bool>;
+
+    // --- organizations --------------------------------------------------------------------
+    async fn create_org(&self, name: &str) -> Result<Organization>;
+    async fn find_org_by_corp_id(&self, corp_id: &CorpId) -> Result<Option<Organization>>;
+    async fn get_org(&self, org: OrgId) -> Result<Organization>;
+
+    // --- users ----------------------------------------------------------------------------
+    /// Registers a user; idempotent. The flag is true when this call created it.
+    async fn create_user(&self, org: OrgId, user_id: &UserId) -> Result<(User, bool)>;
+    async fn find_user(&self, org: OrgId, user_id: &UserId) -> Result<Option<User>>;
+
+    // --- apps, credentials, tokens --------------------------------------------------------
+    async fn create_app(&self, org: OrgId, name: &str, secret_hash: &str) -> Result<App>;
+    async fn find_app(&self, app_id: &ExternalId) -> Result<Option<App>>;
+    /// User names are unique across the server, so a Basic header names one organization.
+    async fn create_basic_credential(
+        &self,
+        org: OrgId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<BasicCredential>;
+    async fn find_basic_credential(&self, username: &str) -> Result<Option<BasicCredential>>;
+    async fn create_token(
+        &self,
+        org: OrgId,
+        app: i64,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+
+    // --- tag groups -----------------------------------------------------------------------
+    /// Creates an active, custom, unlocked group at version 0. Name and variable name must
+    /// be free in the organization (`Duplicate`).
+    async fn create_tag_group(&self, org: OrgId, fields: &TagGroupFields) -> Result<TagGroup>;
+    /// A group that is not deleted.
+    async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId)
+        -> Result<Option<TagGroup>>;
+    /// Groups of one category that are not deleted, by `ctime` then `entity_id`.
+    async fn list_tag_groups(
+        &self,
+        org: OrgId,
+        category: &Category,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<TagGroup>>;
+    /// Replaces the five editable fields and bumps `version`. Refuses a stale
+    /// `expected_version` (`StaleVersion`), a locked group (`GroupLocked`), and an attribute
+    /// change while live assignments exist (`AttributeInUse`).
+    async fn update_tag_group(
+        &self,
+        org: OrgId,
+        entity_id: &ExternalId,
+        fields: &TagGroupFields,
+        expected_version: Option<i64>,
+    ) -> Result<TagGroup>;
+    /// Activates or deactivates a group; idempotent.
+    async fn set_tag_group_active(
+        &self,
+        org: OrgId,
+        entity_id: &ExternalId,
+        active: bool,
+    ) -> Result<TagGroup>;
+
+    // --- assignments ----------------------------------------------------------------------
+    /// Sets a user's value of a group in one transaction with its history entry. The group
+    /// must exist (`GroupNotFound`) and be active (`GroupInactive`), the user must exist
+    /// (`UserNotFound`), the value must fit the attribute (`InvalidValue`). Re-assigning
+    /// keeps the assignment's ids and bumps its version.
+    async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment>;
+    /// Soft-deletes a user's live assignment of a group, with its history entry. `None` when
+    /// there was nothing live to remove.
+    async fn remove_assignment(
+        &self,
+        org: OrgId,
+        tags_group_id: &ExternalId,
+        user_id: &UserId,
+        executor: &Executor,
+        source: Source,
+    ) -> Result<Option<Assignment>>;
+    /// A registered user's live assignments (`UserNotFound` otherwise), oldest first.
+    async fn list_user_assignments(&self, org: OrgId, user_id: &UserId)
+        -> Result<Vec<Assignment>>;
+    /// Every change of one assignment, oldest first.
+    async fn assignment_history(
+        &self,
+        org: OrgId,
+        assignment: &ExternalId,
+    ) -> Result<Vec<HistoryEntry>>;
+}
