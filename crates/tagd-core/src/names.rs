@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn a_group_name_is_trimmed_and_limited_to_255_characters() {
-        assert_eq!(GroupName::parse("  VIP ").map(|n| n.0).ok(), Some("VIP".into()));
+        assert_eq!(
+            GroupName::parse("  VIP ").map(|n| n.0).ok(),
+            Some("VIP".into())
+        );
         assert!(GroupName::parse(&"é".repeat(255)).is_ok());
         assert!(GroupName::parse(&"é".repeat(256)).is_err());
         assert!(GroupName::parse("   ").is_err());

@@ -71,8 +71,7 @@ pub trait Store: Send + Sync + 'static {
     /// be free in the organization (`Duplicate`).
     async fn create_tag_group(&self, org: OrgId, fields: &TagGroupFields) -> Result<TagGroup>;
     /// A group that is not deleted.
-    async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId)
-        -> Result<Option<TagGroup>>;
+    async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId) -> Result<Option<TagGroup>>;
     /// Groups of one category that are not deleted, by `ctime` then `entity_id`.
     async fn list_tag_groups(
         &self,
@@ -116,8 +115,7 @@ pub trait Store: Send + Sync + 'static {
         source: Source,
     ) -> Result<Option<Assignment>>;
     /// A registered user's live assignments (`UserNotFound` otherwise), oldest first.
-    async fn list_user_assignments(&self, org: OrgId, user_id: &UserId)
-        -> Result<Vec<Assignment>>;
+    async fn list_user_assignments(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
     /// Every change of one assignment, oldest first.
     async fn assignment_history(
         &self,

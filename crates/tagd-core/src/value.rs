@@ -64,7 +64,9 @@ impl TagValue {
                         "a string tag takes at most {MAX_STRING_VALUE_CHARS} characters"
                     )))
                 } else if raw.contains('\0') {
-                    Err(Error::InvalidValue("a string tag must not contain NUL".into()))
+                    Err(Error::InvalidValue(
+                        "a string tag must not contain NUL".into(),
+                    ))
                 } else {
                     Ok(TagValue::String(raw.to_owned()))
                 }
@@ -135,8 +137,17 @@ mod tests {
 
     #[test]
     fn define_values_accept_true_false_in_any_case_and_one_zero() {
-        for (raw, want) in [("True", true), ("TRUE", true), ("1", true), ("false", false), ("0", false)] {
-            assert_eq!(TagValue::parse(Attribute::Define, raw).ok(), Some(TagValue::Define(want)));
+        for (raw, want) in [
+            ("True", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("0", false),
+        ] {
+            assert_eq!(
+                TagValue::parse(Attribute::Define, raw).ok(),
+                Some(TagValue::Define(want))
+            );
         }
         assert!(TagValue::parse(Attribute::Define, "yes").is_err());
         assert!(TagValue::parse(Attribute::Define, "").is_err());
@@ -144,10 +155,29 @@ mod tests {
 
     #[test]
     fn number_values_must_be_finite_decimals() {
-        assert_eq!(TagValue::parse(Attribute::Number, "1250.5").ok(), Some(TagValue::Number(1250.5)));
-        assert_eq!(TagValue::parse(Attribute::Number, "-3e2").ok(), Some(TagValue::Number(-300.0)));
-        for bad in ["", "abc", "NaN", "inf", "-infinity", "1e999", "0x10", "1,5", " 1"] {
-            assert!(TagValue::parse(Attribute::Number, bad).is_err(), "{bad} was accepted");
+        assert_eq!(
+            TagValue::parse(Attribute::Number, "1250.5").ok(),
+            Some(TagValue::Number(1250.5))
+        );
+        assert_eq!(
+            TagValue::parse(Attribute::Number, "-3e2").ok(),
+            Some(TagValue::Number(-300.0))
+        );
+        for bad in [
+            "",
+            "abc",
+            "NaN",
+            "inf",
+            "-infinity",
+            "1e999",
+            "0x10",
+            "1,5",
+            " 1",
+        ] {
+            assert!(
+                TagValue::parse(Attribute::Number, bad).is_err(),
+                "{bad} was accepted"
+            );
         }
     }
 
@@ -155,7 +185,10 @@ mod tests {
     fn string_values_are_limited_to_1024_characters() {
         assert!(TagValue::parse(Attribute::String, &"s".repeat(1024)).is_ok());
         assert!(TagValue::parse(Attribute::String, &"s".repeat(1025)).is_err());
-        assert_eq!(TagValue::parse(Attribute::String, "Pune").ok(), Some(TagValue::String("Pune".into())));
+        assert_eq!(
+            TagValue::parse(Attribute::String, "Pune").ok(),
+            Some(TagValue::String("Pune".into()))
+        );
     }
 
     #[test]

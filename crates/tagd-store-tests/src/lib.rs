@@ -1,1 +1,49 @@
+//! One conformance suite for every [`Store`](tagd_core::Store) backend.
+//!
+//! `suite` holds the behaviours, each an `async fn` taking the store under test; `harness`
+//! makes a fresh store per test (a new SQLite file, or a new PostgreSQL schema when
+//! `TAGD_TEST_POSTGRES_URL` is set); [`conformance!`] turns the suite into `#[tokio::test]`s
+//! for one backend. The HTTP tests reuse the harness so they too run on both backends.
 #![forbid(unsafe_code)]
+
+pub mod harness;
+pub mod suite;
+
+/// Expands to one `#[tokio::test]` per behaviour of [`suite`], on the named backend
+/// (`sqlite` or `postgres`).
+#[macro_export]
+macro_rules! conformance {
+    ($backend:ident) => {
+        $crate::conformance!(@tests $backend:
+            an_organization_gets_a_32_hex_corp_id_and_is_found_by_it,
+            creating_the_same_user_twice_is_idempotent,
+            apps_credentials_and_tokens_are_found_by_their_public_keys_only,
+            a_basic_credential_user_name_is_unique_across_the_server,
+            the_admin_token_hash_is_stored_once,
+            a_new_tag_group_is_active_custom_unlocked_at_version_zero,
+            names_and_variable_names_are_unique_per_organization_only,
+            tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_with_a_total,
+            updating_a_group_bumps_its_version_and_refuses_a_stale_one,
+            the_attribute_cannot_change_while_live_assignments_exist,
+            an_inactive_group_refuses_assignments_and_activation_is_idempotent,
+            assigning_parses_the_value_and_refuses_unknown_groups_and_users,
+            reassigning_keeps_the_entity_id_bumps_the_version_and_records_history,
+            removing_soft_deletes_and_a_later_assign_revives_the_same_row,
+            one_organization_can_neither_read_nor_change_another_organizations_rows,
+            concurrent_reassignments_of_one_pair_lose_no_update,
+            concurrent_assignments_to_distinct_users_all_succeed,
+        );
+    };
+    (@tests $backend:ident: $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                let Some(fixture) = $crate::harness::$backend().await else {
+                    return;
+                };
+                $crate::suite::$test(fixture.store.clone()).await;
+                fixture.cleanup().await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,158 @@
+//! Decoding of stored rows into domain types, shared by every backend.
+//!
+//! The core knows no SQL library: a backend wraps its row type in something that implements
+//! [`Columns`], and the decoders here build the entities from the columns both schemas share.
+//! The database only ever holds values that were parsed on the way in, so decoding trusts them;
+//! a column of the wrong type is an internal error.
+
+use crate::error::{Error, Result};
+use crate::ids::{ExternalId, OrgId, UserId};
+use crate::model::*;
+use crate::names::{Category, Description, GroupName, VariableName};
+use crate::value::{Attribute, TagValue};
+
+/// Typed access to the named columns of one row.
+pub trait Columns {
+    fn int(&self, column: &str) -> Result<i64>;
+    fn text(&self, column: &str) -> Result<String>;
+    fn flag(&self, column: &str) -> Result<bool>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>>;
+    fn opt_float(&self, column: &str) -> Result<Option<f64>>;
+    fn opt_flag(&self, column: &str) -> Result<Option<bool>>;
+}
+
+fn executor(row: &impl Columns) -> Result<Executor> {
+    Ok(Executor {
+        kind: ExecutorKind::from_db(&row.text("executor_kind")?),
+        id: row.int("executor_ref")?,
+        name: row.text("executor_name")?,
+    })
+}
+
+pub fn tag_group(row: &impl Columns) -> Result<TagGroup> {
+    Ok(TagGroup {
+        org_id: OrgId(row.int("org_id")?),
+        id: row.int("id")?,
+        entity_id: ExternalId::from_trusted(row.text("entity_id")?),
+        name: GroupName::from_trusted(row.text("name")?),
+        variable_name: VariableName::from_trusted(row.text("variable_name")?),
+        description: Description::from_trusted(row.text("description")?),
+        attribute: Attribute::parse(&row.text("attribute")?)?,
+        category: Category::from_trusted(row.text("category")?),
+        group_type: row.text("type")?,
+        is_active: row.flag("is_active")?,
+        is_auto: row.flag("is_auto")?,
+        is_locked: row.flag("is_locked")?,
+        is_deleted: row.flag("is_deleted")?,
+        calculation_rules: serde_json::from_str(&row.text("calculation_rules")?)
+            .map_err(Error::internal)?,
+        version: row.int("version")?,
+        ctime: row.int("ctime")?,
+        mtime: row.int("mtime")?,
+    })
+}
+
+/// An assignment row joined with its user (`user_id`) and group (`group_entity_id`,
+/// `group_name`, `variable_name`, `attribute`).
+pub fn assignment(row: &impl Columns) -> Result<Assignment> {
+    let value = match Attribute::parse(&row.text("attribute")?)? {
+        Attribute::Define => TagValue::Define(row.opt_flag("define_value")?.unwrap_or(false)),
+        Attribute::Number => TagValue::Number(row.opt_float("number_value")?.unwrap_or(0.0)),
+        Attribute::String => TagValue::String(row.opt_text("string_value")?.unwrap_or_default()),
+    };
+    Ok(Assignment {
+        org_id: OrgId(row.int("org_id")?),
+        id: row.int("id")?,
+        entity_id: ExternalId::from_trusted(row.text("entity_id")?),
+        user_id: UserId::from_trusted(row.text("user_id")?),
+        group_id: row.int("group_ref")?,
+        tags_group_id: ExternalId::from_trusted(row.text("group_entity_id")?),
+        group_name: GroupName::from_trusted(row.text("group_name")?),
+        variable_name: VariableName::from_trusted(row.text("variable_name")?),
+        value,
+        executor: executor(row)?,
+        source: Source::from_db(&row.text("source")?),
+        version: row.int("version")?,
+        ctime: row.int("ctime")?,
+        mtime: row.int("mtime")?,
+        is_deleted: row.flag("is_deleted")?,
+    })
+}
+
+pub fn history_entry(row: &impl Columns) -> Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        assignment_id: row.int("assignment_ref")?,
+        version: row.int("version")?,
+        executor: executor(row)?,
+        source: Source::from_db(&row.text("source")?),
+        old_value: row.opt_text("old_value")?,
+        new_value: row.opt_text("new_value")?,
+        at: row.int("at")?,
+    })
+}
+
+pub fn organization(row: &impl Columns) -> Result<Organization> {
+    Ok(Organization {
+        id: OrgId(row.int("id")?),
+        corp_id: ExternalId::from_trusted(row.text("corp_id")?),
+        name: row.text("name")?,
+        ctime: row.int("ctime")?,
+    })
+}
+
+pub fn app(row: &impl Columns) -> Result<App> {
+    Ok(App {
+        org_id: OrgId(row.int("org_id")?),
+        id: row.int("id")?,
+        app_id: ExternalId::from_trusted(row.text("app_id")?),
+        name: row.text("name")?,
+        secret_hash: row.text("secret_hash")?,
+        ctime: row.int("ctime")?,
+    })
+}
+
+pub fn basic_credential(row: &impl Columns) -> Result<BasicCredential> {
+    Ok(BasicCredential {
+        org_id: OrgId(row.int("org_id")?),
+        id: row.int("id")?,
+        username: row.text("username")?,
+        password_hash: row.text("password_hash")?,
+        ctime: row.int("ctime")?,
+    })
+}
+
+pub fn user(row: &impl Columns) -> Result<User> {
+    Ok(User {
+        org_id: OrgId(row.int("org_id")?),
+        id: row.int("id")?,
+        user_id: UserId::from_trusted(row.text("user_id")?),
+        ctime: row.int("ctime")?,
+    })
+}
+
+pub fn token(row: &impl Columns) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        org_id: OrgId(row.int("org_id")?),
+        app_id: row.int("app_ref")?,
+        expires_at: row.int("expires_at")?,
+        revoked: row.flag("revoked")?,
+    })
+}
+
+/// Column lists and the assignment join, identical in both schemas.
+pub mod sql {
+    pub const GROUP_COLUMNS: &str = "id, org_id, entity_id, name, variable_name, description, \
+         attribute, category, type, is_active, is_auto, is_locked, is_deleted, \
+         calculation_rules, version, ctime, mtime";
+
+    pub const ASSIGNMENT_SELECT: &str = "SELECT a.id, a.org_id, a.entity_id, u.user_id, \
+         a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \
+         g.attribute, a.define_value, a.number_value, a.string_value, a.executor_kind, \
+         a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted \
+         FROM tag_assignments a \
+         JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
+         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref";
+
+    pub const HISTORY_COLUMNS: &str = "assignment_ref, version, executor_kind, executor_ref, \
+         executor_name, source, old_value, new_value, at";
+}

@@ -1,0 +1,89 @@
+//! Fresh stores for tests: a new SQLite file in a temporary folder, or a new schema in the
+//! PostgreSQL database named by `TAGD_TEST_POSTGRES_URL`.
+//!
+//! Without that variable the PostgreSQL tests return early (a note is printed). With it, a
+//! PostgreSQL that cannot be reached fails the test: CI sets it, so a missing database is a
+//! failure there, never a silent skip.
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::Connection;
+use std::str::FromStr;
+use std::sync::Arc;
+use tagd_core::Store;
+use tagd_postgres::PgStore;
+use tagd_sqlite::SqliteStore;
+
+/// Name of the variable that turns the PostgreSQL tests on.
+pub const POSTGRES_URL_VAR: &str = "TAGD_TEST_POSTGRES_URL";
+
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    /// The URL a `tagd` process would use to reach the same database.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(SqliteStore, tempfile::TempDir),
+    Postgres(PgStore, String, String),
+}
+
+impl Fixture {
+    /// Closes the store and removes what the test made.
+    pub async fn cleanup(self) {
+        match self.cleanup {
+            Cleanup::Sqlite(store, dir) => {
+                store.close().await;
+                drop(dir);
+            }
+            Cleanup::Postgres(store, url, schema) => {
+                store.close().await;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(&drop_schema).execute(&mut conn).await;
+                }
+            }
+        }
+    }
+}
+
+/// A store on a new SQLite file.
+pub async fn sqlite() -> Option<Fixture> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = format!("sqlite://{}", dir.path().join("tagd.db").display());
+    let store = SqliteStore::connect(&url).await.expect("SQLite opens");
+    Some(Fixture {
+        store: Arc::new(store.clone()),
+        url,
+        cleanup: Cleanup::Sqlite(store, dir),
+    })
+}
+
+/// A store on a new schema of the test PostgreSQL, or `None` when none is configured.
+pub async fn postgres() -> Option<Fixture> {
+    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("{POSTGRES_URL_VAR} is not set: PostgreSQL test not run");
+        return None;
+    };
+    let schema = format!("tagd_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={url} is set but unreachable: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("schema created");
+    let options = PgConnectOptions::from_str(&url)
+        .expect("a valid PostgreSQL URL")
+        .options([("search_path", schema.as_str())]);
+    let store = PgStore::connect_with(options, 8)
+        .await
+        .expect("PostgreSQL store connects");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let process_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    Some(Fixture {
+        store: Arc::new(store.clone()),
+        url: process_url,
+        cleanup: Cleanup::Postgres(store, url, schema),
+    })
+}

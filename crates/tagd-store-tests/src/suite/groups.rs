@@ -1,0 +1,195 @@
+use super::*;
+
+pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: DynStore) {
+    let org = store.create_org("Acme").await.expect("org");
+    let group = store
+        .create_tag_group(
+            org.id,
+            &fields(
+                "group_possible",
+                "champion_26004",
+                Attribute::Define,
+                "follow_up",
+            ),
+        )
+        .await
+        .expect("created");
+    assert!(group.is_active && !group.is_auto && !group.is_locked && !group.is_deleted);
+    assert_eq!((group.group_type.as_str(), group.version), ("custom", 0));
+    assert_eq!(group.calculation_rules, serde_json::json!({}));
+    assert_eq!(group.ctime, group.mtime);
+    let found = store
+        .find_tag_group(org.id, &group.entity_id)
+        .await
+        .expect("query");
+    assert_eq!(found, Some(group));
+}
+
+pub async fn names_and_variable_names_are_unique_per_organization_only(store: DynStore) {
+    let a = store.create_org("A").await.expect("a");
+    let b = store.create_org("B").await.expect("b");
+    store
+        .create_tag_group(a.id, &fields("VIP", "vip", Attribute::Define, "c"))
+        .await
+        .expect("first");
+    let same_name = store
+        .create_tag_group(a.id, &fields("VIP", "vip2", Attribute::Define, "c"))
+        .await;
+    assert!(
+        matches!(&same_name, Err(Error::Duplicate(w)) if w == "name"),
+        "{same_name:?}"
+    );
+    let same_var = store
+        .create_tag_group(a.id, &fields("VIP2", "vip", Attribute::Define, "c"))
+        .await;
+    assert!(
+        matches!(&same_var, Err(Error::Duplicate(w)) if w == "variable_name"),
+        "{same_var:?}"
+    );
+    store
+        .create_tag_group(b.id, &fields("VIP", "vip", Attribute::Define, "c"))
+        .await
+        .expect("another organization may use the same names");
+}
+
+pub async fn tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_with_a_total(
+    store: DynStore,
+) {
+    let org = store.create_org("Acme").await.expect("org");
+    for i in 0..5 {
+        store
+            .create_tag_group(
+                org.id,
+                &fields(&format!("g{i}"), &format!("g{i}"), Attribute::Define, "b2b"),
+            )
+            .await
+            .expect("created");
+    }
+    store
+        .create_tag_group(org.id, &fields("other", "other", Attribute::Define, "b2c"))
+        .await
+        .expect("other");
+    let category = Category::parse("b2b").expect("valid");
+    let all = store
+        .list_tag_groups(org.id, &category, 0, 1000)
+        .await
+        .expect("all");
+    assert_eq!((all.total, all.rows.len()), (5, 5));
+    let mut sorted = all.rows.clone();
+    sorted.sort_by(|x, y| (x.ctime, x.entity_id.as_str()).cmp(&(y.ctime, y.entity_id.as_str())));
+    assert_eq!(all.rows, sorted);
+    let page = store
+        .list_tag_groups(org.id, &category, 2, 2)
+        .await
+        .expect("page");
+    assert_eq!(page.total, 5);
+    assert_eq!(page.rows, all.rows[2..4].to_vec());
+    let past_end = store
+        .list_tag_groups(org.id, &category, 10, 2)
+        .await
+        .expect("past end");
+    assert_eq!((past_end.total, past_end.rows.len()), (5, 0));
+}
+
+pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    let edit = fields(
+        "VIP customers",
+        "vip_customers",
+        Attribute::Define,
+        "loyalty",
+    );
+    let updated = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0))
+        .await
+        .expect("updated");
+    assert_eq!(updated.version, 1);
+    assert_eq!(
+        (updated.name.as_str(), updated.category.as_str()),
+        ("VIP customers", "loyalty")
+    );
+    assert_eq!(updated.entity_id, w.flag.entity_id);
+    let stale = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0))
+        .await;
+    assert!(matches!(stale, Err(Error::StaleVersion)), "{stale:?}");
+    let unversioned = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .await
+        .expect("ok");
+    assert_eq!(unversioned.version, 2);
+    let clash = fields("City", "vip_customers", Attribute::Define, "loyalty");
+    let dup = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &clash, None)
+        .await;
+    assert!(matches!(dup, Err(Error::Duplicate(_))), "{dup:?}");
+    let missing = store
+        .update_tag_group(w.org.id, &ExternalId::generate(), &edit, None)
+        .await;
+    assert!(matches!(missing, Err(Error::GroupNotFound)), "{missing:?}");
+}
+
+pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    store
+        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .await
+        .expect("assigned");
+    let to_number = fields("VIP", "vip", Attribute::Number, "follow_up");
+    let refused = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &to_number, None)
+        .await;
+    assert!(matches!(refused, Err(Error::AttributeInUse)), "{refused:?}");
+    store
+        .remove_assignment(
+            w.org.id,
+            &w.flag.entity_id,
+            &user("u1"),
+            &app_executor(),
+            Source::OpenApi,
+        )
+        .await
+        .expect("removed");
+    let changed = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &to_number, None)
+        .await
+        .expect("free now");
+    assert_eq!(changed.attribute, Attribute::Number);
+}
+
+pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    store
+        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .await
+        .expect("assigned");
+    let off = store
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .await
+        .expect("off");
+    assert!(!off.is_active);
+    let again = store
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .await
+        .expect("off again");
+    assert_eq!(again, off);
+    let refused = store
+        .assign(w.org.id, &assign_command(&w.flag, "u1", "False"))
+        .await;
+    assert!(matches!(refused, Err(Error::GroupInactive)), "{refused:?}");
+    let kept = store
+        .list_user_assignments(w.org.id, &user("u1"))
+        .await
+        .expect("listed");
+    assert_eq!(kept.len(), 1, "an inactive group keeps its assignments");
+    assert_eq!(kept[0].value, TagValue::Define(true));
+    let on = store
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, true)
+        .await
+        .expect("on");
+    assert!(on.is_active);
+    store
+        .assign(w.org.id, &assign_command(&w.flag, "u1", "False"))
+        .await
+        .expect("accepted again");
+}

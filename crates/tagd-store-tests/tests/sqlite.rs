@@ -1,0 +1,1 @@
+tagd_store_tests::conformance!(sqlite);
