@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod names;
+pub mod operator;
 pub mod records;
 pub mod secrets;
 pub mod store;

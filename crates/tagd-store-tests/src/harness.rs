@@ -65,6 +65,14 @@ pub async fn postgres() -> Option<Fixture> {
         eprintln!("{POSTGRES_URL_VAR} is not set: PostgreSQL test not run");
         return None;
     };
+    postgres_at(&url).await
+}
+
+/// A store on a new schema of the PostgreSQL at `url` (a proxy, say). The schema is dropped
+/// through `TAGD_TEST_POSTGRES_URL` when set, so cleanup works even if `url` was cut.
+pub async fn postgres_at(url: &str) -> Option<Fixture> {
+    let cleanup_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| url.to_owned());
+    let url = url.to_owned();
     let schema = format!("tagd_test_{:016x}", rand::random::<u64>());
     let mut conn = sqlx::PgConnection::connect(&url)
         .await
@@ -84,6 +92,6 @@ pub async fn postgres() -> Option<Fixture> {
     Some(Fixture {
         store: Arc::new(store.clone()),
         url: process_url,
-        cleanup: Cleanup::Postgres(store, url, schema),
+        cleanup: Cleanup::Postgres(store, cleanup_url, schema),
     })
 }

@@ -1,1 +1,66 @@
+//! The `tagd` binary's library half: choosing the backend from the database URL, resolving
+//! the admin token, starting the server with graceful shutdown, and the logging set-up. The
+//! binary (`main.rs`) is only the command line over these.
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod logging;
+pub mod server;
+
+use std::sync::Arc;
+use tagd_core::secrets::{generate_secret, sha256_hex};
+use tagd_core::{Error, Result, Store};
+
+/// The default database: a SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tagd.db";
+
+/// Opens the store the URL names: `postgres://` / `postgresql://` select PostgreSQL,
+/// `sqlite:` selects SQLite. Migrations run before this returns.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(tagd_postgres::PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(tagd_sqlite::SqliteStore::connect(url).await?))
+    } else {
+        Err(Error::invalid(
+            "database",
+            "must start with sqlite:, postgres:// or postgresql://",
+        ))
+    }
+}
+
+/// Where the admin token came from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminToken {
+    /// `TAGD_ADMIN_TOKEN` was set.
+    FromEnvironment,
+    /// A token generated on an earlier start; its hash is in the database.
+    Stored,
+    /// Generated now; the caller shows it once.
+    Generated(String),
+}
+
+/// The SHA-256 of the admin token to accept, generating and storing one on first start when
+/// the operator set none. Only the hash is ever stored.
+pub async fn resolve_admin_token(
+    store: &dyn Store,
+    from_env: Option<&str>,
+) -> Result<(String, AdminToken)> {
+    if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
+        return Ok((sha256_hex(token.trim()), AdminToken::FromEnvironment));
+    }
+    if let Some(hash) = store.admin_token_hash().await? {
+        return Ok((hash, AdminToken::Stored));
+    }
+    let token = generate_secret();
+    let hash = sha256_hex(&token);
+    if store.init_admin_token_hash(&hash).await? {
+        return Ok((hash, AdminToken::Generated(token)));
+    }
+    // Another process generated one at the same moment: accept that one.
+    let hash = store
+        .admin_token_hash()
+        .await?
+        .ok_or_else(|| Error::internal("admin token vanished"))?;
+    Ok((hash, AdminToken::Stored))
+}

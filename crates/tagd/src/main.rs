@@ -1,1 +1,74 @@
-fn main() {}
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::process::ExitCode;
+use tagd::cli::{Cli, Command};
+use tagd::{logging, open_store, resolve_admin_token, server, AdminToken};
+use tagd_http::HttpConfig;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tagd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Serve(args) = &cli.command {
+        logging::init(&args.log_format);
+    }
+    let store = open_store(&cli.database)
+        .await
+        .map_err(|e| format!("tagd: cannot open the database: {e}"))?;
+    match cli.command {
+        Command::Serve(args) => {
+            let env_token = std::env::var("TAGD_ADMIN_TOKEN").ok();
+            let (admin_token_hash, origin) =
+                resolve_admin_token(store.as_ref(), env_token.as_deref())
+                    .await
+                    .map_err(|e| format!("tagd: cannot set up the admin token: {e}"))?;
+            if let AdminToken::Generated(token) = origin {
+                // Printed once, to the terminal only; it is never logged and only its hash is kept.
+                eprintln!("tagd: generated admin token (shown once, keep it): {token}");
+            }
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .map_err(|e| format!("tagd: cannot listen on {}: {e}", args.listen))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(listen = %local, backend = store.backend(), "tagd serving");
+            let config = HttpConfig {
+                admin_token_hash,
+                token_ttl_secs: args.token_ttl_secs,
+            };
+            server::serve(listener, store, config, server::shutdown_signal())
+                .await
+                .map_err(|e| format!("tagd: server error: {e}"))?;
+            tracing::info!("tagd stopped");
+            Ok(())
+        }
+        command => {
+            let output = tagd::cli::run_admin(store.as_ref(), command).await;
+            match output {
+                Ok(value) => {
+                    println!("{value}");
+                    Ok(())
+                }
+                Err(e) => Err(serde_json::json!({"error": e.to_string()}).to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The admin API's one error mapping: conventional HTTP statuses and a JSON body
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tagd_core::Error;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub enum AdminError {
+    Unauthorized,
+    Domain(Error),
+    /// The body is not the JSON the route takes; keeps the extractor's status (400, 415, 422).
+    BadBody(StatusCode, String),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminErrorBody {
+    error: AdminErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminErrorDetail {
+    /// A stable word: `unauthorized`, `invalid_parameter`, `not_found`, `conflict`, `internal`.
+    code: &'static str,
+    message: String,
+}
+
+impl From<Error> for AdminError {
+    fn from(e: Error) -> Self {
+        AdminError::Domain(e)
+    }
+}
+
+impl From<JsonRejection> for AdminError {
+    fn from(rejection: JsonRejection) -> Self {
+        AdminError::BadBody(rejection.status(), rejection.body_text())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            AdminError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid admin token is required".to_owned(),
+            ),
+            AdminError::BadBody(status, message) => (status, "invalid_parameter", message),
+            AdminError::Domain(e) => match e {
+                Error::InvalidParameter { .. } | Error::InvalidValue(_) => {
+                    (StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
+                }
+                Error::OrgNotFound | Error::GroupNotFound | Error::UserNotFound => {
+                    (StatusCode::NOT_FOUND, "not_found", e.to_string())
+                }
+                Error::Duplicate(_)
+                | Error::StaleVersion
+                | Error::AttributeInUse
+                | Error::GroupInactive
+                | Error::GroupLocked => (StatusCode::CONFLICT, "conflict", e.to_string()),
+                Error::Internal(cause) => {
+                    tracing::error!(%cause, "admin request failed");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal error; see the server log for this request id".to_owned(),
+                    )
+                }
+            },
+        };
+        let body = Json(AdminErrorBody {
+            error: AdminErrorDetail { code, message },
+        });
+        let mut response = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"tagd-admin\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,168 @@
+//! Admin handlers: each parses, calls one operator operation, and answers 201 with JSON.
+
+use super::{AdminError, AdminErrorBody, AdminJson, Operator};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tagd_core::operator;
+use utoipa::ToSchema;
+
+type Created<T> = Result<(StatusCode, Json<T>), AdminError>;
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewOrg {
+    /// 1–255 characters.
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgCreated {
+    /// The organization's 32-hex id, used as `corp_id` in v5 calls.
+    corp_id: String,
+    name: String,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs", tag = "admin",
+    security(("admin_token" = [])),
+    request_body = NewOrg,
+    responses(
+        (status = 201, description = "Organization created", body = OrgCreated),
+        (status = 400, description = "Invalid body", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn create_org(
+    _: Operator,
+    State(state): State<AppState>,
+    AdminJson(body): AdminJson<NewOrg>,
+) -> Created<OrgCreated> {
+    let org = operator::create_org(state.store.as_ref(), &body.name).await?;
+    let answer = OrgCreated {
+        corp_id: org.corp_id.to_string(),
+        name: org.name,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewApp {
+    /// 1–255 characters.
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppCreated {
+    app_id: String,
+    /// Shown once: only its hash is stored.
+    app_secret: String,
+    corp_id: String,
+    name: String,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin",
+    security(("admin_token" = [])),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    request_body = NewApp,
+    responses(
+        (status = 201, description = "App created; the secret is shown once", body = AppCreated),
+        (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 404, description = "No such organization", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn create_app(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(corp_id): Path<String>,
+    AdminJson(body): AdminJson<NewApp>,
+) -> Created<AppCreated> {
+    let (app, secret) = operator::create_app(state.store.as_ref(), &corp_id, &body.name).await?;
+    let answer = AppCreated {
+        app_id: app.app_id.to_string(),
+        app_secret: secret,
+        corp_id,
+        name: app.name,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewCredential {
+    /// 1–128 characters, no colon or white space; unique across the server.
+    username: String,
+    /// 1–1,024 characters; stored as an argon2id hash.
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CredentialCreated {
+    username: String,
+    corp_id: String,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
+    security(("admin_token" = [])),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    request_body = NewCredential,
+    responses(
+        (status = 201, description = "Basic credential created", body = CredentialCreated),
+        (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 404, description = "No such organization", body = AdminErrorBody),
+        (status = 409, description = "User name already taken", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn create_basic_credential(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(corp_id): Path<String>,
+    AdminJson(body): AdminJson<NewCredential>,
+) -> Created<CredentialCreated> {
+    let store = state.store.as_ref();
+    let cred =
+        operator::create_basic_credential(store, &corp_id, &body.username, &body.password).await?;
+    let answer = CredentialCreated {
+        username: cred.username,
+        corp_id,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUser {
+    /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
+    user_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserCreated {
+    user_id: String,
+    corp_id: String,
+    /// False when the user was already registered (the call is idempotent).
+    created: bool,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin",
+    security(("admin_token" = [])),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "User registered (or already was)", body = UserCreated),
+        (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 404, description = "No such organization", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn create_user(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(corp_id): Path<String>,
+    AdminJson(body): AdminJson<NewUser>,
+) -> Created<UserCreated> {
+    let (user, created) =
+        operator::create_user(state.store.as_ref(), &corp_id, &body.user_id).await?;
+    let answer = UserCreated {
+        user_id: user.user_id.to_string(),
+        corp_id,
+        created,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}

@@ -1,0 +1,126 @@
+//! The command line (API.md §8): `serve`, and the operator's operations of §6 working
+//! directly on the database and printing JSON.
+
+use crate::DEFAULT_DATABASE_URL;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use tagd_core::{operator, Result, Store};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tagd",
+    version,
+    about = "Customer labels and typed tags: v2 labels and v5 tag groups over one model"
+)]
+pub struct Cli {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://...`.
+    #[arg(long, global = true, env = "TAGD_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// v5 API clients (app id and secret).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// v2 Basic credentials.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Users (v2 customers).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TAGD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Lifetime of v5 access tokens, in seconds.
+    #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = 7200,
+          value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
+    pub token_ttl_secs: i64,
+    /// Log format: `auto` (JSON unless stdout is a terminal), `json` or `text`.
+    #[arg(long, env = "TAGD_LOG_FORMAT", default_value = "auto")]
+    pub log_format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an organization; prints its corp_id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Create an app; prints its app_id and its secret, which is shown only this once.
+    Create {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CredentialCommand {
+    /// Create a Basic credential for the v2 API.
+    Create {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        username: String,
+        /// The password; prefer the environment variable, which stays out of shell history.
+        #[arg(long, env = "TAGD_CREDENTIAL_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Register a user; idempotent.
+    Create {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        user_id: String,
+    },
+}
+
+/// Runs one operator command against the store and returns the JSON it prints.
+pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
+    Ok(match command {
+        Command::Serve(_) => json!(null),
+        Command::Org(OrgCommand::Create { name }) => {
+            let org = operator::create_org(store, &name).await?;
+            json!({"corp_id": org.corp_id, "name": org.name})
+        }
+        Command::App(AppCommand::Create { corp_id, name }) => {
+            let (app, secret) = operator::create_app(store, &corp_id, &name).await?;
+            json!({"app_id": app.app_id, "app_secret": secret, "corp_id": corp_id, "name": app.name})
+        }
+        Command::Credential(CredentialCommand::Create {
+            corp_id,
+            username,
+            password,
+        }) => {
+            let cred =
+                operator::create_basic_credential(store, &corp_id, &username, &password).await?;
+            json!({"username": cred.username, "corp_id": corp_id})
+        }
+        Command::User(UserCommand::Create { corp_id, user_id }) => {
+            let (user, created) = operator::create_user(store, &corp_id, &user_id).await?;
+            json!({"user_id": user.user_id, "corp_id": corp_id, "created": created})
+        }
+    })
+}

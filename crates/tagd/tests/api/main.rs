@@ -1,0 +1,7 @@
+//! HTTP-level tests: a real server on port 0 over a real database, run once on SQLite and once
+//! on PostgreSQL (when `TAGD_TEST_POSTGRES_URL` is set; CI sets it).
+
+mod helpers;
+
+mod admin;
+mod ops;
