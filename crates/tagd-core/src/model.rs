@@ -47,7 +47,11 @@ pub struct BasicCredential {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
     pub org_id: OrgId,
+    /// The organization's external id, joined in so auth needs one query.
+    pub corp_id: CorpId,
     pub app_id: i64,
+    /// The app's external id, compared with `X-APP-ID`.
+    pub app_external_id: ExternalId,
     pub expires_at: i64,
     pub revoked: bool,
 }
@@ -83,6 +87,29 @@ pub struct TagGroupFields {
     pub description: Description,
     pub attribute: Attribute,
     pub category: Category,
+}
+
+impl TagGroupFields {
+    /// Parses the five editable fields as a client sends them; the first bad one is named.
+    pub fn parse(
+        name: &str,
+        variable_name: &str,
+        description: &str,
+        attribute: &str,
+        category: &str,
+    ) -> crate::Result<Self> {
+        Ok(TagGroupFields {
+            name: GroupName::parse(name)?,
+            variable_name: VariableName::parse(variable_name)?,
+            description: Description::parse(
+                "description",
+                description,
+                crate::names::MAX_DESCRIPTION_CHARS,
+            )?,
+            attribute: Attribute::parse(attribute)?,
+            category: Category::parse(category)?,
+        })
+    }
 }
 
 /// Where an assignment change came from (`source` in v5).

@@ -133,7 +133,9 @@ pub fn user(row: &impl Columns) -> Result<User> {
 pub fn token(row: &impl Columns) -> Result<TokenRecord> {
     Ok(TokenRecord {
         org_id: OrgId(row.int("org_id")?),
+        corp_id: ExternalId::from_trusted(row.text("corp_id")?),
         app_id: row.int("app_ref")?,
+        app_external_id: ExternalId::from_trusted(row.text("app_external_id")?),
         expires_at: row.int("expires_at")?,
         revoked: row.flag("revoked")?,
     })
@@ -152,6 +154,14 @@ pub mod sql {
          FROM tag_assignments a \
          JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
          JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref";
+
+    /// A token with its app's and organization's external ids, by token hash.
+    pub const TOKEN_SELECT: &str = "SELECT t.org_id, o.corp_id, t.app_ref, \
+         p.app_id AS app_external_id, t.expires_at, t.revoked \
+         FROM tokens t \
+         JOIN apps p ON p.org_id = t.org_id AND p.id = t.app_ref \
+         JOIN organizations o ON o.id = t.org_id \
+         WHERE t.token_hash = $1";
 
     pub const HISTORY_COLUMNS: &str = "assignment_ref, version, executor_kind, executor_ref, \
          executor_name, source, old_value, new_value, at";

@@ -90,12 +90,21 @@ pub trait Store: Send + Sync + 'static {
         fields: &TagGroupFields,
         expected_version: Option<i64>,
     ) -> Result<TagGroup>;
-    /// Activates or deactivates a group; idempotent.
+    /// Activates or deactivates a group; idempotent. Refused on a locked group.
     async fn set_tag_group_active(
         &self,
         org: OrgId,
         entity_id: &ExternalId,
         active: bool,
+    ) -> Result<TagGroup>;
+
+    /// Locks or unlocks a group (operator only): a locked group's definition and activation
+    /// cannot change; its assignments can.
+    async fn set_tag_group_locked(
+        &self,
+        org: OrgId,
+        entity_id: &ExternalId,
+        locked: bool,
     ) -> Result<TagGroup>;
 
     // --- assignments ----------------------------------------------------------------------

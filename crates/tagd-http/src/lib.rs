@@ -8,6 +8,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod ops;
+pub mod v5;
 
 use axum::Router;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(ops::routes())
         .merge(admin::routes())
+        .merge(v5::routes())
 }
 
 /// The OpenAPI 3.1 document of every route.

@@ -164,7 +164,15 @@ impl tagd_core::Store for PgStore {
         id: &ExternalId,
         active: bool,
     ) -> Result<TagGroup> {
-        groups::set_active(&self.pool, org, id, active).await
+        groups::set_flag(&self.pool, org, id, groups::Flag::Active, active).await
+    }
+    async fn set_tag_group_locked(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        locked: bool,
+    ) -> Result<TagGroup> {
+        groups::set_flag(&self.pool, org, id, groups::Flag::Locked, locked).await
     }
     async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment> {
         assignments::assign(&self.pool, org, command).await

@@ -175,11 +175,21 @@ pub(crate) async fn update(
     Ok(group)
 }
 
-pub(crate) async fn set_active(
+/// A flag the operator or a client can switch on a group.
+#[derive(Clone, Copy)]
+pub(crate) enum Flag {
+    /// Clients (de)activate; refused on a locked group.
+    Active,
+    /// Only the operator locks and unlocks.
+    Locked,
+}
+
+pub(crate) async fn set_flag(
     writer: &SqlitePool,
     org: OrgId,
     entity_id: &ExternalId,
-    active: bool,
+    flag: Flag,
+    on: bool,
 ) -> Result<TagGroup> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
@@ -188,16 +198,21 @@ pub(crate) async fn set_active(
     let current = find(&mut tx, org, entity_id)
         .await?
         .ok_or(Error::GroupNotFound)?;
-    if current.is_active == active {
+    let (column, now_on) = match flag {
+        Flag::Active if current.is_locked => return Err(Error::GroupLocked),
+        Flag::Active => ("is_active", current.is_active),
+        Flag::Locked => ("is_locked", current.is_locked),
+    };
+    if now_on == on {
         return Ok(current);
     }
     let row = sqlx::query(&format!(
-        "UPDATE tag_groups SET is_active = $3, mtime = $4 \
+        "UPDATE tag_groups SET {column} = $3, mtime = $4 \
          WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
     ))
     .bind(org.0)
     .bind(current.id)
-    .bind(active)
+    .bind(on)
     .bind(now_unix())
     .fetch_one(&mut *tx)
     .await

@@ -201,7 +201,15 @@ impl tagd_core::Store for SqliteStore {
         id: &ExternalId,
         active: bool,
     ) -> Result<TagGroup> {
-        groups::set_active(&self.writer, org, id, active).await
+        groups::set_flag(&self.writer, org, id, groups::Flag::Active, active).await
+    }
+    async fn set_tag_group_locked(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        locked: bool,
+    ) -> Result<TagGroup> {
+        groups::set_flag(&self.writer, org, id, groups::Flag::Locked, locked).await
     }
     async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment> {
         assignments::assign(&self.writer, org, command).await

@@ -3,7 +3,7 @@
 use crate::rows::Cols;
 use crate::{db_error, internal};
 use sqlx::{SqliteConnection, SqlitePool};
-use tagd_core::records;
+use tagd_core::records::{self, sql::TOKEN_SELECT};
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -208,12 +208,10 @@ pub(crate) async fn find_token(
     reader: &SqlitePool,
     token_hash: &str,
 ) -> Result<Option<TokenRecord>> {
-    let row = sqlx::query(
-        "SELECT org_id, app_ref, expires_at, revoked FROM tokens WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(reader)
-    .await
-    .map_err(internal)?;
+    let row = sqlx::query(TOKEN_SELECT)
+        .bind(token_hash)
+        .fetch_optional(reader)
+        .await
+        .map_err(internal)?;
     row.map(|r| records::token(&Cols(&r))).transpose()
 }

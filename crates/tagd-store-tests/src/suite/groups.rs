@@ -193,3 +193,34 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
         .await
         .expect("accepted again");
 }
+
+pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    let locked = store
+        .set_tag_group_locked(w.org.id, &w.flag.entity_id, true)
+        .await
+        .expect("locked");
+    assert!(locked.is_locked);
+    let edit = fields("VIP2", "vip2", Attribute::Define, "follow_up");
+    let refused = store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .await;
+    assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
+    let refused = store
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .await;
+    assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
+    store
+        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .await
+        .expect("assignments still work");
+    let unlocked = store
+        .set_tag_group_locked(w.org.id, &w.flag.entity_id, false)
+        .await
+        .expect("unlocked");
+    assert_eq!((unlocked.is_locked, unlocked.version), (false, 0));
+    store
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .await
+        .expect("editable again");
+}

@@ -1,0 +1,126 @@
+//! The v5 dialect's one error mapping (API.md §5): every answer is the envelope
+//! `{"code", "msg", "data"}`, the HTTP status gives the class and `code` the exact error.
+
+use super::views::Envelope;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tagd_core::Error;
+use utoipa::ToSchema;
+
+/// Why a v5 request was refused.
+#[derive(Debug)]
+pub enum V5Error {
+    /// 40101: missing, malformed, expired or revoked token; wrong app secret.
+    Unauthorized,
+    /// 40301: `corp_id` or `X-APP-ID` does not match the token.
+    Forbidden(&'static str),
+    /// A refusal of the domain.
+    Domain(Error),
+}
+
+/// The v5 envelope around an error: `data` is always null.
+#[derive(Serialize, ToSchema)]
+pub struct V5ErrorBody {
+    /// The exact error, e.g. 40001.
+    #[schema(example = 40001)]
+    code: u32,
+    /// What went wrong, in words.
+    msg: String,
+    /// Always null on errors.
+    #[schema(value_type = Option<String>)]
+    data: Option<()>,
+}
+
+impl From<Error> for V5Error {
+    fn from(e: Error) -> Self {
+        V5Error::Domain(e)
+    }
+}
+
+impl V5Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        V5Error::Domain(Error::invalid(field, message))
+    }
+
+    /// (HTTP status, v5 code, message).
+    fn parts(self) -> (StatusCode, u32, String) {
+        use StatusCode as S;
+        match self {
+            V5Error::Unauthorized => (
+                S::UNAUTHORIZED,
+                40101,
+                "missing, malformed, expired or revoked token".into(),
+            ),
+            V5Error::Forbidden(what) => (
+                S::FORBIDDEN,
+                40301,
+                format!("{what} does not match the token"),
+            ),
+            V5Error::Domain(e) => match e {
+                Error::InvalidParameter { .. } => (S::BAD_REQUEST, 40001, e.to_string()),
+                Error::InvalidValue(_) => (S::BAD_REQUEST, 40002, e.to_string()),
+                Error::AttributeInUse => (S::CONFLICT, 40003, e.to_string()),
+                Error::GroupInactive => (S::CONFLICT, 40004, e.to_string()),
+                Error::GroupLocked => (S::CONFLICT, 40005, e.to_string()),
+                Error::GroupNotFound => (
+                    S::NOT_FOUND,
+                    40401,
+                    "tag group not found in this organization".into(),
+                ),
+                Error::UserNotFound => (
+                    S::NOT_FOUND,
+                    40402,
+                    "user not found in this organization".into(),
+                ),
+                // The token's organization vanished: the token is as good as revoked.
+                Error::OrgNotFound => (
+                    S::UNAUTHORIZED,
+                    40101,
+                    "missing, malformed, expired or revoked token".into(),
+                ),
+                Error::Duplicate(_) => (S::CONFLICT, 40901, e.to_string()),
+                Error::StaleVersion => (
+                    S::CONFLICT,
+                    40902,
+                    "stale version: the tag group changed since it was read".into(),
+                ),
+                Error::Internal(cause) => {
+                    tracing::error!(%cause, "v5 request failed");
+                    (
+                        S::INTERNAL_SERVER_ERROR,
+                        50001,
+                        "internal error; quote the X-Request-Id header when reporting it".into(),
+                    )
+                }
+            },
+        }
+    }
+}
+
+impl IntoResponse for V5Error {
+    fn into_response(self) -> Response {
+        let (status, code, msg) = self.parts();
+        (
+            status,
+            Json(V5ErrorBody {
+                code,
+                msg,
+                data: None,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The success envelope: code 0, msg `success.`.
+pub fn success<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        code: 0,
+        msg: "success.".to_owned(),
+        data,
+    })
+}
+
+pub type V5Result<T> = Result<Json<Envelope<T>>, V5Error>;

@@ -1,0 +1,228 @@
+//! Tag groups: create, list, update, deactivate, activate (API.md §4.1–4.4).
+
+use super::error::{success, V5Error, V5ErrorBody, V5Result};
+use super::extract::{V5Caller, V5Json, V5Query};
+use super::views::{Envelope, GroupRow, Rows};
+use crate::AppState;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use tagd_core::{Category, ExternalId, TagGroupFields};
+use utoipa::{IntoParams, ToSchema};
+
+/// Largest page `step` may ask for.
+pub const MAX_STEP: i64 = 1000;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateGroup {
+    /// 1–255 characters, unique in the organization.
+    name: String,
+    /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the organization.
+    variable_name: String,
+    /// At most 1,024 characters; may be empty.
+    description: String,
+    /// `define`, `number` or `string`.
+    attribute: String,
+    /// 1–64 characters.
+    category: String,
+    corp_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupCreated {
+    tags_group_id: String,
+    corp_id: String,
+    name: String,
+}
+
+/// Create a tag group: active, not auto, not locked, type `custom`, version 0.
+#[utoipa::path(post, path = "/api/v5/entity/tags/group/create", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = CreateGroup,
+    responses(
+        (status = 200, description = "Created", body = Envelope<GroupCreated>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 409, description = "40901: name or variable_name already used", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn create_group(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<CreateGroup>,
+) -> V5Result<GroupCreated> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let fields = TagGroupFields::parse(
+        &body.name,
+        &body.variable_name,
+        &body.description,
+        &body.attribute,
+        &body.category,
+    )?;
+    let group = state.store.create_tag_group(org, &fields).await?;
+    Ok(success(GroupCreated {
+        tags_group_id: group.entity_id.to_string(),
+        corp_id: caller.corp_id.to_string(),
+        name: group.name.to_string(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListGroups {
+    corp_id: String,
+    category: String,
+    /// Zero-based row offset.
+    start_index: i64,
+    /// Page size, 1–1,000.
+    step: i64,
+}
+
+/// List the organization's groups of one category, by `ctime` then `entity_id`; deleted
+/// groups are left out, inactive ones shown.
+#[utoipa::path(get, path = "/api/v5/entity/tags/group/list", tag = "v5",
+    security(("v5_token" = [])),
+    params(ListGroups, ("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    responses(
+        (status = 200, description = "One page and the total", body = Envelope<Rows<GroupRow>>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn list_groups(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Query(query): V5Query<ListGroups>,
+) -> V5Result<Rows<GroupRow>> {
+    let org = caller.check_corp_id(&query.corp_id)?;
+    let category = Category::parse(&query.category)?;
+    if query.start_index < 0 {
+        return Err(V5Error::invalid("start_index", "must be 0 or more"));
+    }
+    if !(1..=MAX_STEP).contains(&query.step) {
+        return Err(V5Error::invalid("step", "must be 1 to 1000"));
+    }
+    let page = state
+        .store
+        .list_tag_groups(org, &category, query.start_index, query.step)
+        .await?;
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|g| GroupRow::new(g, &caller.corp_id))
+        .collect();
+    Ok(success(Rows {
+        total: page.total,
+        rows,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateGroup {
+    entity_id: String,
+    corp_id: String,
+    name: String,
+    variable_name: String,
+    description: String,
+    attribute: String,
+    category: String,
+    /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
+    version: Option<i64>,
+}
+
+/// Replace a group's five editable fields; bumps `version`.
+#[utoipa::path(post, path = "/api/v5/entity/tags/group/update", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = UpdateGroup,
+    responses(
+        (status = 200, description = "Updated; data is the entity id", body = Envelope<String>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
+        (status = 409, description = "40003 attribute in use, 40005 locked, 40901 name taken, 40902 stale version", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn update_group(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<UpdateGroup>,
+) -> V5Result<String> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
+    let fields = TagGroupFields::parse(
+        &body.name,
+        &body.variable_name,
+        &body.description,
+        &body.attribute,
+        &body.category,
+    )?;
+    let group = state
+        .store
+        .update_tag_group(org, &entity_id, &fields, body.version)
+        .await?;
+    Ok(success(group.entity_id.to_string()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct GroupRef {
+    entity_id: String,
+    corp_id: String,
+}
+
+async fn set_active(
+    caller: V5Caller,
+    state: AppState,
+    body: GroupRef,
+    on: bool,
+) -> V5Result<String> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
+    let group = state
+        .store
+        .set_tag_group_active(org, &entity_id, on)
+        .await?;
+    Ok(success(group.entity_id.to_string()))
+}
+
+/// Deactivate a group (idempotent): it keeps its assignments and refuses new ones.
+#[utoipa::path(post, path = "/api/v5/entity/tags/group/deactivate", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = GroupRef,
+    responses(
+        (status = 200, description = "Inactive; data is the entity id", body = Envelope<String>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
+        (status = 409, description = "40005: the group is locked", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn deactivate_group(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<GroupRef>,
+) -> V5Result<String> {
+    set_active(caller, state, body, false).await
+}
+
+/// Activate a group (idempotent).
+#[utoipa::path(post, path = "/api/v5/entity/tags/group/activate", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = GroupRef,
+    responses(
+        (status = 200, description = "Active; data is the entity id", body = Envelope<String>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
+        (status = 409, description = "40005: the group is locked", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn activate_group(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<GroupRef>,
+) -> V5Result<String> {
+    set_active(caller, state, body, true).await
+}

@@ -1,0 +1,150 @@
+//! User tags and users: assign, list, remove (API.md §4.5–4.7) and `user/create` (§4.8).
+
+use super::error::{success, V5ErrorBody, V5Result};
+use super::extract::{V5Caller, V5Json, V5Query};
+use super::views::{Envelope, Rows, TagRow};
+use crate::AppState;
+use axum::extract::State;
+use serde::Deserialize;
+use tagd_core::{AssignCommand, ExternalId, Source, UserId};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, ToSchema)]
+pub struct AssignTag {
+    corp_id: String,
+    tags_group_id: String,
+    user_id: String,
+    /// `True`/`False` (also `true`/`false`/`1`/`0`) for define; a finite decimal for number;
+    /// up to 1,024 characters for string.
+    value: String,
+}
+
+/// Set a user's value of a tag group. Re-assigning keeps the entity id and bumps `version`.
+#[utoipa::path(post, path = "/api/v5/entity/user/tags/assign", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = AssignTag,
+    responses(
+        (status = 200, description = "Assigned; data is the assignment's entity id", body = Envelope<String>),
+        (status = 400, description = "40001 missing or malformed parameter, 40002 value does not fit the attribute", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody),
+        (status = 409, description = "40004: the tag group is inactive", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn assign_tag(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<AssignTag>,
+) -> V5Result<String> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let command = AssignCommand {
+        tags_group_id: ExternalId::parse("tags_group_id", &body.tags_group_id)?,
+        user_id: UserId::parse(&body.user_id)?,
+        raw_value: body.value,
+        executor: caller.executor(),
+        source: Source::OpenApi,
+    };
+    let assignment = state.store.assign(org, &command).await?;
+    Ok(success(assignment.entity_id.to_string()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListUserTags {
+    corp_id: String,
+    user_id: String,
+}
+
+/// A user's live tags, oldest first.
+#[utoipa::path(get, path = "/api/v5/entity/user/tags/list", tag = "v5",
+    security(("v5_token" = [])),
+    params(ListUserTags, ("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    responses(
+        (status = 200, description = "The user's tags", body = Envelope<Rows<TagRow>>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40402: no such user", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn list_user_tags(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Query(query): V5Query<ListUserTags>,
+) -> V5Result<Rows<TagRow>> {
+    let org = caller.check_corp_id(&query.corp_id)?;
+    let user_id = UserId::parse(&query.user_id)?;
+    let assignments = state.store.list_user_assignments(org, &user_id).await?;
+    let total = i64::try_from(assignments.len()).unwrap_or(i64::MAX);
+    let rows = assignments
+        .into_iter()
+        .map(|a| TagRow::new(a, &caller.corp_id))
+        .collect();
+    Ok(success(Rows { total, rows }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RemoveTag {
+    corp_id: String,
+    tags_group_id: String,
+    user_id: String,
+}
+
+/// Remove (soft-delete) a user's tag. Removing a tag the user does not have succeeds with
+/// `data: null`.
+#[utoipa::path(post, path = "/api/v5/entity/user/tags/remove", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = RemoveTag,
+    responses(
+        (status = 200, description = "Removed; data is the assignment's entity id, or null when there was none", body = Envelope<Option<String>>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn remove_tag(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<RemoveTag>,
+) -> V5Result<Option<String>> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let group = ExternalId::parse("tags_group_id", &body.tags_group_id)?;
+    let user_id = UserId::parse(&body.user_id)?;
+    let removed = state
+        .store
+        .remove_assignment(org, &group, &user_id, &caller.executor(), Source::OpenApi)
+        .await?;
+    Ok(success(removed.map(|a| a.entity_id.to_string())))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUser {
+    corp_id: String,
+    /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
+    user_id: String,
+}
+
+/// Register a user (idempotent).
+#[utoipa::path(post, path = "/api/v5/user/create", tag = "v5",
+    security(("v5_token" = [])),
+    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    request_body = CreateUser,
+    responses(
+        (status = 200, description = "Registered (or already was); data is the user id", body = Envelope<String>),
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
+        (status = 401, description = "40101: bad token", body = V5ErrorBody),
+        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
+        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+pub(super) async fn create_user(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<CreateUser>,
+) -> V5Result<String> {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let (user, _) = state
+        .store
+        .create_user(org, &UserId::parse(&body.user_id)?)
+        .await?;
+    Ok(success(user.user_id.to_string()))
+}
