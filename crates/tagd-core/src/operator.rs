@@ -79,3 +79,15 @@ pub async fn create_user(store: &dyn Store, corp_id: &str, user_id: &str) -> Res
     let org = org_by_corp_id(store, corp_id).await?;
     store.create_user(org.id, &UserId::parse(user_id)?).await
 }
+
+/// Locks or unlocks a tag group: a locked group's definition and activation cannot change.
+pub async fn set_group_locked(
+    store: &dyn Store,
+    corp_id: &str,
+    entity_id: &str,
+    locked: bool,
+) -> Result<crate::model::TagGroup> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    let entity_id = crate::ids::ExternalId::parse("entity_id", entity_id)?;
+    store.set_tag_group_locked(org.id, &entity_id, locked).await
+}

@@ -36,6 +36,9 @@ pub enum Command {
     /// Users (v2 customers).
     #[command(subcommand)]
     User(UserCommand),
+    /// Tag groups (operator-only settings).
+    #[command(subcommand)]
+    Group(GroupCommand),
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +100,24 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// Lock a tag group: its definition and activation can no longer change.
+    Lock {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        entity_id: String,
+    },
+    /// Unlock a tag group.
+    Unlock {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        entity_id: String,
+    },
+}
+
 /// Runs one operator command against the store and returns the JSON it prints.
 pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
     Ok(match command {
@@ -117,6 +138,14 @@ pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
             let cred =
                 operator::create_basic_credential(store, &corp_id, &username, &password).await?;
             json!({"username": cred.username, "corp_id": corp_id})
+        }
+        Command::Group(command) => {
+            let (corp_id, entity_id, locked) = match command {
+                GroupCommand::Lock { corp_id, entity_id } => (corp_id, entity_id, true),
+                GroupCommand::Unlock { corp_id, entity_id } => (corp_id, entity_id, false),
+            };
+            let group = operator::set_group_locked(store, &corp_id, &entity_id, locked).await?;
+            json!({"entity_id": group.entity_id, "locked": group.is_locked})
         }
         Command::User(UserCommand::Create { corp_id, user_id }) => {
             let (user, created) = operator::create_user(store, &corp_id, &user_id).await?;

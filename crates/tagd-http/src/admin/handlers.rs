@@ -166,3 +166,41 @@ pub(super) async fn create_user(
     };
     Ok((StatusCode::CREATED, Json(answer)))
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct GroupLock {
+    /// True locks the group's definition and activation; false unlocks.
+    locked: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupLockState {
+    entity_id: String,
+    locked: bool,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/tag-groups/{entity_id}/lock", tag = "admin",
+    security(("admin_token" = [])),
+    params(
+        ("corp_id" = String, Path, description = "The organization's 32-hex id"),
+        ("entity_id" = String, Path, description = "The tag group's 32-hex id")),
+    request_body = GroupLock,
+    responses(
+        (status = 200, description = "The group's lock state", body = GroupLockState),
+        (status = 400, description = "Invalid body or id", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 404, description = "No such organization or tag group", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn lock_group(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((corp_id, entity_id)): Path<(String, String)>,
+    AdminJson(body): AdminJson<GroupLock>,
+) -> Result<Json<GroupLockState>, AdminError> {
+    let group =
+        operator::set_group_locked(state.store.as_ref(), &corp_id, &entity_id, body.locked).await?;
+    Ok(Json(GroupLockState {
+        entity_id: group.entity_id.to_string(),
+        locked: group.is_locked,
+    }))
+}

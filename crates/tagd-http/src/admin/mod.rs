@@ -19,6 +19,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::create_app))
         .routes(routes!(handlers::create_basic_credential))
         .routes(routes!(handlers::create_user))
+        .routes(routes!(handlers::lock_group))
 }
 
 /// Proof that the request carries the admin token.
