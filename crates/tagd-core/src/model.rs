@@ -74,6 +74,8 @@ pub struct TagGroup {
     pub is_locked: bool,
     pub is_deleted: bool,
     pub calculation_rules: serde_json::Value,
+    /// Who last created, edited, (de)activated or (un)locked it.
+    pub updated_by: Executor,
     pub version: i64,
     pub ctime: i64,
     pub mtime: i64,

@@ -89,5 +89,12 @@ pub async fn set_group_locked(
 ) -> Result<crate::model::TagGroup> {
     let org = org_by_corp_id(store, corp_id).await?;
     let entity_id = crate::ids::ExternalId::parse("entity_id", entity_id)?;
-    store.set_tag_group_locked(org.id, &entity_id, locked).await
+    store
+        .set_tag_group_locked(
+            org.id,
+            &entity_id,
+            locked,
+            &crate::model::Executor::operator(),
+        )
+        .await
 }

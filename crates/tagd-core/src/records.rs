@@ -22,10 +22,15 @@ pub trait Columns {
 }
 
 fn executor(row: &impl Columns) -> Result<Executor> {
+    executor_in(row, "executor")
+}
+
+/// An executor kept in the columns `{prefix}_kind`, `{prefix}_ref`, `{prefix}_name`.
+fn executor_in(row: &impl Columns, prefix: &str) -> Result<Executor> {
     Ok(Executor {
-        kind: ExecutorKind::from_db(&row.text("executor_kind")?),
-        id: row.int("executor_ref")?,
-        name: row.text("executor_name")?,
+        kind: ExecutorKind::from_db(&row.text(&format!("{prefix}_kind"))?),
+        id: row.int(&format!("{prefix}_ref"))?,
+        name: row.text(&format!("{prefix}_name"))?,
     })
 }
 
@@ -46,6 +51,7 @@ pub fn tag_group(row: &impl Columns) -> Result<TagGroup> {
         is_deleted: row.flag("is_deleted")?,
         calculation_rules: serde_json::from_str(&row.text("calculation_rules")?)
             .map_err(Error::internal)?,
+        updated_by: executor_in(row, "updated_by")?,
         version: row.int("version")?,
         ctime: row.int("ctime")?,
         mtime: row.int("mtime")?,
@@ -145,7 +151,8 @@ pub fn token(row: &impl Columns) -> Result<TokenRecord> {
 pub mod sql {
     pub const GROUP_COLUMNS: &str = "id, org_id, entity_id, name, variable_name, description, \
          attribute, category, type, is_active, is_auto, is_locked, is_deleted, \
-         calculation_rules, version, ctime, mtime";
+         calculation_rules, updated_by_kind, updated_by_ref, updated_by_name, version, ctime, \
+         mtime";
 
     pub const ASSIGNMENT_SELECT: &str = "SELECT a.id, a.org_id, a.entity_id, u.user_id, \
          a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \

@@ -69,7 +69,12 @@ pub trait Store: Send + Sync + 'static {
     // --- tag groups -----------------------------------------------------------------------
     /// Creates an active, custom, unlocked group at version 0. Name and variable name must
     /// be free in the organization (`Duplicate`).
-    async fn create_tag_group(&self, org: OrgId, fields: &TagGroupFields) -> Result<TagGroup>;
+    async fn create_tag_group(
+        &self,
+        org: OrgId,
+        fields: &TagGroupFields,
+        executor: &Executor,
+    ) -> Result<TagGroup>;
     /// A group that is not deleted.
     async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId) -> Result<Option<TagGroup>>;
     /// Groups of one category that are not deleted, by `ctime` then `entity_id`.
@@ -89,6 +94,7 @@ pub trait Store: Send + Sync + 'static {
         entity_id: &ExternalId,
         fields: &TagGroupFields,
         expected_version: Option<i64>,
+        executor: &Executor,
     ) -> Result<TagGroup>;
     /// Activates or deactivates a group; idempotent. Refused on a locked group.
     async fn set_tag_group_active(
@@ -96,6 +102,7 @@ pub trait Store: Send + Sync + 'static {
         org: OrgId,
         entity_id: &ExternalId,
         active: bool,
+        executor: &Executor,
     ) -> Result<TagGroup>;
 
     /// Locks or unlocks a group (operator only): a locked group's definition and activation
@@ -105,6 +112,7 @@ pub trait Store: Send + Sync + 'static {
         org: OrgId,
         entity_id: &ExternalId,
         locked: bool,
+        executor: &Executor,
     ) -> Result<TagGroup>;
 
     // --- assignments ----------------------------------------------------------------------

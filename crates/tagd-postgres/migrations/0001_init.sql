@@ -70,6 +70,10 @@ CREATE TABLE tag_groups (
     is_locked         BOOLEAN NOT NULL DEFAULT FALSE,
     is_deleted        BOOLEAN NOT NULL DEFAULT FALSE,
     calculation_rules TEXT NOT NULL DEFAULT '{}',
+    -- Who last created, edited, (de)activated or (un)locked the group (v2 lastUpdatedBy).
+    updated_by_kind   TEXT NOT NULL DEFAULT 'operator',
+    updated_by_ref    BIGINT NOT NULL DEFAULT 0,
+    updated_by_name   TEXT NOT NULL DEFAULT 'operator',
     version           BIGINT NOT NULL DEFAULT 0,
     ctime             BIGINT NOT NULL,
     mtime             BIGINT NOT NULL,

@@ -133,8 +133,13 @@ impl tagd_core::Store for PgStore {
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
         tenants::find_token(&self.pool, token_hash).await
     }
-    async fn create_tag_group(&self, org: OrgId, fields: &TagGroupFields) -> Result<TagGroup> {
-        groups::create(&self.pool, org, fields).await
+    async fn create_tag_group(
+        &self,
+        org: OrgId,
+        fields: &TagGroupFields,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        groups::create(&self.pool, org, fields, executor).await
     }
     async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
         let mut conn = self.pool.acquire().await.map_err(internal)?;
@@ -155,24 +160,41 @@ impl tagd_core::Store for PgStore {
         id: &ExternalId,
         fields: &TagGroupFields,
         expected_version: Option<i64>,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::update(&self.pool, org, id, fields, expected_version).await
+        groups::update(&self.pool, org, id, fields, expected_version, executor).await
     }
     async fn set_tag_group_active(
         &self,
         org: OrgId,
         id: &ExternalId,
         active: bool,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::set_flag(&self.pool, org, id, groups::Flag::Active, active).await
+        groups::set_flag(
+            &self.pool,
+            org,
+            id,
+            (groups::Flag::Active, active),
+            executor,
+        )
+        .await
     }
     async fn set_tag_group_locked(
         &self,
         org: OrgId,
         id: &ExternalId,
         locked: bool,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::set_flag(&self.pool, org, id, groups::Flag::Locked, locked).await
+        groups::set_flag(
+            &self.pool,
+            org,
+            id,
+            (groups::Flag::Locked, locked),
+            executor,
+        )
+        .await
     }
     async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment> {
         assignments::assign(&self.pool, org, command).await

@@ -68,6 +68,10 @@ CREATE TABLE tag_groups (
     is_locked         INTEGER NOT NULL DEFAULT 0,
     is_deleted        INTEGER NOT NULL DEFAULT 0,
     calculation_rules TEXT NOT NULL DEFAULT '{}',
+    -- Who last created, edited, (de)activated or (un)locked the group (v2 lastUpdatedBy).
+    updated_by_kind   TEXT NOT NULL DEFAULT 'operator',
+    updated_by_ref    INTEGER NOT NULL DEFAULT 0,
+    updated_by_name   TEXT NOT NULL DEFAULT 'operator',
     version           INTEGER NOT NULL DEFAULT 0,
     ctime             INTEGER NOT NULL,
     mtime             INTEGER NOT NULL,

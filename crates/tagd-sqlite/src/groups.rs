@@ -54,6 +54,7 @@ pub(crate) async fn create(
     writer: &SqlitePool,
     org: OrgId,
     fields: &TagGroupFields,
+    executor: &Executor,
 ) -> Result<TagGroup> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
@@ -63,8 +64,8 @@ pub(crate) async fn create(
     let now = now_unix();
     let row = sqlx::query(&format!(
         "INSERT INTO tag_groups (org_id, entity_id, name, variable_name, description, attribute, \
-         category, ctime, mtime) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-         RETURNING {GROUP_COLUMNS}"
+         category, ctime, mtime, updated_by_kind, updated_by_ref, updated_by_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) RETURNING {GROUP_COLUMNS}"
     ))
     .bind(org.0)
     .bind(ExternalId::generate().as_str())
@@ -74,6 +75,9 @@ pub(crate) async fn create(
     .bind(fields.attribute.as_str())
     .bind(fields.category.as_str())
     .bind(now)
+    .bind(executor.kind.as_str())
+    .bind(executor.id)
+    .bind(&executor.name)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match e.as_database_error() {
@@ -125,6 +129,7 @@ pub(crate) async fn update(
     entity_id: &ExternalId,
     fields: &TagGroupFields,
     expected_version: Option<i64>,
+    executor: &Executor,
 ) -> Result<TagGroup> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
@@ -156,7 +161,8 @@ pub(crate) async fn update(
     ensure_names_free(&mut tx, org, fields, current.id).await?;
     let row = sqlx::query(&format!(
         "UPDATE tag_groups SET name = $3, variable_name = $4, description = $5, attribute = $6, \
-         category = $7, version = version + 1, mtime = $8 \
+         category = $7, version = version + 1, mtime = $8, updated_by_kind = $9, \
+         updated_by_ref = $10, updated_by_name = $11 \
          WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
     ))
     .bind(org.0)
@@ -167,6 +173,9 @@ pub(crate) async fn update(
     .bind(fields.attribute.as_str())
     .bind(fields.category.as_str())
     .bind(now_unix())
+    .bind(executor.kind.as_str())
+    .bind(executor.id)
+    .bind(&executor.name)
     .fetch_one(&mut *tx)
     .await
     .map_err(db_error("name or variable_name"))?;
@@ -188,8 +197,8 @@ pub(crate) async fn set_flag(
     writer: &SqlitePool,
     org: OrgId,
     entity_id: &ExternalId,
-    flag: Flag,
-    on: bool,
+    (flag, on): (Flag, bool),
+    executor: &Executor,
 ) -> Result<TagGroup> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
@@ -207,13 +216,17 @@ pub(crate) async fn set_flag(
         return Ok(current);
     }
     let row = sqlx::query(&format!(
-        "UPDATE tag_groups SET {column} = $3, mtime = $4 \
+        "UPDATE tag_groups SET {column} = $3, mtime = $4, updated_by_kind = $5, \
+         updated_by_ref = $6, updated_by_name = $7 \
          WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
     ))
     .bind(org.0)
     .bind(current.id)
     .bind(on)
     .bind(now_unix())
+    .bind(executor.kind.as_str())
+    .bind(executor.id)
+    .bind(&executor.name)
     .fetch_one(&mut *tx)
     .await
     .map_err(internal)?;

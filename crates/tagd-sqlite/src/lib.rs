@@ -170,8 +170,13 @@ impl tagd_core::Store for SqliteStore {
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
         tenants::find_token(&self.reader, token_hash).await
     }
-    async fn create_tag_group(&self, org: OrgId, fields: &TagGroupFields) -> Result<TagGroup> {
-        groups::create(&self.writer, org, fields).await
+    async fn create_tag_group(
+        &self,
+        org: OrgId,
+        fields: &TagGroupFields,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        groups::create(&self.writer, org, fields, executor).await
     }
     async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
         let mut conn = self.reader.acquire().await.map_err(internal)?;
@@ -192,24 +197,41 @@ impl tagd_core::Store for SqliteStore {
         id: &ExternalId,
         fields: &TagGroupFields,
         expected_version: Option<i64>,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::update(&self.writer, org, id, fields, expected_version).await
+        groups::update(&self.writer, org, id, fields, expected_version, executor).await
     }
     async fn set_tag_group_active(
         &self,
         org: OrgId,
         id: &ExternalId,
         active: bool,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::set_flag(&self.writer, org, id, groups::Flag::Active, active).await
+        groups::set_flag(
+            &self.writer,
+            org,
+            id,
+            (groups::Flag::Active, active),
+            executor,
+        )
+        .await
     }
     async fn set_tag_group_locked(
         &self,
         org: OrgId,
         id: &ExternalId,
         locked: bool,
+        executor: &Executor,
     ) -> Result<TagGroup> {
-        groups::set_flag(&self.writer, org, id, groups::Flag::Locked, locked).await
+        groups::set_flag(
+            &self.writer,
+            org,
+            id,
+            (groups::Flag::Locked, locked),
+            executor,
+        )
+        .await
     }
     async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment> {
         assignments::assign(&self.writer, org, command).await

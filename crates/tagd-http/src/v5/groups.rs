@@ -59,7 +59,10 @@ pub(super) async fn create_group(
         &body.attribute,
         &body.category,
     )?;
-    let group = state.store.create_tag_group(org, &fields).await?;
+    let group = state
+        .store
+        .create_tag_group(org, &fields, &caller.executor())
+        .await?;
     Ok(success(GroupCreated {
         tags_group_id: group.entity_id.to_string(),
         corp_id: caller.corp_id.to_string(),
@@ -159,7 +162,7 @@ pub(super) async fn update_group(
     )?;
     let group = state
         .store
-        .update_tag_group(org, &entity_id, &fields, body.version)
+        .update_tag_group(org, &entity_id, &fields, body.version, &caller.executor())
         .await?;
     Ok(success(group.entity_id.to_string()))
 }

@@ -11,6 +11,7 @@ pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: Dy
                 Attribute::Define,
                 "follow_up",
             ),
+            &app_executor(),
         )
         .await
         .expect("created");
@@ -18,6 +19,7 @@ pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: Dy
     assert_eq!((group.group_type.as_str(), group.version), ("custom", 0));
     assert_eq!(group.calculation_rules, serde_json::json!({}));
     assert_eq!(group.ctime, group.mtime);
+    assert_eq!(group.updated_by, app_executor(), "the creator is recorded");
     let found = store
         .find_tag_group(org.id, &group.entity_id)
         .await
@@ -29,25 +31,41 @@ pub async fn names_and_variable_names_are_unique_per_organization_only(store: Dy
     let a = store.create_org("A").await.expect("a");
     let b = store.create_org("B").await.expect("b");
     store
-        .create_tag_group(a.id, &fields("VIP", "vip", Attribute::Define, "c"))
+        .create_tag_group(
+            a.id,
+            &fields("VIP", "vip", Attribute::Define, "c"),
+            &app_executor(),
+        )
         .await
         .expect("first");
     let same_name = store
-        .create_tag_group(a.id, &fields("VIP", "vip2", Attribute::Define, "c"))
+        .create_tag_group(
+            a.id,
+            &fields("VIP", "vip2", Attribute::Define, "c"),
+            &app_executor(),
+        )
         .await;
     assert!(
         matches!(&same_name, Err(Error::Duplicate(w)) if w == "name"),
         "{same_name:?}"
     );
     let same_var = store
-        .create_tag_group(a.id, &fields("VIP2", "vip", Attribute::Define, "c"))
+        .create_tag_group(
+            a.id,
+            &fields("VIP2", "vip", Attribute::Define, "c"),
+            &app_executor(),
+        )
         .await;
     assert!(
         matches!(&same_var, Err(Error::Duplicate(w)) if w == "variable_name"),
         "{same_var:?}"
     );
     store
-        .create_tag_group(b.id, &fields("VIP", "vip", Attribute::Define, "c"))
+        .create_tag_group(
+            b.id,
+            &fields("VIP", "vip", Attribute::Define, "c"),
+            &app_executor(),
+        )
         .await
         .expect("another organization may use the same names");
 }
@@ -61,12 +79,17 @@ pub async fn tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_wit
             .create_tag_group(
                 org.id,
                 &fields(&format!("g{i}"), &format!("g{i}"), Attribute::Define, "b2b"),
+                &app_executor(),
             )
             .await
             .expect("created");
     }
     store
-        .create_tag_group(org.id, &fields("other", "other", Attribute::Define, "b2c"))
+        .create_tag_group(
+            org.id,
+            &fields("other", "other", Attribute::Define, "b2c"),
+            &app_executor(),
+        )
         .await
         .expect("other");
     let category = Category::parse("b2b").expect("valid");
@@ -100,7 +123,7 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
         "loyalty",
     );
     let updated = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0))
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0), &app_executor())
         .await
         .expect("updated");
     assert_eq!(updated.version, 1);
@@ -110,21 +133,27 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
     );
     assert_eq!(updated.entity_id, w.flag.entity_id);
     let stale = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0))
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0), &app_executor())
         .await;
     assert!(matches!(stale, Err(Error::StaleVersion)), "{stale:?}");
     let unversioned = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
         .await
         .expect("ok");
     assert_eq!(unversioned.version, 2);
     let clash = fields("City", "vip_customers", Attribute::Define, "loyalty");
     let dup = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &clash, None)
+        .update_tag_group(w.org.id, &w.flag.entity_id, &clash, None, &app_executor())
         .await;
     assert!(matches!(dup, Err(Error::Duplicate(_))), "{dup:?}");
     let missing = store
-        .update_tag_group(w.org.id, &ExternalId::generate(), &edit, None)
+        .update_tag_group(
+            w.org.id,
+            &ExternalId::generate(),
+            &edit,
+            None,
+            &app_executor(),
+        )
         .await;
     assert!(matches!(missing, Err(Error::GroupNotFound)), "{missing:?}");
 }
@@ -137,7 +166,13 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
         .expect("assigned");
     let to_number = fields("VIP", "vip", Attribute::Number, "follow_up");
     let refused = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &to_number, None)
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &to_number,
+            None,
+            &app_executor(),
+        )
         .await;
     assert!(matches!(refused, Err(Error::AttributeInUse)), "{refused:?}");
     store
@@ -151,7 +186,13 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
         .await
         .expect("removed");
     let changed = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &to_number, None)
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &to_number,
+            None,
+            &app_executor(),
+        )
         .await
         .expect("free now");
     assert_eq!(changed.attribute, Attribute::Number);
@@ -164,12 +205,12 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
         .await
         .expect("assigned");
     let off = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
         .await
         .expect("off");
     assert!(!off.is_active);
     let again = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
         .await
         .expect("off again");
     assert_eq!(again, off);
@@ -184,7 +225,7 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
     assert_eq!(kept.len(), 1, "an inactive group keeps its assignments");
     assert_eq!(kept[0].value, TagValue::Define(true));
     let on = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, true)
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, true, &app_executor())
         .await
         .expect("on");
     assert!(on.is_active);
@@ -197,17 +238,17 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
 pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(store: DynStore) {
     let w = world(&store, "Acme").await;
     let locked = store
-        .set_tag_group_locked(w.org.id, &w.flag.entity_id, true)
+        .set_tag_group_locked(w.org.id, &w.flag.entity_id, true, &Executor::operator())
         .await
         .expect("locked");
     assert!(locked.is_locked);
     let edit = fields("VIP2", "vip2", Attribute::Define, "follow_up");
     let refused = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
         .await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
     let refused = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false)
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
         .await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
     store
@@ -215,12 +256,13 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         .await
         .expect("assignments still work");
     let unlocked = store
-        .set_tag_group_locked(w.org.id, &w.flag.entity_id, false)
+        .set_tag_group_locked(w.org.id, &w.flag.entity_id, false, &Executor::operator())
         .await
         .expect("unlocked");
     assert_eq!((unlocked.is_locked, unlocked.version), (false, 0));
+    assert_eq!(unlocked.updated_by, Executor::operator(), "the last writer is recorded");
     store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None)
+        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
         .await
         .expect("editable again");
 }

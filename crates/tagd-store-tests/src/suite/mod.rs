@@ -71,7 +71,7 @@ pub(crate) async fn world(store: &DynStore, name: &str) -> World {
         let org = org.id;
         async move {
             store
-                .create_tag_group(org, &fields(n, v, a, "follow_up"))
+                .create_tag_group(org, &fields(n, v, a, "follow_up"), &app_executor())
                 .await
                 .expect("group created")
         }

@@ -92,13 +92,13 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
     let edit = fields("stolen", "stolen", Attribute::Define, "follow_up");
     assert!(matches!(
         store
-            .update_tag_group(b.org.id, &a.flag.entity_id, &edit, None)
+            .update_tag_group(b.org.id, &a.flag.entity_id, &edit, None, &app_executor())
             .await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
         store
-            .set_tag_group_active(b.org.id, &a.flag.entity_id, false)
+            .set_tag_group_active(b.org.id, &a.flag.entity_id, false, &app_executor())
             .await,
         Err(Error::GroupNotFound)
     ));
