@@ -8,6 +8,7 @@
 
 use crate::error::Result;
 use crate::ids::{CorpId, ExternalId, OrgId, UserId};
+use crate::labels::{LabelChange, LabelWarning};
 use crate::model::*;
 use crate::names::Category;
 use async_trait::async_trait;
@@ -139,4 +140,32 @@ pub trait Store: Send + Sync + 'static {
         org: OrgId,
         assignment: &ExternalId,
     ) -> Result<Vec<HistoryEntry>>;
+
+    // --- v2 labels ------------------------------------------------------------------------
+    /// changeLabels in one transaction (rules in [`crate::labels::apply_label_change`]):
+    /// `UserNotFound` for an unregistered customer, else the warnings in request order.
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+    ) -> Result<Vec<LabelWarning>>;
+    /// The labels a registered customer carries (`UserNotFound` otherwise), oldest first.
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
+    /// Every `define` group of the organization that is not deleted, active or not, by id.
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>>;
+    /// How many customers carry a label whose name equals `name` ignoring case.
+    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64>;
+    /// One page of the customers who carry a label named `name` (ignoring case), in customer
+    /// order (numeric ids in numeric order), skipping customers up to and including `after`,
+    /// then `offset` more; each returned assignment is one (customer, matching label).
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        name: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>>;
 }

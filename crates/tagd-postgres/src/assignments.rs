@@ -12,7 +12,7 @@ use tagd_core::*;
 
 /// The live-or-deleted assignment of one (user, group), if it was ever made, locked until the
 /// transaction ends so concurrent writers of the same pair queue instead of losing updates.
-async fn find_by_refs(
+pub(crate) async fn find_by_refs(
     conn: &mut PgConnection,
     org: OrgId,
     user_ref: i64,
@@ -90,12 +90,32 @@ pub(crate) async fn assign_in(
         return Err(Error::GroupInactive);
     }
     let value = TagValue::parse(group.attribute, &command.raw_value)?;
+    write_value(
+        conn,
+        org,
+        (user.id, group.id),
+        &value,
+        &command.executor,
+        command.source,
+    )
+    .await
+}
+
+/// Sets the value of (user, group) inside the caller's transaction: insert or update, then
+/// the history entry.
+pub(crate) async fn write_value(
+    conn: &mut PgConnection,
+    org: OrgId,
+    (user_ref, group_ref): (i64, i64),
+    value: &TagValue,
+    executor: &Executor,
+    source: Source,
+) -> Result<Assignment> {
     let now = now_unix();
-    let executor = &command.executor;
     // A first assignment races other first assignments of the same pair: the loser's insert
     // does nothing, and its next pass finds (and locks) the winner's row and updates it.
     let before = loop {
-        if let Some(existing) = find_by_refs(conn, org, user.id, group.id).await? {
+        if let Some(existing) = find_by_refs(conn, org, user_ref, group_ref).await? {
             break Some(existing);
         }
         let inserted = sqlx::query(
@@ -105,15 +125,15 @@ pub(crate) async fn assign_in(
              $12) ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING",
         )
         .bind(org.0)
-        .bind(user.id)
-        .bind(group.id)
+        .bind(user_ref)
+        .bind(group_ref)
         .bind(value.define_value())
         .bind(value.number_value())
         .bind(value.string_value())
         .bind(executor.kind.as_str())
         .bind(executor.id)
         .bind(&executor.name)
-        .bind(command.source.as_str())
+        .bind(source.as_str())
         .bind(now)
         .bind(ExternalId::generate().as_str())
         .execute(&mut *conn)
@@ -131,21 +151,21 @@ pub(crate) async fn assign_in(
              WHERE org_id = $1 AND user_ref = $2 AND group_ref = $3",
         )
         .bind(org.0)
-        .bind(user.id)
-        .bind(group.id)
+        .bind(user_ref)
+        .bind(group_ref)
         .bind(value.define_value())
         .bind(value.number_value())
         .bind(value.string_value())
         .bind(executor.kind.as_str())
         .bind(executor.id)
         .bind(&executor.name)
-        .bind(command.source.as_str())
+        .bind(source.as_str())
         .bind(now)
         .execute(&mut *conn)
         .await
         .map_err(internal)?;
     }
-    let after = find_by_refs(conn, org, user.id, group.id)
+    let after = find_by_refs(conn, org, user_ref, group_ref)
         .await?
         .ok_or_else(|| Error::internal("assignment vanished after write"))?;
     let old = before.as_ref().and_then(live_text);

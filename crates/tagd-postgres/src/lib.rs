@@ -8,6 +8,7 @@
 
 mod assignments;
 mod groups;
+mod labels;
 mod rows;
 mod tenants;
 
@@ -15,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use std::str::FromStr;
 use std::time::Duration;
+use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
 
 /// Default size of the connection pool.
@@ -218,5 +220,33 @@ impl tagd_core::Store for PgStore {
         assignment: &ExternalId,
     ) -> Result<Vec<HistoryEntry>> {
         assignments::history(&self.pool, org, assignment).await
+    }
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+    ) -> Result<Vec<LabelWarning>> {
+        labels::change_labels(&self.pool, org, user_id, change, executor).await
+    }
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
+        labels::list_user_labels(&self.pool, org, user_id).await
+    }
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
+        labels::list_label_groups(&self.pool, org).await
+    }
+    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64> {
+        labels::count_label_holders(&self.pool, org, name).await
+    }
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        name: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>> {
+        labels::label_holders(&self.pool, org, name, after, offset, limit).await
     }
 }

@@ -11,7 +11,7 @@ use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
 /// The live-or-deleted assignment of one (user, group), if it was ever made.
-async fn find_by_refs(
+pub(crate) async fn find_by_refs(
     conn: &mut SqliteConnection,
     org: OrgId,
     user_ref: i64,
@@ -91,9 +91,29 @@ pub(crate) async fn assign_in(
         return Err(Error::GroupInactive);
     }
     let value = TagValue::parse(group.attribute, &command.raw_value)?;
-    let before = find_by_refs(conn, org, user.id, group.id).await?;
+    write_value(
+        conn,
+        org,
+        (user.id, group.id),
+        &value,
+        &command.executor,
+        command.source,
+    )
+    .await
+}
+
+/// Sets the value of (user, group) inside the caller's transaction: insert or update, then
+/// the history entry.
+pub(crate) async fn write_value(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    (user_ref, group_ref): (i64, i64),
+    value: &TagValue,
+    executor: &Executor,
+    source: Source,
+) -> Result<Assignment> {
+    let before = find_by_refs(conn, org, user_ref, group_ref).await?;
     let now = now_unix();
-    let executor = &command.executor;
     let query = sqlx::query(match before {
         Some(_) => {
             "UPDATE tag_assignments SET define_value = $4, number_value = $5, string_value = $6, \
@@ -109,15 +129,15 @@ pub(crate) async fn assign_in(
     });
     let query = query
         .bind(org.0)
-        .bind(user.id)
-        .bind(group.id)
+        .bind(user_ref)
+        .bind(group_ref)
         .bind(value.define_value())
         .bind(value.number_value())
         .bind(value.string_value())
         .bind(executor.kind.as_str())
         .bind(executor.id)
         .bind(&executor.name)
-        .bind(command.source.as_str())
+        .bind(source.as_str())
         .bind(now);
     // Only a new assignment gets an entity id: re-assigning keeps the first one.
     let query = match before {
@@ -125,7 +145,7 @@ pub(crate) async fn assign_in(
         None => query.bind(ExternalId::generate().to_string()),
     };
     query.execute(&mut *conn).await.map_err(internal)?;
-    let after = find_by_refs(conn, org, user.id, group.id)
+    let after = find_by_refs(conn, org, user_ref, group_ref)
         .await?
         .ok_or_else(|| Error::internal("assignment vanished after write"))?;
     let old = before.as_ref().and_then(live_text);

@@ -8,6 +8,7 @@
 
 mod assignments;
 mod groups;
+mod labels;
 mod rows;
 mod tenants;
 
@@ -15,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Duration;
+use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
 
 /// How long a connection waits for another process's write lock before giving up.
@@ -255,5 +257,33 @@ impl tagd_core::Store for SqliteStore {
         assignment: &ExternalId,
     ) -> Result<Vec<HistoryEntry>> {
         assignments::history(&self.reader, org, assignment).await
+    }
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+    ) -> Result<Vec<LabelWarning>> {
+        labels::change_labels(&self.writer, org, user_id, change, executor).await
+    }
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
+        labels::list_user_labels(&self.reader, org, user_id).await
+    }
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
+        labels::list_label_groups(&self.reader, org).await
+    }
+    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64> {
+        labels::count_label_holders(&self.reader, org, name).await
+    }
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        name: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>> {
+        labels::label_holders(&self.reader, org, name, after, offset, limit).await
     }
 }

@@ -33,6 +33,13 @@ macro_rules! conformance {
             one_organization_can_neither_read_nor_change_another_organizations_rows,
             concurrent_reassignments_of_one_pair_lose_no_update,
             concurrent_assignments_to_distinct_users_all_succeed,
+            change_labels_sets_known_labels_and_warns_about_unknown_ones_in_request_order,
+            removing_from_a_customer_without_labels_warns_33001_once,
+            adding_a_carried_label_again_changes_nothing,
+            change_labels_for_an_unknown_customer_is_refused_and_changes_nothing,
+            inactive_groups_and_typed_groups_are_not_labels,
+            label_holders_are_paged_in_numeric_customer_order_ignoring_label_case,
+            labels_of_one_organization_are_invisible_to_another,
         );
     };
     (@tests $backend:ident: $($test:ident),* $(,)?) => {

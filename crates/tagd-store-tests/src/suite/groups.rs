@@ -260,7 +260,11 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         .await
         .expect("unlocked");
     assert_eq!((unlocked.is_locked, unlocked.version), (false, 0));
-    assert_eq!(unlocked.updated_by, Executor::operator(), "the last writer is recorded");
+    assert_eq!(
+        unlocked.updated_by,
+        Executor::operator(),
+        "the last writer is recorded"
+    );
     store
         .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
         .await

@@ -3,11 +3,13 @@
 mod assignments;
 mod groups;
 mod identity;
+mod labels;
 mod tenancy;
 
 pub use assignments::*;
 pub use groups::*;
 pub use identity::*;
+pub use labels::*;
 pub use tenancy::*;
 
 use std::sync::Arc;

@@ -1,0 +1,329 @@
+use super::*;
+use tagd_core::labels::{LabelChange, LabelWarning};
+
+fn label(name: &str) -> LabelName {
+    LabelName::parse_optional(name)
+        .expect("valid")
+        .expect("not blank")
+}
+
+fn change(add: &[&str], remove: &[&str]) -> LabelChange {
+    LabelChange {
+        add: add.iter().map(|n| label(n)).collect(),
+        remove: remove.iter().map(|n| label(n)).collect(),
+    }
+}
+
+fn v2_executor() -> Executor {
+    Executor {
+        kind: ExecutorKind::Credential,
+        id: 7,
+        name: "loyalty".into(),
+    }
+}
+
+async fn label_names(store: &DynStore, org: OrgId, user_id: &str) -> Vec<String> {
+    let labels = store
+        .list_user_labels(org, &user(user_id))
+        .await
+        .expect("labels");
+    labels.iter().map(|a| a.group_name.to_string()).collect()
+}
+
+pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_request_order(
+    store: DynStore,
+) {
+    let w = world(&store, "Acme").await;
+    let old = store
+        .create_tag_group(
+            w.org.id,
+            &fields("Old1 Customer1", "old1", Attribute::Define, "label"),
+            &app_executor(),
+        )
+        .await
+        .expect("group");
+    let warnings = store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP", "Nope", "Old1 Customer1"], &["Gone"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        warnings,
+        vec![
+            LabelWarning::not_found("Nope"),
+            LabelWarning::not_found("Gone")
+        ]
+    );
+    assert_eq!(
+        label_names(&store, w.org.id, "u1").await,
+        vec!["VIP", "Old1 Customer1"]
+    );
+    let listed = store
+        .list_user_assignments(w.org.id, &user("u1"))
+        .await
+        .expect("v5 view");
+    assert!(listed
+        .iter()
+        .all(|a| a.source == Source::V2Api && a.executor == v2_executor()));
+    assert!(listed.iter().all(|a| a.value == TagValue::Define(true)));
+    let warnings = store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&[], &["Old1 Customer1"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied");
+    assert!(warnings.is_empty());
+    assert_eq!(label_names(&store, w.org.id, "u1").await, vec!["VIP"]);
+    let history = store
+        .assignment_history(w.org.id, &listed[1].entity_id)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 2, "set then removed");
+    assert_eq!(listed[1].tags_group_id, old.entity_id);
+}
+
+pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    store
+        .create_tag_group(
+            w.org.id,
+            &fields("Churn risk", "churn", Attribute::Define, "label"),
+            &app_executor(),
+        )
+        .await
+        .expect("group");
+    let warnings = store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&[], &["VIP", "Unknown", "Churn risk"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        warnings,
+        vec![
+            LabelWarning::user_has_none(),
+            LabelWarning::not_found("Unknown")
+        ]
+    );
+    store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP"], &[]),
+            &v2_executor(),
+        )
+        .await
+        .expect("added");
+    let warnings = store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&[], &["Churn risk"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied");
+    assert!(
+        warnings.is_empty(),
+        "removing a label the customer lacks is a no-op: {warnings:?}"
+    );
+    assert_eq!(label_names(&store, w.org.id, "u1").await, vec!["VIP"]);
+}
+
+pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP"], &[]),
+            &v2_executor(),
+        )
+        .await
+        .expect("first");
+    store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP", "VIP"], &[]),
+            &v2_executor(),
+        )
+        .await
+        .expect("again");
+    let listed = store
+        .list_user_assignments(w.org.id, &user("u1"))
+        .await
+        .expect("listed");
+    assert_eq!((listed.len(), listed[0].version), (1, 0));
+    let history = store
+        .assignment_history(w.org.id, &listed[0].entity_id)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+}
+
+pub async fn change_labels_for_an_unknown_customer_is_refused_and_changes_nothing(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    let refused = store
+        .change_labels(
+            w.org.id,
+            &user("ghost"),
+            &change(&["VIP"], &[]),
+            &v2_executor(),
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::UserNotFound)), "{refused:?}");
+    let holders = store
+        .count_label_holders(w.org.id, "VIP")
+        .await
+        .expect("count");
+    assert_eq!(holders, 0);
+}
+
+pub async fn inactive_groups_and_typed_groups_are_not_labels(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP"], &[]),
+            &v2_executor(),
+        )
+        .await
+        .expect("added");
+    store
+        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
+        .await
+        .expect("deactivated");
+    let warnings = store
+        .change_labels(
+            w.org.id,
+            &user("u1"),
+            &change(&["VIP", "City"], &["VIP"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        warnings,
+        vec![
+            LabelWarning::not_found("VIP"),
+            LabelWarning::not_found("City"),
+            LabelWarning::not_found("VIP")
+        ]
+    );
+    assert!(
+        label_names(&store, w.org.id, "u1").await.is_empty(),
+        "an inactive label is not carried"
+    );
+    let catalog = store.list_label_groups(w.org.id).await.expect("catalog");
+    let names: Vec<_> = catalog
+        .iter()
+        .map(|g| (g.name.to_string(), g.is_active))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("VIP".to_owned(), false)],
+        "define groups only, inactive included"
+    );
+}
+
+pub async fn label_holders_are_paged_in_numeric_customer_order_ignoring_label_case(
+    store: DynStore,
+) {
+    let w = world(&store, "Acme").await;
+    for id in ["10", "9", "100", "2", "u1"] {
+        store.create_user(w.org.id, &user(id)).await.expect("user");
+        if id != "u1" {
+            store
+                .change_labels(w.org.id, &user(id), &change(&["VIP"], &[]), &v2_executor())
+                .await
+                .expect("added");
+        }
+    }
+    assert_eq!(
+        store
+            .count_label_holders(w.org.id, "vip")
+            .await
+            .expect("count"),
+        4
+    );
+    let ids = |rows: Vec<Assignment>| {
+        rows.into_iter()
+            .map(|a| a.user_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = store
+        .label_holders(w.org.id, "vIp", None, 0, 100)
+        .await
+        .expect("all");
+    assert_eq!(ids(all), vec!["2", "9", "10", "100"]);
+    let page = store
+        .label_holders(w.org.id, "VIP", None, 1, 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(page), vec!["9", "10"]);
+    let after = store
+        .label_holders(w.org.id, "VIP", Some(&user("9")), 0, 100)
+        .await
+        .expect("after");
+    assert_eq!(ids(after), vec!["10", "100"]);
+    assert!(store
+        .label_holders(w.org.id, "nope", None, 0, 10)
+        .await
+        .expect("none")
+        .is_empty());
+}
+
+pub async fn labels_of_one_organization_are_invisible_to_another(store: DynStore) {
+    let a = world(&store, "A").await;
+    let b = world(&store, "B").await;
+    store
+        .change_labels(
+            a.org.id,
+            &user("u1"),
+            &change(&["VIP"], &[]),
+            &v2_executor(),
+        )
+        .await
+        .expect("added");
+    assert!(label_names(&store, b.org.id, "u1").await.is_empty());
+    assert_eq!(
+        store
+            .count_label_holders(b.org.id, "VIP")
+            .await
+            .expect("count"),
+        0
+    );
+    assert!(store
+        .label_holders(b.org.id, "VIP", None, 0, 10)
+        .await
+        .expect("page")
+        .is_empty());
+    let b_catalog = store.list_label_groups(b.org.id).await.expect("catalog");
+    assert!(b_catalog.iter().all(|g| g.org_id == b.org.id));
+    store
+        .change_labels(
+            b.org.id,
+            &user("u1"),
+            &change(&[], &["VIP"]),
+            &v2_executor(),
+        )
+        .await
+        .expect("applied in B");
+    assert_eq!(
+        label_names(&store, a.org.id, "u1").await,
+        vec!["VIP"],
+        "A's label untouched"
+    );
+}
