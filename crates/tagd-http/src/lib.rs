@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod body;
 mod metrics;
 mod middleware;
 mod openapi;

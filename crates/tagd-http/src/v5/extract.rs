@@ -3,10 +3,10 @@
 //! the parameter named.
 
 use super::error::V5Error;
+use crate::body::{parse_query, read_json, BodyError};
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use tagd_core::secrets::sha256_hex;
@@ -78,18 +78,13 @@ impl FromRequestParts<AppState> for V5Caller {
     }
 }
 
-/// Turns a deserialization failure into 40001 naming the parameter.
-fn parameter_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> V5Error {
-    let path = e.path().to_string();
-    let inner = e.inner().to_string();
-    let field = if path == "." {
-        // `missing field `name``: the name is between the backticks.
-        inner.split('`').nth(1).unwrap_or("body").to_owned()
-    } else {
-        path
-    };
-    let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
-    V5Error::Domain(Error::InvalidParameter { field, message })
+impl From<BodyError> for V5Error {
+    fn from(e: BodyError) -> Self {
+        V5Error::Domain(Error::InvalidParameter {
+            field: e.field,
+            message: e.message,
+        })
+    }
 }
 
 /// A JSON body (`Content-Type: application/json`), parsed into `T`.
@@ -99,27 +94,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for V5Json<T> {
     type Rejection = V5Error;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, V5Error> {
-        let is_json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
-        if !is_json {
-            return Err(V5Error::invalid("Content-Type", "must be application/json"));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| V5Error::invalid("body", "could not be read"))?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(parameter_error)?;
-        deserializer
-            .end()
-            .map_err(|_| V5Error::invalid("body", "trailing characters after the JSON value"))?;
-        Ok(V5Json(value))
+        Ok(V5Json(read_json(request, state).await?))
     }
 }
 
@@ -130,11 +105,6 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for V5Query<T> {
     type Rejection = V5Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, V5Error> {
-        let query = parts.uri.query().unwrap_or_default();
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
-            .map(V5Query)
-            .map_err(parameter_error)
+        Ok(V5Query(parse_query(parts.uri.query())?))
     }
 }

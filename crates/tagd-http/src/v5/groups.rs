@@ -183,7 +183,7 @@ async fn set_active(
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
     let group = state
         .store
-        .set_tag_group_active(org, &entity_id, on)
+        .set_tag_group_active(org, &entity_id, on, &caller.executor())
         .await?;
     Ok(success(group.entity_id.to_string()))
 }

@@ -1,0 +1,75 @@
+//! Request bodies and query strings shared by both dialects: JSON only
+//! (`Content-Type: application/json`), parsed with the path of a bad parameter kept, so each
+//! dialect can answer "which parameter, and what is wrong with it" in its own shape.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// What was wrong with the request's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError {
+    /// The parameter at fault (`name`, `add[0].labelName`, `body`, `Content-Type`).
+    pub field: String,
+    pub message: String,
+}
+
+impl BodyError {
+    fn new(field: &str, message: &str) -> Self {
+        BodyError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+fn from_path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> BodyError {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    let field = if path == "." {
+        // `missing field `name``: the name is between the backticks.
+        inner.split('`').nth(1).unwrap_or("body").to_owned()
+    } else {
+        path
+    };
+    let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
+    BodyError { field, message }
+}
+
+/// Reads and parses a JSON body into `T`.
+pub async fn read_json<T: DeserializeOwned>(
+    request: Request,
+    state: &AppState,
+) -> Result<T, BodyError> {
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !is_json {
+        return Err(BodyError::new("Content-Type", "must be application/json"));
+    }
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|_| BodyError::new("body", "could not be read"))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(from_path_error)?;
+    deserializer
+        .end()
+        .map_err(|_| BodyError::new("body", "trailing characters after the JSON value"))?;
+    Ok(value)
+}
+
+/// Parses a query string into `T`.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, BodyError> {
+    let query = query.unwrap_or_default();
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(from_path_error)
+}
