@@ -76,6 +76,14 @@ pub trait Store: Send + Sync + 'static {
         fields: &TagGroupFields,
         executor: &Executor,
     ) -> Result<TagGroup>;
+    /// Creates a batch of groups in one transaction: `None` for an item whose name is already
+    /// in use (by an earlier item too); the others are created. Any other refusal refuses all.
+    async fn create_tag_groups(
+        &self,
+        org: OrgId,
+        batch: &[TagGroupFields],
+        executor: &Executor,
+    ) -> Result<Vec<Option<TagGroup>>>;
     /// A group that is not deleted.
     async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId) -> Result<Option<TagGroup>>;
     /// Groups of one category that are not deleted, by `ctime` then `entity_id`.

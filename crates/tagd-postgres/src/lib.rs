@@ -143,6 +143,14 @@ impl tagd_core::Store for PgStore {
     ) -> Result<TagGroup> {
         groups::create(&self.pool, org, fields, executor).await
     }
+    async fn create_tag_groups(
+        &self,
+        org: OrgId,
+        batch: &[TagGroupFields],
+        executor: &Executor,
+    ) -> Result<Vec<Option<TagGroup>>> {
+        groups::create_many(&self.pool, org, batch, executor).await
+    }
     async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
         let mut conn = self.pool.acquire().await.map_err(internal)?;
         groups::find(&mut conn, org, id, groups::Lock::None).await

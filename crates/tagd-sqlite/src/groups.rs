@@ -60,7 +60,42 @@ pub(crate) async fn create(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(internal)?;
-    ensure_names_free(&mut tx, org, fields, 0).await?;
+    let group = create_in(&mut tx, org, fields, executor).await?;
+    tx.commit().await.map_err(internal)?;
+    Ok(group)
+}
+
+/// Creates every group it can in one transaction; `None` where the name is already in use
+/// (also by an earlier item of the same batch).
+pub(crate) async fn create_many(
+    writer: &SqlitePool,
+    org: OrgId,
+    batch: &[TagGroupFields],
+    executor: &Executor,
+) -> Result<Vec<Option<TagGroup>>> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(internal)?;
+    let mut created = Vec::with_capacity(batch.len());
+    for fields in batch {
+        match create_in(&mut tx, org, fields, executor).await {
+            Ok(group) => created.push(Some(group)),
+            Err(Error::Duplicate(what)) if what == "name" => created.push(None),
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await.map_err(internal)?;
+    Ok(created)
+}
+
+async fn create_in(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    fields: &TagGroupFields,
+    executor: &Executor,
+) -> Result<TagGroup> {
+    ensure_names_free(conn, org, fields, 0).await?;
     let now = now_unix();
     let row = sqlx::query(&format!(
         "INSERT INTO tag_groups (org_id, entity_id, name, variable_name, description, attribute, \
@@ -78,15 +113,13 @@ pub(crate) async fn create(
     .bind(executor.kind.as_str())
     .bind(executor.id)
     .bind(&executor.name)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| match e.as_database_error() {
         Some(db) if db.is_foreign_key_violation() => Error::OrgNotFound,
         _ => db_error("name or variable_name")(e),
     })?;
-    let group = records::tag_group(&Cols(&row))?;
-    tx.commit().await.map_err(internal)?;
-    Ok(group)
+    records::tag_group(&Cols(&row))
 }
 
 pub(crate) async fn list(

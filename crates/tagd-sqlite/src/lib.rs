@@ -180,6 +180,14 @@ impl tagd_core::Store for SqliteStore {
     ) -> Result<TagGroup> {
         groups::create(&self.writer, org, fields, executor).await
     }
+    async fn create_tag_groups(
+        &self,
+        org: OrgId,
+        batch: &[TagGroupFields],
+        executor: &Executor,
+    ) -> Result<Vec<Option<TagGroup>>> {
+        groups::create_many(&self.writer, org, batch, executor).await
+    }
     async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
         let mut conn = self.reader.acquire().await.map_err(internal)?;
         groups::find(&mut conn, org, id).await

@@ -27,6 +27,7 @@ macro_rules! conformance {
             the_attribute_cannot_change_while_live_assignments_exist,
             an_inactive_group_refuses_assignments_and_activation_is_idempotent,
             a_locked_group_refuses_edits_and_activation_but_takes_assignments,
+            a_batch_of_groups_skips_names_in_use_and_creates_the_rest_together,
             assigning_parses_the_value_and_refuses_unknown_groups_and_users,
             reassigning_keeps_the_entity_id_bumps_the_version_and_records_history,
             removing_soft_deletes_and_a_later_assign_revives_the_same_row,

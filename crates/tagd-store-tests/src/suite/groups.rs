@@ -270,3 +270,38 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         .await
         .expect("editable again");
 }
+
+pub async fn a_batch_of_groups_skips_names_in_use_and_creates_the_rest_together(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    let batch = [
+        fields("Gold", "gold", Attribute::Define, "label"),
+        fields("VIP", "vip_again", Attribute::Define, "label"),
+        fields("Gold", "gold_again", Attribute::Define, "label"),
+        fields("Silver", "silver", Attribute::Define, "label"),
+    ];
+    let created = store
+        .create_tag_groups(w.org.id, &batch, &app_executor())
+        .await
+        .expect("batch");
+    let names: Vec<_> = created
+        .iter()
+        .map(|g| g.as_ref().map(|g| g.name.to_string()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![Some("Gold".into()), None, None, Some("Silver".into())]
+    );
+    let clash = [
+        fields("Bronze", "bronze", Attribute::Define, "label"),
+        fields("Other", "gold", Attribute::Define, "label"),
+    ];
+    let refused = store
+        .create_tag_groups(w.org.id, &clash, &app_executor())
+        .await;
+    assert!(matches!(refused, Err(Error::Duplicate(_))), "{refused:?}");
+    let catalog = store.list_label_groups(w.org.id).await.expect("catalog");
+    assert!(
+        catalog.iter().all(|g| g.name.as_str() != "Bronze"),
+        "a refused batch creates nothing"
+    );
+}
