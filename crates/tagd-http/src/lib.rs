@@ -9,6 +9,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod ops;
+pub mod v2;
 pub mod v5;
 
 use axum::Router;
@@ -26,6 +27,8 @@ pub struct HttpConfig {
     pub admin_token_hash: String,
     /// Lifetime of v5 access tokens, in seconds.
     pub token_ttl_secs: i64,
+    /// How long a successful v2 Basic verification is remembered, in seconds (0: never).
+    pub basic_auth_cache_secs: u64,
 }
 
 /// What every handler can reach.
@@ -34,14 +37,17 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
+    pub basic_auth_cache: Arc<v2::BasicAuthCache>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
+        let cache_ttl = std::time::Duration::from_secs(config.basic_auth_cache_secs);
         AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            basic_auth_cache: Arc::new(v2::BasicAuthCache::new(cache_ttl)),
         }
     }
 }
@@ -53,6 +59,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(ops::routes())
         .merge(admin::routes())
         .merge(v5::routes())
+        .merge(v2::routes())
 }
 
 /// The OpenAPI 3.1 document of every route.

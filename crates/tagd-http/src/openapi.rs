@@ -24,6 +24,10 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         components.add_security_scheme(
+            "v2_basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
             "v5_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = 7200,
           value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
     pub token_ttl_secs: i64,
+    /// How long a successful v2 Basic verification is remembered, in seconds; 0 disables it.
+    #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub basic_auth_cache_secs: u64,
     /// Log format: `auto` (JSON unless stdout is a terminal), `json` or `text`.
     #[arg(long, env = "TAGD_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,

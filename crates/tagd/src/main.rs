@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = HttpConfig {
                 admin_token_hash,
                 token_ttl_secs: args.token_ttl_secs,
+                basic_auth_cache_secs: args.basic_auth_cache_secs,
             };
             server::serve(listener, store, config, server::shutdown_signal())
                 .await

@@ -5,3 +5,4 @@ mod helpers;
 
 mod admin;
 mod ops;
+mod v5;

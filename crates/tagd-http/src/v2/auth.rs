@@ -1,0 +1,161 @@
+//! v2 Basic authentication. An argon2 verification costs tens of milliseconds, so a
+//! successful one is remembered for a short time, keyed by the SHA-256 of the whole header
+//! (never the password itself). A failed one is never remembered, and every failure, whatever
+//! part of the credential is wrong, gets the same 401.
+
+use super::error::V2Error;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tagd_core::secrets::{hash_password, verify_password};
+use tagd_core::{Executor, ExecutorKind, OrgId};
+
+/// Most verifications remembered at once; past that the cache is emptied and refilled.
+const MAX_CACHED: usize = 10_000;
+
+/// The Basic credential a v2 request acts for.
+#[derive(Debug, Clone)]
+pub struct V2Caller {
+    pub org: OrgId,
+    pub credential_id: i64,
+    pub username: String,
+}
+
+impl V2Caller {
+    pub fn executor(&self) -> Executor {
+        Executor {
+            kind: ExecutorKind::Credential,
+            id: self.credential_id,
+            name: self.username.clone(),
+        }
+    }
+}
+
+/// Successful verifications, by SHA-256 of the Authorization header, for `ttl`.
+pub struct BasicAuthCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], (V2Caller, Instant)>>,
+}
+
+impl BasicAuthCache {
+    /// A zero `ttl` disables the cache: every request pays a verification.
+    pub fn new(ttl: Duration) -> Self {
+        BasicAuthCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<V2Caller> {
+        let entries = self.entries.lock().ok()?;
+        let (caller, at) = entries.get(key)?;
+        (at.elapsed() < self.ttl).then(|| caller.clone())
+    }
+
+    fn put(&self, key: [u8; 32], caller: V2Caller) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_CACHED {
+                let ttl = self.ttl;
+                entries.retain(|_, (_, at)| at.elapsed() < ttl);
+                if entries.len() >= MAX_CACHED {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, (caller, Instant::now()));
+        }
+    }
+}
+
+/// A hash to verify against when the user name is unknown, so that answer costs the same.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("tagd-no-such-user").unwrap_or_default())
+}
+
+fn decode_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+impl FromRequestParts<AppState> for V2Caller {
+    type Rejection = V2Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V2Error> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(V2Error::Unauthorized)?;
+        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+        if let Some(caller) = state.basic_auth_cache.get(&key) {
+            return Ok(caller);
+        }
+        let (username, password) = decode_basic(header).ok_or(V2Error::Unauthorized)?;
+        let credential = state.store.find_basic_credential(&username).await?;
+        let stored = credential
+            .as_ref()
+            .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
+        // argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
+        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            .await
+            .unwrap_or(false);
+        let credential = credential
+            .filter(|_| verified)
+            .ok_or(V2Error::Unauthorized)?;
+        let caller = V2Caller {
+            org: credential.org_id,
+            credential_id: credential.id,
+            username: credential.username,
+        };
+        state.basic_auth_cache.put(key, caller.clone());
+        Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_basic_header_decodes_into_user_and_password_split_at_the_first_colon() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("sant.p_123:pa:ss")
+        );
+        assert_eq!(
+            decode_basic(&header),
+            Some(("sant.p_123".to_owned(), "pa:ss".to_owned()))
+        );
+        assert_eq!(decode_basic("Bearer abc"), None);
+        assert_eq!(decode_basic("Basic !!!"), None);
+    }
+
+    #[test]
+    fn a_disabled_cache_remembers_nothing() {
+        let cache = BasicAuthCache::new(Duration::ZERO);
+        let caller = V2Caller {
+            org: OrgId(1),
+            credential_id: 1,
+            username: "u".into(),
+        };
+        cache.put([0; 32], caller);
+        assert!(cache.get(&[0; 32]).is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! The v2 dialect's one error mapping (API.md §3): `{"errors":[{"status":false,"message",
+//! "code"}]}` with the HTTP status, and the `warnings` entries of successful answers.
+
+use crate::body::BodyError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tagd_core::labels::LabelWarning;
+use tagd_core::Error;
+use utoipa::ToSchema;
+
+/// v2 code for an unknown customer.
+pub const CUSTOMER_NOT_FOUND: u32 = 8015;
+
+#[derive(Debug)]
+pub enum V2Error {
+    /// 400: malformed body or parameter, limits exceeded.
+    BadRequest(String),
+    /// 401: missing or wrong Basic credentials, whatever part is wrong.
+    Unauthorized,
+    /// 404 / 8015: no such customer in the credential's organization.
+    CustomerNotFound,
+    /// 500: logged with the request id, never shown.
+    Internal(String),
+}
+
+/// One error or warning entry. Field order follows the seed's samples.
+#[derive(Serialize, ToSchema)]
+pub struct V2ErrorEntry {
+    status: bool,
+    message: String,
+    code: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct V2ErrorBody {
+    errors: Vec<V2ErrorEntry>,
+}
+
+/// One entry of a `warnings` array: `{"status":false,"code":33000,"message":"..."}`.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct V2Warning {
+    status: bool,
+    code: u32,
+    message: String,
+}
+
+impl From<LabelWarning> for V2Warning {
+    fn from(w: LabelWarning) -> Self {
+        V2Warning {
+            status: false,
+            code: w.code,
+            message: w.message,
+        }
+    }
+}
+
+impl From<Error> for V2Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::UserNotFound => V2Error::CustomerNotFound,
+            Error::Internal(cause) => V2Error::Internal(cause),
+            Error::OrgNotFound => V2Error::Unauthorized,
+            other => V2Error::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<BodyError> for V2Error {
+    fn from(e: BodyError) -> Self {
+        V2Error::BadRequest(format!("invalid parameter `{}`: {}", e.field, e.message))
+    }
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            V2Error::BadRequest(message) => (StatusCode::BAD_REQUEST, 400, message),
+            V2Error::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                401,
+                "Invalid or missing credentials".to_owned(),
+            ),
+            V2Error::CustomerNotFound => (
+                StatusCode::NOT_FOUND,
+                CUSTOMER_NOT_FOUND,
+                "Customer not found for the given identifiers".to_owned(),
+            ),
+            V2Error::Internal(cause) => {
+                tracing::error!(%cause, "v2 request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    500,
+                    "internal error; quote the X-Request-Id header when reporting it".to_owned(),
+                )
+            }
+        };
+        let body = V2ErrorBody {
+            errors: vec![V2ErrorEntry {
+                status: false,
+                message,
+                code,
+            }],
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tagd\""),
+            );
+        }
+        response
+    }
+}
