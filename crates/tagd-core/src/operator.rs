@@ -11,8 +11,8 @@ use crate::store::Store;
 pub const MAX_LABEL_CHARS: usize = 255;
 /// Longest Basic user name; a colon is refused because Basic auth splits on the first one.
 pub const MAX_USERNAME_CHARS: usize = 128;
-/// Longest password accepted, in characters.
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Longest password accepted, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn display_name(field: &str, raw: &str) -> Result<String> {
     let trimmed = raw.trim();
@@ -49,11 +49,27 @@ pub async fn create_app(store: &dyn Store, corp_id: &str, name: &str) -> Result<
     Ok((app, secret))
 }
 
+/// A credential from the `Authorization: Basic ...` header a client already sends, so that
+/// exact header authenticates (its password may be any bytes).
+pub async fn create_basic_credential_from_header(
+    store: &dyn Store,
+    corp_id: &str,
+    header: &str,
+) -> Result<BasicCredential> {
+    let (username, password) = crate::secrets::decode_basic_header(header).ok_or_else(|| {
+        Error::invalid(
+            "authorization",
+            "must be `Basic <base64 of user:password>` with a UTF-8 user name",
+        )
+    })?;
+    create_basic_credential(store, corp_id, &username, &password).await
+}
+
 pub async fn create_basic_credential(
     store: &dyn Store,
     corp_id: &str,
     username: &str,
-    password: &str,
+    password: &[u8],
 ) -> Result<BasicCredential> {
     let org = org_by_corp_id(store, corp_id).await?;
     let name_ok = !username.is_empty()
@@ -67,8 +83,8 @@ pub async fn create_basic_credential(
             "must be 1 to 128 characters without colon, spaces or control characters",
         ));
     }
-    if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(Error::invalid("password", "must be 1 to 1024 characters"));
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::invalid("password", "must be 1 to 1024 bytes"));
     }
     let hash = hash_password(password).map_err(Error::internal)?;
     store.create_basic_credential(org.id, username, &hash).await

@@ -29,24 +29,51 @@ pub fn generate_secret() -> String {
     hex::encode(bytes)
 }
 
-/// argon2id hash of a password, in PHC string format (salt and parameters included).
-pub fn hash_password(password: &str) -> Result<String, String> {
+/// argon2id hash of a password (any bytes), in PHC string format (salt and parameters
+/// included).
+pub fn hash_password(password: &[u8]) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password, &salt)
         .map(|h| h.to_string())
         .map_err(|e| e.to_string())
 }
 
 /// Verifies a password against a PHC string; a malformed stored hash never matches.
-pub fn verify_password(password: &str, phc: &str) -> bool {
+pub fn verify_password(password: &[u8], phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password, &parsed).is_ok())
         .unwrap_or(false)
+}
+
+/// Decodes `Basic <base64(user:password)>` into the user name and the password bytes.
+///
+/// Forgiving on purpose: padding may be missing or superfluous (the seed's own example carries
+/// `==` after a complete quantum) and the password may be any bytes, since clients that
+/// already call the v2 API send whatever they were given. The user name must be UTF-8.
+pub fn decode_basic_header(header: &str) -> Option<(String, Vec<u8>)> {
+    use base64::engine::{
+        general_purpose, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig,
+    };
+    use base64::Engine;
+    const FORGIVING: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = encoded.trim().trim_end_matches('=');
+    let decoded = FORGIVING
+        .decode(encoded)
+        .or_else(|_| general_purpose::STANDARD.decode(encoded))
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
 }
 
 #[cfg(test)]
@@ -55,11 +82,11 @@ mod tests {
 
     #[test]
     fn a_password_verifies_against_its_hash_and_nothing_else() {
-        let hash = hash_password("correct horse").expect("hashing works");
+        let hash = hash_password(b"correct horse").expect("hashing works");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("correct horsE", &hash));
-        assert!(!verify_password("correct horse", "not a phc string"));
+        assert!(verify_password(b"correct horse", &hash));
+        assert!(!verify_password(b"correct horsE", &hash));
+        assert!(!verify_password(b"correct horse", "not a phc string"));
     }
 
     #[test]
@@ -69,5 +96,26 @@ mod tests {
         let hash = sha256_hex(&secret);
         assert!(matches_sha256(&secret, &hash));
         assert!(!matches_sha256(&generate_secret(), &hash));
+    }
+
+    #[test]
+    fn a_basic_header_splits_at_the_first_colon() {
+        let header = "Basic c2FudC5wXzEyMzpwYTpzcw=="; // sant.p_123:pa:ss
+        let (user, password) = decode_basic_header(header).expect("decodes");
+        assert_eq!(
+            (user.as_str(), password.as_slice()),
+            ("sant.p_123", b"pa:ss".as_slice())
+        );
+        assert_eq!(decode_basic_header("Bearer abc"), None);
+        assert_eq!(decode_basic_header("Basic !!!"), None);
+        assert_eq!(decode_basic_header("Basic bm9jb2xvbg=="), None, "no colon");
+    }
+
+    #[test]
+    fn the_seed_header_decodes_despite_its_superfluous_padding() {
+        let header = "Basic c2FudC5wXzEyMzpiMmVhMGFhYWI1ZThmODg5ZzNGE2NjA5NTIwM2FlNw==";
+        let (user, password) = decode_basic_header(header).expect("decodes");
+        assert_eq!(user, "sant.p_123");
+        assert!(password.starts_with(b"b2ea0aaab5e8f889g3F"));
     }
 }

@@ -81,15 +81,28 @@ pub enum AppCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum CredentialCommand {
-    /// Create a Basic credential for the v2 API.
+    /// Create a Basic credential for the v2 API: from a user name and password, or from the
+    /// `Basic ...` header value a client already sends.
     Create {
         #[arg(long)]
         corp_id: String,
-        #[arg(long)]
-        username: String,
+        #[arg(
+            long,
+            required_unless_present = "basic_header",
+            conflicts_with = "basic_header"
+        )]
+        username: Option<String>,
         /// The password; prefer the environment variable, which stays out of shell history.
-        #[arg(long, env = "TAGD_CREDENTIAL_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[arg(
+            long,
+            env = "TAGD_CREDENTIAL_PASSWORD",
+            hide_env_values = true,
+            required_unless_present = "basic_header"
+        )]
+        password: Option<String>,
+        /// An `Authorization` header value, `Basic <base64 of user:password>`.
+        #[arg(long)]
+        basic_header: Option<String>,
     },
 }
 
@@ -138,9 +151,23 @@ pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
             corp_id,
             username,
             password,
+            basic_header,
         }) => {
-            let cred =
-                operator::create_basic_credential(store, &corp_id, &username, &password).await?;
+            let cred = match (basic_header, username, password) {
+                (Some(header), _, _) => {
+                    operator::create_basic_credential_from_header(store, &corp_id, &header).await?
+                }
+                (None, Some(user), Some(password)) => {
+                    operator::create_basic_credential(store, &corp_id, &user, password.as_bytes())
+                        .await?
+                }
+                _ => {
+                    return Err(tagd_core::Error::invalid(
+                        "username",
+                        "give --username and --password, or --basic-header",
+                    ))
+                }
+            };
             json!({"username": cred.username, "corp_id": corp_id})
         }
         Command::Group(command) => {

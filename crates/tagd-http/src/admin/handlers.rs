@@ -86,12 +86,16 @@ pub(super) async fn create_app(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+/// Either `username` and `password`, or `authorization`: the `Basic ...` header value a client
+/// already sends (its password may then be any bytes).
 #[derive(Deserialize, ToSchema)]
 pub struct NewCredential {
     /// 1–128 characters, no colon or white space; unique across the server.
-    username: String,
-    /// 1–1,024 characters; stored as an argon2id hash.
-    password: String,
+    username: Option<String>,
+    /// 1–1,024 bytes; stored as an argon2id hash.
+    password: Option<String>,
+    /// `Basic <base64 of user:password>`, instead of `username` and `password`.
+    authorization: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,8 +122,21 @@ pub(super) async fn create_basic_credential(
     AdminJson(body): AdminJson<NewCredential>,
 ) -> Created<CredentialCreated> {
     let store = state.store.as_ref();
-    let cred =
-        operator::create_basic_credential(store, &corp_id, &body.username, &body.password).await?;
+    let cred = match (body.username, body.password, body.authorization) {
+        (Some(user), Some(password), None) => {
+            operator::create_basic_credential(store, &corp_id, &user, password.as_bytes()).await?
+        }
+        (None, None, Some(header)) => {
+            operator::create_basic_credential_from_header(store, &corp_id, &header).await?
+        }
+        _ => {
+            return Err(tagd_core::Error::invalid(
+                "username",
+                "send username and password, or authorization alone",
+            )
+            .into())
+        }
+    };
     let answer = CredentialCreated {
         username: cred.username,
         corp_id,

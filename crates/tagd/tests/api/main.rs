@@ -5,4 +5,5 @@ mod helpers;
 
 mod admin;
 mod ops;
+mod v2;
 mod v5;

@@ -10,6 +10,7 @@ mod seed;
 mod tags;
 mod tenancy;
 mod validation;
+mod values;
 
 use crate::helpers::{TestApp, V5Answer, V5Org};
 use serde_json::{json, Value};
