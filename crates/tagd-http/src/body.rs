@@ -47,11 +47,8 @@ pub async fn read_json<T: DeserializeOwned>(
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
         return Err(BodyError::new("Content-Type", "must be application/json"));
     }

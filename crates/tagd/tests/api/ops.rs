@@ -73,6 +73,11 @@ async fn openapi_json_is_openapi_3_1_and_lists_every_route(app: &TestApp) {
         "/admin/v1/orgs/{corp_id}/apps",
         "/admin/v1/orgs/{corp_id}/basic-credentials",
         "/admin/v1/orgs/{corp_id}/users",
+        "/admin/v1/orgs/{corp_id}/tag-groups/{entity_id}/lock",
+        "/v2/customers/{userId}/changeLabels",
+        "/v2/customers/{userId}/labels",
+        "/v2/organization/labels",
+        "/v2/customers/labels/search",
     ] {
         assert!(
             paths.contains_key(path),
@@ -87,6 +92,20 @@ async fn openapi_json_is_openapi_3_1_and_lists_every_route(app: &TestApp) {
         );
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["v2_basic"]["scheme"],
+        "basic"
+    );
+    let labels = &doc["paths"]["/v2/organization/labels"];
+    assert!(labels["get"].is_object() && labels["post"].is_object());
+    let change = &doc["paths"]["/v2/customers/{userId}/changeLabels"]["post"];
+    for status in ["200", "400", "401", "404", "500"] {
+        assert!(
+            change["responses"].get(status).is_some(),
+            "changeLabels lacks {status}"
+        );
+    }
+    assert_eq!(change["security"][0]["v2_basic"], serde_json::json!([]));
 }
 
 async fn every_response_carries_a_request_id_and_a_well_formed_one_is_echoed(app: &TestApp) {

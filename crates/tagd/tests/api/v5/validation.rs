@@ -108,6 +108,8 @@ async fn malformed_json_or_a_non_json_content_type_answers_40001_and_changes_not
             valid.clone(),
         ),
         (GROUP_CREATE, Some("text/json"), valid.clone()),
+        (GROUP_CREATE, Some("application/jsonp"), valid.clone()),
+        (GROUP_CREATE, Some("application/json-seq"), valid.clone()),
         (GROUP_CREATE, None, valid.clone()),
         (TAG_ASSIGN, Some("text/plain"), assign.clone()),
         (TAG_ASSIGN, None, assign),
