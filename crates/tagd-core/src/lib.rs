@@ -11,7 +11,6 @@ pub mod labels;
 pub mod model;
 pub mod names;
 pub mod operator;
-pub mod records;
 pub mod secrets;
 pub mod store;
 pub mod timefmt;

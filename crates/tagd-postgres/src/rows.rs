@@ -1,29 +1,95 @@
-//! PostgreSQL rows seen through the shared decoders of `tagd_core::records`.
+//! PostgreSQL rows and statements seen through the shared store's driver traits.
 
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-use tagd_core::records::Columns;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{PgConnection, Postgres};
+use std::ops::DerefMut;
 use tagd_core::{Error, Result};
+use tagd_sql::records::Columns;
+use tagd_sql::{DbError, Param, Row, SqlConn, SqlTx};
 
-pub(crate) struct Cols<'a>(pub &'a PgRow);
+struct Cols(PgRow);
 
-impl Columns for Cols<'_> {
+impl Columns for Cols {
     fn int(&self, column: &str) -> Result<i64> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
     fn text(&self, column: &str) -> Result<String> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
     fn flag(&self, column: &str) -> Result<bool> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
     fn opt_text(&self, column: &str) -> Result<Option<String>> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
     fn opt_float(&self, column: &str) -> Result<Option<f64>> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
     fn opt_flag(&self, column: &str) -> Result<Option<bool>> {
-        self.0.try_get(column).map_err(Error::internal)
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
+    }
+}
+
+pub(crate) fn classify(e: sqlx::Error) -> DbError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => DbError::Unique,
+        Some(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
+        _ => DbError::Other(e.to_string()),
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bound<'q>(sql: &'q str, params: &[Param<'q>]) -> Query<'q> {
+    params
+        .iter()
+        .fold(sqlx::query(sql), |query, param| match *param {
+            Param::Int(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Bool(v) => query.bind(v),
+            Param::OptText(v) => query.bind(v),
+            Param::OptFloat(v) => query.bind(v),
+            Param::OptBool(v) => query.bind(v),
+        })
+}
+
+/// A pooled connection or an open transaction.
+pub(crate) struct Conn<C>(pub C);
+
+#[async_trait::async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> SqlConn for Conn<C> {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, DbError> {
+        let row = bound(sql, params)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(row.map(|r| Box::new(Cols(r)) as Row))
+    }
+
+    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        let rows = bound(sql, params)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(|r| Box::new(Cols(r)) as Row).collect())
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        let done = bound(sql, params)
+            .execute(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlTx for Conn<sqlx::Transaction<'static, Postgres>> {
+    async fn commit(self: Box<Self>) -> Result<(), DbError> {
+        self.0.commit().await.map_err(classify)
     }
 }

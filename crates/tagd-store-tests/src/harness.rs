@@ -10,7 +10,8 @@ use sqlx::Connection;
 use std::str::FromStr;
 use std::sync::Arc;
 use tagd_core::Store;
-use tagd_postgres::PgStore;
+use tagd_postgres::{PgDriver, PgStore};
+use tagd_sql::SqlStore;
 use tagd_sqlite::SqliteStore;
 
 /// Name of the variable that turns the PostgreSQL tests on.
@@ -33,11 +34,11 @@ impl Fixture {
     pub async fn cleanup(self) {
         match self.cleanup {
             Cleanup::Sqlite(store, dir) => {
-                store.close().await;
+                store.driver().close().await;
                 drop(dir);
             }
             Cleanup::Postgres(store, url, schema) => {
-                store.close().await;
+                store.driver().close().await;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
                     let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
                     let _ = sqlx::query(&drop_schema).execute(&mut conn).await;
@@ -51,7 +52,7 @@ impl Fixture {
 pub async fn sqlite() -> Option<Fixture> {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = format!("sqlite://{}", dir.path().join("tagd.db").display());
-    let store = SqliteStore::connect(&url).await.expect("SQLite opens");
+    let store = tagd_sqlite::open(&url).await.expect("SQLite opens");
     Some(Fixture {
         store: Arc::new(store.clone()),
         url,
@@ -84,9 +85,10 @@ pub async fn postgres_at(url: &str) -> Option<Fixture> {
     let options = PgConnectOptions::from_str(&url)
         .expect("a valid PostgreSQL URL")
         .options([("search_path", schema.as_str())]);
-    let store = PgStore::connect_with(options, 8)
+    let driver = PgDriver::connect_with(options, 8)
         .await
         .expect("PostgreSQL store connects");
+    let store = SqlStore::new(driver);
     let separator = if url.contains('?') { '&' } else { '?' };
     let process_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     Some(Fixture {

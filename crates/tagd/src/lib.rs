@@ -18,9 +18,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://tagd.db";
 /// `sqlite:` selects SQLite. Migrations run before this returns.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(tagd_postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(tagd_postgres::open(url).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(tagd_sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(tagd_sqlite::open(url).await?))
     } else {
         Err(Error::invalid(
             "database",

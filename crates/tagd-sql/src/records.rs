@@ -1,15 +1,10 @@
-//! Decoding of stored rows into domain types, shared by every backend.
-//!
-//! The core knows no SQL library: a backend wraps its row type in something that implements
-//! [`Columns`], and the decoders here build the entities from the columns both schemas share.
+//! Decoding of stored rows into domain types: a driver wraps its row type in something that
+//! implements [`Columns`], and the decoders here build the entities from the columns both
+//! schemas share.
 //! The database only ever holds values that were parsed on the way in, so decoding trusts them;
 //! a column of the wrong type is an internal error.
 
-use crate::error::{Error, Result};
-use crate::ids::{ExternalId, OrgId, UserId};
-use crate::model::*;
-use crate::names::{Category, Description, GroupName, VariableName};
-use crate::value::{Attribute, TagValue};
+use tagd_core::*;
 
 /// Typed access to the named columns of one row.
 pub trait Columns {
@@ -21,12 +16,12 @@ pub trait Columns {
     fn opt_flag(&self, column: &str) -> Result<Option<bool>>;
 }
 
-fn executor(row: &impl Columns) -> Result<Executor> {
+fn executor(row: &dyn Columns) -> Result<Executor> {
     executor_in(row, "executor")
 }
 
 /// An executor kept in the columns `{prefix}_kind`, `{prefix}_ref`, `{prefix}_name`.
-fn executor_in(row: &impl Columns, prefix: &str) -> Result<Executor> {
+fn executor_in(row: &dyn Columns, prefix: &str) -> Result<Executor> {
     Ok(Executor {
         kind: ExecutorKind::from_db(&row.text(&format!("{prefix}_kind"))?),
         id: row.int(&format!("{prefix}_ref"))?,
@@ -34,7 +29,7 @@ fn executor_in(row: &impl Columns, prefix: &str) -> Result<Executor> {
     })
 }
 
-pub fn tag_group(row: &impl Columns) -> Result<TagGroup> {
+pub fn tag_group(row: &dyn Columns) -> Result<TagGroup> {
     Ok(TagGroup {
         org_id: OrgId(row.int("org_id")?),
         id: row.int("id")?,
@@ -60,7 +55,7 @@ pub fn tag_group(row: &impl Columns) -> Result<TagGroup> {
 
 /// An assignment row joined with its user (`user_id`) and group (`group_entity_id`,
 /// `group_name`, `variable_name`, `attribute`).
-pub fn assignment(row: &impl Columns) -> Result<Assignment> {
+pub fn assignment(row: &dyn Columns) -> Result<Assignment> {
     let value = match Attribute::parse(&row.text("attribute")?)? {
         Attribute::Define => TagValue::Define(row.opt_flag("define_value")?.unwrap_or(false)),
         Attribute::Number => TagValue::Number(row.opt_float("number_value")?.unwrap_or(0.0)),
@@ -85,7 +80,7 @@ pub fn assignment(row: &impl Columns) -> Result<Assignment> {
     })
 }
 
-pub fn history_entry(row: &impl Columns) -> Result<HistoryEntry> {
+pub fn history_entry(row: &dyn Columns) -> Result<HistoryEntry> {
     Ok(HistoryEntry {
         assignment_id: row.int("assignment_ref")?,
         version: row.int("version")?,
@@ -97,7 +92,7 @@ pub fn history_entry(row: &impl Columns) -> Result<HistoryEntry> {
     })
 }
 
-pub fn organization(row: &impl Columns) -> Result<Organization> {
+pub fn organization(row: &dyn Columns) -> Result<Organization> {
     Ok(Organization {
         id: OrgId(row.int("id")?),
         corp_id: ExternalId::from_trusted(row.text("corp_id")?),
@@ -106,7 +101,7 @@ pub fn organization(row: &impl Columns) -> Result<Organization> {
     })
 }
 
-pub fn app(row: &impl Columns) -> Result<App> {
+pub fn app(row: &dyn Columns) -> Result<App> {
     Ok(App {
         org_id: OrgId(row.int("org_id")?),
         id: row.int("id")?,
@@ -117,7 +112,7 @@ pub fn app(row: &impl Columns) -> Result<App> {
     })
 }
 
-pub fn basic_credential(row: &impl Columns) -> Result<BasicCredential> {
+pub fn basic_credential(row: &dyn Columns) -> Result<BasicCredential> {
     Ok(BasicCredential {
         org_id: OrgId(row.int("org_id")?),
         id: row.int("id")?,
@@ -127,7 +122,7 @@ pub fn basic_credential(row: &impl Columns) -> Result<BasicCredential> {
     })
 }
 
-pub fn user(row: &impl Columns) -> Result<User> {
+pub fn user(row: &dyn Columns) -> Result<User> {
     Ok(User {
         org_id: OrgId(row.int("org_id")?),
         id: row.int("id")?,
@@ -136,7 +131,7 @@ pub fn user(row: &impl Columns) -> Result<User> {
     })
 }
 
-pub fn token(row: &impl Columns) -> Result<TokenRecord> {
+pub fn token(row: &dyn Columns) -> Result<TokenRecord> {
     Ok(TokenRecord {
         org_id: OrgId(row.int("org_id")?),
         corp_id: ExternalId::from_trusted(row.text("corp_id")?),

@@ -1,0 +1,247 @@
+//! Tag assignments and their append-only history. Every change and its history entry commit
+//! in one transaction.
+
+use crate::driver::SqlConn;
+use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::HISTORY_COLUMNS};
+use crate::{groups, internal, tenants};
+use tagd_core::timefmt::now_unix;
+use tagd_core::*;
+
+/// The live-or-deleted assignment of one (user, group), if it was ever made, read with
+/// `lock_clause` so concurrent writers of the same pair queue instead of losing updates.
+pub(crate) async fn find_by_refs(
+    conn: &mut dyn SqlConn,
+    lock_clause: &str,
+    org: OrgId,
+    (user_ref, group_ref): (i64, i64),
+) -> Result<Option<Assignment>> {
+    let sql = format!(
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.user_ref = $2 AND a.group_ref = $3 \
+         {lock_clause}"
+    );
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), user_ref.into(), group_ref.into()])
+        .await
+        .map_err(internal)?;
+    row.map(|r| records::assignment(r.as_ref())).transpose()
+}
+
+async fn record_history(
+    conn: &mut dyn SqlConn,
+    after: &Assignment,
+    old_value: Option<String>,
+    new_value: Option<String>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO assignment_history (org_id, assignment_ref, version, executor_kind, \
+         executor_ref, executor_name, source, old_value, new_value, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            after.org_id.0.into(),
+            after.id.into(),
+            after.version.into(),
+            after.executor.kind.as_str().into(),
+            after.executor.id.into(),
+            after.executor.name.as_str().into(),
+            after.source.as_str().into(),
+            old_value.as_deref().into(),
+            new_value.as_deref().into(),
+            after.mtime.into(),
+        ],
+    )
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+fn live_text(a: &Assignment) -> Option<String> {
+    (!a.is_deleted).then(|| a.value.to_text())
+}
+
+/// One assignment inside the caller's transaction: checks, upsert, history. The group is
+/// share-locked so an attribute change cannot slip in between the check and the write.
+pub(crate) async fn assign(
+    conn: &mut dyn SqlConn,
+    locks: (&str, &str),
+    org: OrgId,
+    command: &AssignCommand,
+) -> Result<Assignment> {
+    let (share, update) = locks;
+    let group = groups::find(conn, org, &command.tags_group_id, share)
+        .await?
+        .ok_or(Error::GroupNotFound)?;
+    let user = tenants::find_user(conn, org, &command.user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    if !group.is_active {
+        return Err(Error::GroupInactive);
+    }
+    let value = TagValue::parse(group.attribute, &command.raw_value)?;
+    let write = Write {
+        org,
+        refs: (user.id, group.id),
+        executor: &command.executor,
+        source: command.source,
+    };
+    write_value(conn, update, &write, &value).await
+}
+
+/// Who writes which (user, group) pair, and through which door.
+pub(crate) struct Write<'a> {
+    pub org: OrgId,
+    pub refs: (i64, i64),
+    pub executor: &'a Executor,
+    pub source: Source,
+}
+
+/// Sets the value of a pair inside the caller's transaction: insert or update, then the
+/// history entry. A first assignment races other first assignments of the same pair: the
+/// loser's insert does nothing, and its next pass finds (and locks) the winner's row.
+pub(crate) async fn write_value(
+    conn: &mut dyn SqlConn,
+    update_lock: &str,
+    write: &Write<'_>,
+    value: &TagValue,
+) -> Result<Assignment> {
+    let Write {
+        org,
+        refs,
+        executor,
+        source,
+    } = *write;
+    let now = now_unix();
+    let entity_id = ExternalId::generate();
+    let values = [
+        org.0.into(),
+        refs.0.into(),
+        refs.1.into(),
+        value.define_value().into(),
+        value.number_value().into(),
+        value.string_value().into(),
+        executor.kind.as_str().into(),
+        executor.id.into(),
+        executor.name.as_str().into(),
+        source.as_str().into(),
+        now.into(),
+        entity_id.as_str().into(),
+    ];
+    let before = loop {
+        if let Some(existing) = find_by_refs(conn, update_lock, org, refs).await? {
+            break Some(existing);
+        }
+        let inserted = conn
+            .execute(
+                "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
+                 number_value, string_value, executor_kind, executor_ref, executor_name, source, \
+                 ctime, mtime, entity_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
+                 ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING",
+                &values,
+            )
+            .await
+            .map_err(internal)?;
+        if inserted == 1 {
+            break None;
+        }
+    };
+    if before.is_some() {
+        conn.execute(
+            "UPDATE tag_assignments SET define_value = $4, number_value = $5, string_value = $6, \
+             executor_kind = $7, executor_ref = $8, executor_name = $9, source = $10, \
+             version = version + 1, mtime = $11, is_deleted = FALSE \
+             WHERE org_id = $1 AND user_ref = $2 AND group_ref = $3",
+            &values[..11],
+        )
+        .await
+        .map_err(internal)?;
+    }
+    let after = find_by_refs(conn, "", org, refs)
+        .await?
+        .ok_or_else(|| Error::internal("assignment vanished after write"))?;
+    let old = before.as_ref().and_then(live_text);
+    record_history(conn, &after, old, Some(value.to_text())).await?;
+    Ok(after)
+}
+
+/// Soft-deletes the live assignment of a pair inside the caller's transaction.
+pub(crate) async fn remove_value(
+    conn: &mut dyn SqlConn,
+    update_lock: &str,
+    write: &Write<'_>,
+) -> Result<Option<Assignment>> {
+    let Write {
+        org,
+        refs,
+        executor,
+        source,
+    } = *write;
+    let Some(before) = find_by_refs(conn, update_lock, org, refs).await? else {
+        return Ok(None);
+    };
+    if before.is_deleted {
+        return Ok(None);
+    }
+    conn.execute(
+        "UPDATE tag_assignments SET is_deleted = TRUE, version = version + 1, mtime = $4, \
+         executor_kind = $5, executor_ref = $6, executor_name = $7, source = $8 \
+         WHERE org_id = $1 AND user_ref = $2 AND group_ref = $3",
+        &[
+            org.0.into(),
+            refs.0.into(),
+            refs.1.into(),
+            now_unix().into(),
+            executor.kind.as_str().into(),
+            executor.id.into(),
+            executor.name.as_str().into(),
+            source.as_str().into(),
+        ],
+    )
+    .await
+    .map_err(internal)?;
+    let after = find_by_refs(conn, "", org, refs)
+        .await?
+        .ok_or_else(|| Error::internal("assignment vanished after removal"))?;
+    record_history(conn, &after, live_text(&before), None).await?;
+    Ok(Some(after))
+}
+
+pub(crate) async fn list_for_user(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    user_id: &UserId,
+) -> Result<Vec<Assignment>> {
+    let user = tenants::find_user(conn, org, user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let sql = format!(
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.user_ref = $2 AND NOT a.is_deleted \
+         ORDER BY a.ctime, a.id"
+    );
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into(), user.id.into()])
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|r| records::assignment(r.as_ref()))
+        .collect()
+}
+
+pub(crate) async fn history(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    assignment: &ExternalId,
+) -> Result<Vec<HistoryEntry>> {
+    let sql = format!(
+        "SELECT {HISTORY_COLUMNS} FROM assignment_history \
+         WHERE org_id = $1 AND assignment_ref = \
+           (SELECT id FROM tag_assignments WHERE org_id = $1 AND entity_id = $2) \
+         ORDER BY id"
+    );
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into(), assignment.as_str().into()])
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|r| records::history_entry(r.as_ref()))
+        .collect()
+}

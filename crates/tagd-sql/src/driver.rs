@@ -1,0 +1,124 @@
+//! What a database driver gives the shared SQL store: connections that run a statement with
+//! parameters and hand back rows, transactions that commit, and the few words of SQL that
+//! differ between databases. Everything else (the queries, their order, the rules) is written
+//! once, in this crate.
+
+use crate::records::Columns;
+use async_trait::async_trait;
+use tagd_core::PoolStats;
+
+/// One bound parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+    Bool(bool),
+    OptText(Option<&'a str>),
+    OptFloat(Option<f64>),
+    OptBool(Option<bool>),
+}
+
+impl From<i64> for Param<'_> {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+impl<'a> From<&'a str> for Param<'a> {
+    fn from(v: &'a str) -> Self {
+        Param::Text(v)
+    }
+}
+impl<'a> From<&'a String> for Param<'a> {
+    fn from(v: &'a String) -> Self {
+        Param::Text(v)
+    }
+}
+impl From<bool> for Param<'_> {
+    fn from(v: bool) -> Self {
+        Param::Bool(v)
+    }
+}
+impl<'a> From<Option<&'a str>> for Param<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Param::OptText(v)
+    }
+}
+impl From<Option<f64>> for Param<'_> {
+    fn from(v: Option<f64>) -> Self {
+        Param::OptFloat(v)
+    }
+}
+impl From<Option<bool>> for Param<'_> {
+    fn from(v: Option<bool>) -> Self {
+        Param::OptBool(v)
+    }
+}
+
+/// A row the driver read, seen through its named columns.
+pub type Row = Box<dyn Columns + Send + Sync>;
+
+/// How a statement failed, as far as the store's rules care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    /// A unique key refused the row.
+    Unique,
+    /// A foreign key refused the row (its parent does not exist).
+    ForeignKey,
+    /// Anything else; the text is for the log only.
+    Other(String),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Unique => f.write_str("unique violation"),
+            DbError::ForeignKey => f.write_str("foreign key violation"),
+            DbError::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A connection, or an open transaction, that runs statements.
+#[async_trait]
+pub trait SqlConn: Send {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, DbError>;
+    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError>;
+    /// Runs a statement and returns the number of rows it changed.
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError>;
+}
+
+/// An open write transaction: dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait SqlTx: SqlConn {
+    async fn commit(self: Box<Self>) -> Result<(), DbError>;
+}
+
+/// The clauses that row-lock what a `SELECT` reads, until the transaction ends. Empty where
+/// the database serializes writers on its own (SQLite's single writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locks {
+    /// On a tag group an assignment depends on: many assigners together, no editor beside.
+    pub share: &'static str,
+    /// On a tag group being edited: alone.
+    pub update: &'static str,
+    /// On an assignment read through its joins (alias `a`): alone, without locking the
+    /// user and group rows it joins.
+    pub update_assignment: &'static str,
+}
+
+/// A database the shared store can run on.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+    fn locks(&self) -> Locks;
+    /// A connection for reads.
+    async fn read(&self) -> Result<Box<dyn SqlConn>, DbError>;
+    /// A new write transaction.
+    async fn write(&self) -> Result<Box<dyn SqlTx>, DbError>;
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}

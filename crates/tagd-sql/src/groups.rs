@@ -1,0 +1,271 @@
+//! Tag groups.
+
+use crate::driver::{DbError, SqlConn, SqlTx};
+use crate::internal;
+use crate::records::{self, sql::GROUP_COLUMNS};
+use tagd_core::timefmt::now_unix;
+use tagd_core::*;
+
+/// A group that is not deleted, optionally row-locked (`lock_clause` from the driver).
+pub(crate) async fn find(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    entity_id: &ExternalId,
+    lock_clause: &str,
+) -> Result<Option<TagGroup>> {
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS} FROM tag_groups \
+         WHERE org_id = $1 AND entity_id = $2 AND NOT is_deleted {lock_clause}"
+    );
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), entity_id.as_str().into()])
+        .await
+        .map_err(internal)?;
+    row.map(|r| records::tag_group(r.as_ref())).transpose()
+}
+
+/// Refuses a name or variable name used by another live group of the organization.
+async fn ensure_names_free(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    fields: &TagGroupFields,
+    except_id: i64,
+) -> Result<()> {
+    let clash = conn
+        .fetch_optional(
+            "SELECT name, variable_name FROM tag_groups \
+             WHERE org_id = $1 AND id <> $2 \
+             AND ((name = $3 AND NOT is_deleted) OR variable_name = $4) LIMIT 1",
+            &[
+                org.0.into(),
+                except_id.into(),
+                fields.name.as_str().into(),
+                fields.variable_name.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    match clash {
+        Some(row) if row.text("name")? == fields.name.as_str() => {
+            Err(Error::Duplicate("name".into()))
+        }
+        Some(_) => Err(Error::Duplicate("variable_name".into())),
+        None => Ok(()),
+    }
+}
+
+/// Creates every group it can in one transaction; `None` where the name is already in use
+/// (also by an earlier item of the same batch).
+pub(crate) async fn create_many(
+    tx: &mut dyn SqlTx,
+    org: OrgId,
+    batch: &[TagGroupFields],
+    executor: &Executor,
+) -> Result<Vec<Option<TagGroup>>> {
+    let mut created = Vec::with_capacity(batch.len());
+    for fields in batch {
+        match create(tx, org, fields, executor).await {
+            Ok(group) => created.push(Some(group)),
+            Err(Error::Duplicate(what)) if what == "name" => created.push(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
+pub(crate) async fn create(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    fields: &TagGroupFields,
+    executor: &Executor,
+) -> Result<TagGroup> {
+    ensure_names_free(conn, org, fields, 0).await?;
+    let now = now_unix();
+    let entity_id = ExternalId::generate();
+    let row = conn
+        .fetch_optional(
+            &format!(
+                "INSERT INTO tag_groups (org_id, entity_id, name, variable_name, description, \
+                 attribute, category, ctime, mtime, updated_by_kind, updated_by_ref, \
+                 updated_by_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) \
+                 RETURNING {GROUP_COLUMNS}"
+            ),
+            &[
+                org.0.into(),
+                entity_id.as_str().into(),
+                fields.name.as_str().into(),
+                fields.variable_name.as_str().into(),
+                fields.description.as_str().into(),
+                fields.attribute.as_str().into(),
+                fields.category.as_str().into(),
+                now.into(),
+                executor.kind.as_str().into(),
+                executor.id.into(),
+                executor.name.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            DbError::ForeignKey => Error::OrgNotFound,
+            DbError::Unique => Error::Duplicate("name or variable_name".into()),
+            other => internal(other),
+        })?;
+    records::tag_group(crate::one(row)?.as_ref())
+}
+
+pub(crate) async fn list(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    category: &Category,
+    offset: i64,
+    limit: i64,
+) -> Result<Page<TagGroup>> {
+    let filter = [org.0.into(), category.as_str().into()];
+    let total = conn
+        .fetch_optional(
+            "SELECT COUNT(*) AS n FROM tag_groups \
+             WHERE org_id = $1 AND category = $2 AND NOT is_deleted",
+            &filter,
+        )
+        .await
+        .map_err(internal)?
+        .map(|r| r.int("n"))
+        .transpose()?
+        .unwrap_or(0);
+    let rows = conn
+        .fetch_all(
+            &format!(
+                "SELECT {GROUP_COLUMNS} FROM tag_groups \
+                 WHERE org_id = $1 AND category = $2 AND NOT is_deleted \
+                 ORDER BY ctime, entity_id LIMIT $3 OFFSET $4"
+            ),
+            &[filter[0], filter[1], limit.into(), offset.into()],
+        )
+        .await
+        .map_err(internal)?;
+    let rows = rows
+        .iter()
+        .map(|r| records::tag_group(r.as_ref()))
+        .collect::<Result<_>>()?;
+    Ok(Page { total, rows })
+}
+
+/// Replaces the editable fields; `current` was read with an update lock in this transaction.
+pub(crate) async fn update(
+    conn: &mut dyn SqlConn,
+    current: &TagGroup,
+    fields: &TagGroupFields,
+    expected_version: Option<i64>,
+    executor: &Executor,
+) -> Result<TagGroup> {
+    let org = current.org_id;
+    if current.is_locked {
+        return Err(Error::GroupLocked);
+    }
+    if expected_version.is_some_and(|v| v != current.version) {
+        return Err(Error::StaleVersion);
+    }
+    if fields.attribute != current.attribute {
+        let live = conn
+            .fetch_optional(
+                "SELECT COUNT(*) AS n FROM tag_assignments \
+                 WHERE org_id = $1 AND group_ref = $2 AND NOT is_deleted",
+                &[org.0.into(), current.id.into()],
+            )
+            .await
+            .map_err(internal)?
+            .map(|r| r.int("n"))
+            .transpose()?
+            .unwrap_or(0);
+        if live > 0 {
+            return Err(Error::AttributeInUse);
+        }
+    }
+    ensure_names_free(conn, org, fields, current.id).await?;
+    let row = conn
+        .fetch_optional(
+            &format!(
+                "UPDATE tag_groups SET name = $3, variable_name = $4, description = $5, \
+                 attribute = $6, category = $7, version = version + 1, mtime = $8, \
+                 updated_by_kind = $9, updated_by_ref = $10, updated_by_name = $11 \
+                 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
+            ),
+            &[
+                org.0.into(),
+                current.id.into(),
+                fields.name.as_str().into(),
+                fields.variable_name.as_str().into(),
+                fields.description.as_str().into(),
+                fields.attribute.as_str().into(),
+                fields.category.as_str().into(),
+                now_unix().into(),
+                executor.kind.as_str().into(),
+                executor.id.into(),
+                executor.name.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            DbError::Unique => Error::Duplicate("name or variable_name".into()),
+            other => internal(other),
+        })?;
+    records::tag_group(crate::one(row)?.as_ref())
+}
+
+/// A flag the operator or a client can switch on a group.
+#[derive(Clone, Copy)]
+pub(crate) enum Flag {
+    /// Clients (de)activate; refused on a locked group.
+    Active,
+    /// Only the operator locks and unlocks.
+    Locked,
+}
+
+/// Switches a flag; `current` was read with an update lock in this transaction.
+pub(crate) async fn set_flag(
+    conn: &mut dyn SqlConn,
+    current: TagGroup,
+    (flag, on): (Flag, bool),
+    executor: &Executor,
+) -> Result<TagGroup> {
+    let (column, now_on) = match flag {
+        Flag::Active if current.is_locked => return Err(Error::GroupLocked),
+        Flag::Active => ("is_active", current.is_active),
+        Flag::Locked => ("is_locked", current.is_locked),
+    };
+    if now_on == on {
+        return Ok(current);
+    }
+    let row = conn
+        .fetch_optional(
+            &format!(
+                "UPDATE tag_groups SET {column} = $3, mtime = $4, updated_by_kind = $5, \
+                 updated_by_ref = $6, updated_by_name = $7 \
+                 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
+            ),
+            &[
+                current.org_id.0.into(),
+                current.id.into(),
+                on.into(),
+                now_unix().into(),
+                executor.kind.as_str().into(),
+                executor.id.into(),
+                executor.name.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    records::tag_group(crate::one(row)?.as_ref())
+}
+
+/// Locks a group for the rest of the transaction, for `update` and `set_flag`.
+pub(crate) async fn find_for_update(
+    conn: &mut dyn SqlConn,
+    lock_clause: &str,
+    org: OrgId,
+    entity_id: &ExternalId,
+) -> Result<TagGroup> {
+    find(conn, org, entity_id, lock_clause)
+        .await?
+        .ok_or(Error::GroupNotFound)
+}

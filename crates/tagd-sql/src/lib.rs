@@ -1,0 +1,313 @@
+//! The one [`Store`] over SQL. The queries, their order and their transactions are written
+//! here once; a [`Driver`] (`tagd-sqlite`, `tagd-postgres`) supplies connections, transactions,
+//! row locks and error classification. Both schemas share table and column names, and every
+//! statement here runs unchanged on both (`$n` parameters, `ON CONFLICT`, `RETURNING`).
+#![forbid(unsafe_code)]
+
+mod assignments;
+pub mod driver;
+mod groups;
+mod labels;
+pub mod records;
+mod tenants;
+
+pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx};
+
+use assignments::Write;
+use async_trait::async_trait;
+use groups::Flag;
+use tagd_core::labels::{LabelChange, LabelWarning};
+use tagd_core::*;
+
+/// Store on any [`Driver`].
+#[derive(Clone)]
+pub struct SqlStore<D: Driver> {
+    driver: D,
+}
+
+impl<D: Driver> SqlStore<D> {
+    pub fn new(driver: D) -> Self {
+        SqlStore { driver }
+    }
+
+    pub fn driver(&self) -> &D {
+        &self.driver
+    }
+}
+
+pub(crate) fn internal(e: DbError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// The row a `RETURNING` statement must produce.
+pub(crate) fn one(row: Option<Row>) -> Result<Row> {
+    row.ok_or_else(|| Error::internal("the statement returned no row"))
+}
+
+impl<D: Driver> SqlStore<D> {
+    async fn read(&self) -> Result<Box<dyn SqlConn>> {
+        self.driver.read().await.map_err(internal)
+    }
+
+    async fn write(&self) -> Result<Box<dyn SqlTx>> {
+        self.driver.write().await.map_err(internal)
+    }
+
+    /// Switches a flag of a group under an update lock, in one transaction.
+    async fn set_group_flag(
+        &self,
+        org: OrgId,
+        entity_id: &ExternalId,
+        flag: (Flag, bool),
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        let mut tx = self.write().await?;
+        let lock = self.driver.locks().update;
+        let current = groups::find_for_update(tx.as_mut(), lock, org, entity_id).await?;
+        let group = groups::set_flag(tx.as_mut(), current, flag, executor).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(group)
+    }
+}
+
+/// Runs `$body` on a write transaction bound to `$tx` and commits it.
+macro_rules! in_write {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut $tx = $self.write().await?;
+        let value = $body;
+        $tx.commit().await.map_err(internal)?;
+        Ok(value)
+    }};
+}
+
+#[async_trait]
+impl<D: Driver> Store for SqlStore<D> {
+    fn backend(&self) -> &'static str {
+        self.driver.name()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.read().await?;
+        conn.fetch_optional("SELECT 1 AS one", &[])
+            .await
+            .map(|_| ())
+            .map_err(internal)
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.driver.pool_stats()
+    }
+
+    async fn admin_token_hash(&self) -> Result<Option<String>> {
+        tenants::admin_token_hash(self.read().await?.as_mut()).await
+    }
+    async fn init_admin_token_hash(&self, hash: &str) -> Result<bool> {
+        in_write!(self, |tx| tenants::init_admin_token_hash(tx.as_mut(), hash)
+            .await?)
+    }
+    async fn create_org(&self, name: &str) -> Result<Organization> {
+        in_write!(self, |tx| tenants::create_org(tx.as_mut(), name).await?)
+    }
+    async fn find_org_by_corp_id(&self, corp_id: &CorpId) -> Result<Option<Organization>> {
+        tenants::find_org_by_corp_id(self.read().await?.as_mut(), corp_id).await
+    }
+    async fn get_org(&self, org: OrgId) -> Result<Organization> {
+        tenants::get_org(self.read().await?.as_mut(), org).await
+    }
+    async fn create_user(&self, org: OrgId, user_id: &UserId) -> Result<(User, bool)> {
+        in_write!(self, |tx| tenants::create_user(tx.as_mut(), org, user_id)
+            .await?)
+    }
+    async fn find_user(&self, org: OrgId, user_id: &UserId) -> Result<Option<User>> {
+        tenants::find_user(self.read().await?.as_mut(), org, user_id).await
+    }
+    async fn create_app(&self, org: OrgId, name: &str, secret_hash: &str) -> Result<App> {
+        in_write!(self, |tx| tenants::create_app(
+            tx.as_mut(),
+            org,
+            name,
+            secret_hash
+        )
+        .await?)
+    }
+    async fn find_app(&self, app_id: &ExternalId) -> Result<Option<App>> {
+        tenants::find_app(self.read().await?.as_mut(), app_id).await
+    }
+    async fn create_basic_credential(
+        &self,
+        org: OrgId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<BasicCredential> {
+        in_write!(self, |tx| {
+            tenants::create_basic_credential(tx.as_mut(), org, username, password_hash).await?
+        })
+    }
+    async fn find_basic_credential(&self, username: &str) -> Result<Option<BasicCredential>> {
+        tenants::find_basic_credential(self.read().await?.as_mut(), username).await
+    }
+    async fn create_token(&self, org: OrgId, app: i64, hash: &str, expires_at: i64) -> Result<()> {
+        in_write!(self, |tx| {
+            tenants::create_token(tx.as_mut(), org, app, hash, expires_at).await?
+        })
+    }
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        tenants::find_token(self.read().await?.as_mut(), token_hash).await
+    }
+
+    async fn create_tag_group(
+        &self,
+        org: OrgId,
+        fields: &TagGroupFields,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        in_write!(self, |tx| groups::create(
+            tx.as_mut(),
+            org,
+            fields,
+            executor
+        )
+        .await?)
+    }
+    async fn create_tag_groups(
+        &self,
+        org: OrgId,
+        batch: &[TagGroupFields],
+        executor: &Executor,
+    ) -> Result<Vec<Option<TagGroup>>> {
+        in_write!(self, |tx| groups::create_many(
+            tx.as_mut(),
+            org,
+            batch,
+            executor
+        )
+        .await?)
+    }
+    async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
+        groups::find(self.read().await?.as_mut(), org, id, "").await
+    }
+    async fn list_tag_groups(
+        &self,
+        org: OrgId,
+        category: &Category,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<TagGroup>> {
+        groups::list(self.read().await?.as_mut(), org, category, offset, limit).await
+    }
+    async fn update_tag_group(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        fields: &TagGroupFields,
+        expected_version: Option<i64>,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        let lock = self.driver.locks().update;
+        in_write!(self, |tx| {
+            let current = groups::find_for_update(tx.as_mut(), lock, org, id).await?;
+            groups::update(tx.as_mut(), &current, fields, expected_version, executor).await?
+        })
+    }
+    async fn set_tag_group_active(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        active: bool,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        self.set_group_flag(org, id, (Flag::Active, active), executor)
+            .await
+    }
+    async fn set_tag_group_locked(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        locked: bool,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        self.set_group_flag(org, id, (Flag::Locked, locked), executor)
+            .await
+    }
+
+    async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment> {
+        let locks = self.driver.locks();
+        let locks = (locks.share, locks.update_assignment);
+        in_write!(self, |tx| assignments::assign(
+            tx.as_mut(),
+            locks,
+            org,
+            command
+        )
+        .await?)
+    }
+    async fn remove_assignment(
+        &self,
+        org: OrgId,
+        tags_group_id: &ExternalId,
+        user_id: &UserId,
+        executor: &Executor,
+        source: Source,
+    ) -> Result<Option<Assignment>> {
+        let locks = self.driver.locks();
+        in_write!(self, |tx| {
+            let group = groups::find(tx.as_mut(), org, tags_group_id, locks.share)
+                .await?
+                .ok_or(Error::GroupNotFound)?;
+            let user = tenants::find_user(tx.as_mut(), org, user_id)
+                .await?
+                .ok_or(Error::UserNotFound)?;
+            let write = Write {
+                org,
+                refs: (user.id, group.id),
+                executor,
+                source,
+            };
+            assignments::remove_value(tx.as_mut(), locks.update_assignment, &write).await?
+        })
+    }
+    async fn list_user_assignments(&self, org: OrgId, user: &UserId) -> Result<Vec<Assignment>> {
+        assignments::list_for_user(self.read().await?.as_mut(), org, user).await
+    }
+    async fn assignment_history(
+        &self,
+        org: OrgId,
+        assignment: &ExternalId,
+    ) -> Result<Vec<HistoryEntry>> {
+        assignments::history(self.read().await?.as_mut(), org, assignment).await
+    }
+
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+    ) -> Result<Vec<LabelWarning>> {
+        let locks = self.driver.locks();
+        in_write!(self, |tx| {
+            labels::change_labels(tx.as_mut(), locks, (org, user_id), change, executor).await?
+        })
+    }
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
+        labels::list_user_labels(self.read().await?.as_mut(), org, user_id).await
+    }
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
+        labels::list_label_groups(self.read().await?.as_mut(), org).await
+    }
+    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64> {
+        labels::count_label_holders(self.read().await?.as_mut(), org, name).await
+    }
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        name: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>> {
+        let conn = self.read().await?;
+        let mut conn = conn;
+        labels::label_holders(conn.as_mut(), (org, name), after, offset, limit).await
+    }
+}
