@@ -34,6 +34,12 @@ pub enum Error {
     /// Optimistic concurrency: the caller's version is not the current one (v5 40902).
     #[error("stale version")]
     StaleVersion,
+    /// The same `Idempotency-Key` is in use by a request still running (v5 40903, v2 409).
+    #[error("a request with this Idempotency-Key is still in flight")]
+    IdempotencyInFlight,
+    /// The `Idempotency-Key` was used with a different request (v5 42201, v2 422).
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
     /// Anything else: a database fault, a bug. Never shown to a client; logged with the request id.
     #[error("internal error: {0}")]
     Internal(String),

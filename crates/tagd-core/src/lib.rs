@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod labels;
 pub mod model;

@@ -7,6 +7,7 @@
 //! `find_basic_credential`, `find_org_by_corp_id`) and `create_org`, which makes one.
 
 use crate::error::Result;
+use crate::idempotency::{Claim, ClaimOutcome, StoredResponse};
 use crate::ids::{CorpId, ExternalId, OrgId, UserId};
 use crate::labels::{LabelChange, LabelWarning};
 use crate::model::*;
@@ -176,4 +177,21 @@ pub trait Store: Send + Sync + 'static {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Assignment>>;
+
+    // --- idempotency keys -----------------------------------------------------------------
+    /// Claims a key for one request (see [`crate::idempotency`]): new, a replay, a mismatch,
+    /// or still in flight. Keys older than 24 hours count as new; claims without a response
+    /// whose lease ran out count as abandoned and are taken over.
+    async fn claim_idempotency_key(&self, claim: &Claim) -> Result<ClaimOutcome>;
+    /// Records the response of a claimed request that wrote nothing (a refusal), unless one
+    /// was recorded with its effect.
+    async fn save_idempotent_response(
+        &self,
+        claim: &Claim,
+        response: &StoredResponse,
+    ) -> Result<()>;
+    /// Releases a claim that has no response (the request was cut short), so a retry runs.
+    async fn release_idempotency_key(&self, claim: &Claim) -> Result<()>;
+    /// Deletes keys older than 24 hours; returns how many.
+    async fn purge_idempotency_keys(&self) -> Result<u64>;
 }

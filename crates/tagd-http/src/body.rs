@@ -14,6 +14,8 @@ pub struct BodyError {
     /// The parameter at fault (`name`, `add[0].labelName`, `body`, `Content-Type`).
     pub field: String,
     pub message: String,
+    /// The body is over the size limit (413, not 400).
+    pub too_large: bool,
 }
 
 impl BodyError {
@@ -21,6 +23,7 @@ impl BodyError {
         BodyError {
             field: field.to_owned(),
             message: message.to_owned(),
+            too_large: false,
         }
     }
 }
@@ -35,7 +38,11 @@ fn from_path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Bo
         path
     };
     let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
-    BodyError { field, message }
+    BodyError {
+        field,
+        message,
+        too_large: false,
+    }
 }
 
 /// Reads and parses a JSON body into `T`.
@@ -54,7 +61,20 @@ pub async fn read_json<T: DeserializeOwned>(
     }
     let bytes = Bytes::from_request(request, state)
         .await
-        .map_err(|_| BodyError::new("body", "could not be read"))?;
+        .map_err(|rejection| {
+            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            BodyError {
+                too_large,
+                ..BodyError::new(
+                    "body",
+                    if too_large {
+                        "is over 1 MiB"
+                    } else {
+                        "could not be read"
+                    },
+                )
+            }
+        })?;
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(from_path_error)?;
     deserializer

@@ -5,6 +5,8 @@
 
 pub mod admin;
 mod body;
+pub mod gate;
+pub mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -29,6 +31,29 @@ pub struct HttpConfig {
     pub token_ttl_secs: i64,
     /// How long a successful v2 Basic verification is remembered, in seconds (0: never).
     pub basic_auth_cache_secs: u64,
+    /// Requests a second each organization may make on average...
+    pub rate_limit_per_sec: u32,
+    /// ...and in a burst.
+    pub rate_limit_burst: u32,
+    /// Failed authentications a client address may make a minute before it is refused.
+    pub auth_failures_per_minute: u32,
+    /// Longest a request may run before it is cut short (and rolled back).
+    pub request_timeout_secs: u64,
+}
+
+impl HttpConfig {
+    /// The defaults of the command line, for `admin_token_hash`.
+    pub fn new(admin_token_hash: String) -> Self {
+        HttpConfig {
+            admin_token_hash,
+            token_ttl_secs: 7200,
+            basic_auth_cache_secs: 30,
+            rate_limit_per_sec: 2000,
+            rate_limit_burst: 4000,
+            auth_failures_per_minute: 60,
+            request_timeout_secs: 30,
+        }
+    }
 }
 
 /// What every handler can reach.
@@ -38,6 +63,8 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
     pub basic_auth_cache: Arc<v2::BasicAuthCache>,
+    pub rate_limiter: Arc<limits::RateLimiter>,
+    pub auth_throttle: Arc<limits::AuthThrottle>,
 }
 
 impl AppState {
@@ -45,9 +72,14 @@ impl AppState {
         let cache_ttl = std::time::Duration::from_secs(config.basic_auth_cache_secs);
         AppState {
             store,
-            config: Arc::new(config),
+            config: Arc::new(config.clone()),
             metrics: Arc::new(Metrics::default()),
             basic_auth_cache: Arc::new(v2::BasicAuthCache::new(cache_ttl)),
+            rate_limiter: Arc::new(limits::RateLimiter::new(
+                config.rate_limit_per_sec,
+                config.rate_limit_burst,
+            )),
+            auth_throttle: Arc::new(limits::AuthThrottle::new(config.auth_failures_per_minute)),
         }
     }
 }
@@ -73,6 +105,7 @@ pub fn app(state: AppState) -> Router {
     let document = Arc::new(document);
     router
         .merge(ops::openapi_route(document))
+        .layer(axum::extract::DefaultBodyLimit::max(gate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,

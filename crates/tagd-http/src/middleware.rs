@@ -22,7 +22,7 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     well_formed.then(|| raw.to_owned())
 }
 
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = incoming_request_id(&request)
         .unwrap_or_else(|| tagd_core::ExternalId::generate().to_string());
@@ -32,6 +32,8 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = %request_id, %method, %route);
+    // The dialect gates run as route layers, where only extensions reach them.
+    request.extensions_mut().insert(state.clone());
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

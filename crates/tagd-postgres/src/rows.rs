@@ -19,6 +19,9 @@ impl Columns for Cols {
     fn flag(&self, column: &str) -> Result<bool> {
         sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
+    }
     fn opt_text(&self, column: &str) -> Result<Option<String>> {
         sqlx::Row::try_get(&self.0, column).map_err(Error::internal)
     }

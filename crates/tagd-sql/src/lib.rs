@@ -7,6 +7,7 @@
 mod assignments;
 pub mod driver;
 mod groups;
+mod idempotency;
 mod labels;
 pub mod records;
 mod tenants;
@@ -16,6 +17,7 @@ pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx};
 use assignments::Write;
 use async_trait::async_trait;
 use groups::Flag;
+use tagd_core::idempotency::{Claim, ClaimOutcome, StoredResponse};
 use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
 
@@ -65,19 +67,29 @@ impl<D: Driver> SqlStore<D> {
         let lock = self.driver.locks().update;
         let current = groups::find_for_update(tx.as_mut(), lock, org, entity_id).await?;
         let group = groups::set_flag(tx.as_mut(), current, flag, executor).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(group)
+        finish(tx, group).await
     }
 }
 
-/// Runs `$body` on a write transaction bound to `$tx` and commits it.
+/// Runs `$body` on a write transaction bound to `$tx`, records the request's idempotent
+/// response in it when one is pending, and commits.
 macro_rules! in_write {
     ($self:ident, |$tx:ident| $body:expr) => {{
         let mut $tx = $self.write().await?;
         let value = $body;
-        $tx.commit().await.map_err(internal)?;
-        Ok(value)
+        finish($tx, value).await
     }};
+}
+
+/// Commits a write, with the idempotency record of its request when one is pending.
+async fn finish<T: std::any::Any + Send>(mut tx: Box<dyn SqlTx>, value: T) -> Result<T> {
+    let rendered = tagd_core::idempotency::render_for_commit(&value);
+    let recorded = idempotency::record_with_effect(tx.as_mut(), rendered).await?;
+    tx.commit().await.map_err(internal)?;
+    if recorded {
+        tagd_core::idempotency::mark_recorded();
+    }
+    Ok(value)
 }
 
 #[async_trait]
@@ -309,5 +321,23 @@ impl<D: Driver> Store for SqlStore<D> {
         let conn = self.read().await?;
         let mut conn = conn;
         labels::label_holders(conn.as_mut(), (org, name), after, offset, limit).await
+    }
+
+    async fn claim_idempotency_key(&self, claim: &Claim) -> Result<ClaimOutcome> {
+        in_write!(self, |tx| idempotency::claim(tx.as_mut(), claim).await?)
+    }
+    async fn save_idempotent_response(
+        &self,
+        claim: &Claim,
+        response: &StoredResponse,
+    ) -> Result<()> {
+        in_write!(self, |tx| idempotency::save(tx.as_mut(), claim, response)
+            .await?)
+    }
+    async fn release_idempotency_key(&self, claim: &Claim) -> Result<()> {
+        in_write!(self, |tx| idempotency::release(tx.as_mut(), claim).await?)
+    }
+    async fn purge_idempotency_keys(&self) -> Result<u64> {
+        in_write!(self, |tx| idempotency::purge(tx.as_mut()).await?)
     }
 }

@@ -11,6 +11,7 @@ pub trait Columns {
     fn int(&self, column: &str) -> Result<i64>;
     fn text(&self, column: &str) -> Result<String>;
     fn flag(&self, column: &str) -> Result<bool>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
     fn opt_text(&self, column: &str) -> Result<Option<String>>;
     fn opt_float(&self, column: &str) -> Result<Option<f64>>;
     fn opt_flag(&self, column: &str) -> Result<Option<bool>>;

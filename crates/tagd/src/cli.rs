@@ -54,6 +54,22 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub basic_auth_cache_secs: u64,
+    /// Requests a second each organization may make on average (per process).
+    #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_sec: u32,
+    /// Requests an organization may make in a burst (per process).
+    #[arg(long, env = "TAGD_RATE_LIMIT_BURST", default_value_t = 4000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Failed authentications a client address may make a minute before it gets 429.
+    #[arg(long, env = "TAGD_AUTH_FAILURES_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failures_per_minute: u32,
+    /// Longest a request may run before it is cut short and rolled back, in seconds.
+    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: u64,
     /// Log format: `auto` (JSON unless stdout is a terminal), `json` or `text`.
     #[arg(long, env = "TAGD_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,

@@ -51,9 +51,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(listen = %local, backend = store.backend(), "tagd serving");
             let config = HttpConfig {
-                admin_token_hash,
                 token_ttl_secs: args.token_ttl_secs,
                 basic_auth_cache_secs: args.basic_auth_cache_secs,
+                rate_limit_per_sec: args.rate_limit_per_sec,
+                rate_limit_burst: args.rate_limit_burst,
+                auth_failures_per_minute: args.auth_failures_per_minute,
+                request_timeout_secs: args.request_timeout_secs,
+                ..HttpConfig::new(admin_token_hash)
             };
             server::serve(listener, store, config, server::shutdown_signal())
                 .await

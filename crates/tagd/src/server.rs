@@ -14,13 +14,31 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let purger = tokio::spawn(purge_idempotency_keys(store.clone()));
     let app = tagd_http::app(AppState::new(store, config));
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    purger.abort();
+    served
+}
+
+/// How often idempotency keys past their 24 hours are deleted.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn purge_idempotency_keys(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        match store.purge_idempotency_keys().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
+            Err(e) => tracing::warn!(cause = %e, "could not purge idempotency keys"),
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

@@ -61,7 +61,11 @@ impl IntoResponse for AdminError {
                 | Error::StaleVersion
                 | Error::AttributeInUse
                 | Error::GroupInactive
-                | Error::GroupLocked => (StatusCode::CONFLICT, "conflict", e.to_string()),
+                | Error::GroupLocked
+                | Error::IdempotencyInFlight => (StatusCode::CONFLICT, "conflict", e.to_string()),
+                Error::IdempotencyMismatch => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())
+                }
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "admin request failed");
                     (

@@ -84,35 +84,43 @@ impl FromRequestParts<AppState> for V2Caller {
     type Rejection = V2Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V2Error> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(V2Error::Unauthorized)?;
-        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-        if let Some(caller) = state.basic_auth_cache.get(&key) {
-            return Ok(caller);
+        match parts.extensions.get::<V2Caller>() {
+            Some(caller) => Ok(caller.clone()),
+            None => authenticate(parts, state).await,
         }
-        let (username, password) = decode_basic_header(header).ok_or(V2Error::Unauthorized)?;
-        let credential = state.store.find_basic_credential(&username).await?;
-        let stored = credential
-            .as_ref()
-            .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
-        // argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
-        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-            .await
-            .unwrap_or(false);
-        let credential = credential
-            .filter(|_| verified)
-            .ok_or(V2Error::Unauthorized)?;
-        let caller = V2Caller {
-            org: credential.org_id,
-            credential_id: credential.id,
-            username: credential.username,
-        };
-        state.basic_auth_cache.put(key, caller.clone());
-        Ok(caller)
     }
+}
+
+/// The Basic credential of a request, verified (or found in the cache).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V2Caller, V2Error> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(V2Error::Unauthorized)?;
+    let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+    if let Some(caller) = state.basic_auth_cache.get(&key) {
+        return Ok(caller);
+    }
+    let (username, password) = decode_basic_header(header).ok_or(V2Error::Unauthorized)?;
+    let credential = state.store.find_basic_credential(&username).await?;
+    let stored = credential
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
+    // argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+        .await
+        .unwrap_or(false);
+    let credential = credential
+        .filter(|_| verified)
+        .ok_or(V2Error::Unauthorized)?;
+    let caller = V2Caller {
+        org: credential.org_id,
+        credential_id: credential.id,
+        username: credential.username,
+    };
+    state.basic_auth_cache.put(key, caller.clone());
+    Ok(caller)
 }
 
 #[cfg(test)]

@@ -3,11 +3,15 @@
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{V2Caller, V2Json};
+use crate::gate::{respond, stored_json};
 use crate::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tagd_core::labels::LabelWarning;
+use tagd_core::TagGroup;
 use tagd_core::{
     Attribute, Category, Description, ExternalId, GroupName, TagGroupFields, VariableName,
 };
@@ -76,7 +80,7 @@ pub(super) async fn create_labels(
     caller: V2Caller,
     State(state): State<AppState>,
     V2Json(body): V2Json<CreateLabels>,
-) -> Result<Json<LabelsCreated>, V2Error> {
+) -> Result<Response, V2Error> {
     let count = body.org_labels.len();
     if count == 0 || count > MAX_LABELS_PER_REQUEST {
         return Err(V2Error::BadRequest(format!(
@@ -89,18 +93,20 @@ pub(super) async fn create_labels(
         .enumerate()
         .map(|(i, label)| label_fields(label, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let created = state
-        .store
-        .create_tag_groups(caller.org, &batch, &caller.executor())
-        .await?;
-    let warnings = created
-        .iter()
-        .zip(&batch)
-        .filter(|(group, _)| group.is_none())
-        .map(|(_, fields)| LabelWarning::exists(fields.name.as_str()).into())
-        .collect();
-    let entity = created.iter().rev().find_map(|g| g.as_ref().map(|g| g.id));
-    Ok(Json(LabelsCreated { entity, warnings }))
+    let names: Vec<String> = batch.iter().map(|f| f.name.to_string()).collect();
+    let executor = caller.executor();
+    let write = state.store.create_tag_groups(caller.org, &batch, &executor);
+    Ok(respond(write, move |created: &Vec<Option<TagGroup>>| {
+        let warnings = created
+            .iter()
+            .zip(&names)
+            .filter(|(group, _)| group.is_none())
+            .map(|(_, name)| LabelWarning::exists(name).into())
+            .collect();
+        let entity = created.iter().rev().find_map(|g| g.as_ref().map(|g| g.id));
+        stored_json(StatusCode::OK, &LabelsCreated { entity, warnings })
+    })
+    .await?)
 }
 
 /// One label of the catalog.

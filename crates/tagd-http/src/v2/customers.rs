@@ -2,12 +2,15 @@
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{customer_id_json, parse_customer_id, V2Caller, V2Json};
+use crate::gate::{respond, stored_json};
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tagd_core::labels::{LabelChange, MAX_LABEL_CHANGES};
+use tagd_core::labels::{LabelChange, LabelWarning, MAX_LABEL_CHANGES};
 use tagd_core::LabelName;
 use utoipa::ToSchema;
 
@@ -63,7 +66,7 @@ pub(super) async fn change_labels(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     V2Json(body): V2Json<ChangeLabels>,
-) -> Result<Json<ChangeLabelsAnswer>, V2Error> {
+) -> Result<Response, V2Error> {
     let (number, user_id) = parse_customer_id(&user_id)?;
     let entries = body.add.as_ref().map_or(0, Vec::len) + body.remove.as_ref().map_or(0, Vec::len);
     if entries > MAX_LABEL_CHANGES {
@@ -75,14 +78,18 @@ pub(super) async fn change_labels(
         add: parse_names(body.add, "add")?,
         remove: parse_names(body.remove, "remove")?,
     };
-    let warnings = state
+    let executor = caller.executor();
+    let write = state
         .store
-        .change_labels(caller.org, &user_id, &change, &caller.executor())
-        .await?;
-    Ok(Json(ChangeLabelsAnswer {
-        entity: Value::from(number),
-        warnings: warnings.into_iter().map(V2Warning::from).collect(),
-    }))
+        .change_labels(caller.org, &user_id, &change, &executor);
+    Ok(respond(write, move |warnings: &Vec<LabelWarning>| {
+        let answer = ChangeLabelsAnswer {
+            entity: Value::from(number),
+            warnings: warnings.iter().cloned().map(V2Warning::from).collect(),
+        };
+        stored_json(StatusCode::OK, &answer)
+    })
+    .await?)
 }
 
 /// One label a customer carries.

@@ -23,6 +23,28 @@ pub enum V2Error {
     CustomerNotFound,
     /// 500: logged with the request id, never shown.
     Internal(String),
+    /// 409: the same `Idempotency-Key` is still in flight.
+    InFlight,
+    /// 413: the body is over 1 MiB.
+    TooLarge,
+    /// 422: the `Idempotency-Key` was used with a different request.
+    KeyReused,
+    /// 429: over the rate limit, or too many failed logins from this address.
+    RateLimited,
+    /// 503: the request took too long and was rolled back.
+    TimedOut,
+}
+
+impl From<crate::gate::GateError> for V2Error {
+    fn from(e: crate::gate::GateError) -> Self {
+        use crate::gate::GateError;
+        match e {
+            GateError::TooLarge => V2Error::TooLarge,
+            GateError::RateLimited { .. } => V2Error::RateLimited,
+            GateError::TimedOut => V2Error::TimedOut,
+            GateError::Domain(e) => V2Error::from(e),
+        }
+    }
 }
 
 /// One error or warning entry. Field order follows the seed's samples.
@@ -62,6 +84,8 @@ impl From<Error> for V2Error {
             Error::UserNotFound => V2Error::CustomerNotFound,
             Error::Internal(cause) => V2Error::Internal(cause),
             Error::OrgNotFound => V2Error::Unauthorized,
+            Error::IdempotencyInFlight => V2Error::InFlight,
+            Error::IdempotencyMismatch => V2Error::KeyReused,
             other => V2Error::BadRequest(other.to_string()),
         }
     }
@@ -69,6 +93,9 @@ impl From<Error> for V2Error {
 
 impl From<BodyError> for V2Error {
     fn from(e: BodyError) -> Self {
+        if e.too_large {
+            return V2Error::TooLarge;
+        }
         V2Error::BadRequest(format!("invalid parameter `{}`: {}", e.field, e.message))
     }
 }
@@ -86,6 +113,31 @@ impl IntoResponse for V2Error {
                 StatusCode::NOT_FOUND,
                 CUSTOMER_NOT_FOUND,
                 "Customer not found for the given identifiers".to_owned(),
+            ),
+            V2Error::InFlight => (
+                StatusCode::CONFLICT,
+                409,
+                "a request with this Idempotency-Key is still in flight".to_owned(),
+            ),
+            V2Error::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                413,
+                "request body over 1 MiB".to_owned(),
+            ),
+            V2Error::KeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                422,
+                "this Idempotency-Key was used with a different request".to_owned(),
+            ),
+            V2Error::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                429,
+                "rate limit exceeded; retry after Retry-After seconds".to_owned(),
+            ),
+            V2Error::TimedOut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                503,
+                "the request took too long and was rolled back; retry it".to_owned(),
             ),
             V2Error::Internal(cause) => {
                 tracing::error!(%cause, "v2 request failed");

@@ -11,13 +11,31 @@ pub use auth::{BasicAuthCache, V2Caller};
 pub use error::{V2Error, V2ErrorBody};
 
 use crate::body::{read_json, BodyError};
+use crate::gate::{gate, Dialect};
 use crate::AppState;
 use axum::extract::{FromRequest, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tagd_core::UserId;
+use tagd_core::{OrgId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// The v2 dialect at the gate.
+pub struct V2;
+
+impl Dialect for V2 {
+    type Caller = V2Caller;
+    type Error = V2Error;
+
+    async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<V2Caller, V2Error> {
+        auth::authenticate(parts, state).await
+    }
+
+    fn org(caller: &V2Caller) -> OrgId {
+        caller.org
+    }
+}
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,6 +43,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::customer_labels))
         .routes(routes!(catalog::create_labels, catalog::list_labels))
         .routes(routes!(search::search_customers))
+        .route_layer(axum::middleware::from_fn(gate::<V2>))
 }
 
 /// A JSON body whose refusals answer in the v2 error shape.
@@ -48,6 +67,7 @@ pub(crate) fn parse_customer_id(raw: &str) -> Result<(u64, UserId), V2Error> {
         V2Error::from(BodyError {
             field: "userId".into(),
             message: "must be a non-negative integer".into(),
+            too_large: false,
         })
     })?;
     let user_id = UserId::parse(&number.to_string())?;

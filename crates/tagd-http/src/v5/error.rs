@@ -2,10 +2,12 @@
 //! `{"code", "msg", "data"}`, the HTTP status gives the class and `code` the exact error.
 
 use super::views::Envelope;
+use crate::gate::stored_json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use tagd_core::idempotency::StoredResponse;
 use tagd_core::Error;
 use utoipa::ToSchema;
 
@@ -18,6 +20,24 @@ pub enum V5Error {
     Forbidden(&'static str),
     /// A refusal of the domain.
     Domain(Error),
+    /// 41301: the body is over 1 MiB.
+    TooLarge,
+    /// 42901: over the organization's rate limit, or too many failed logins from this address.
+    RateLimited,
+    /// 50001 with 503: the request ran too long and was rolled back.
+    TimedOut,
+}
+
+impl From<crate::gate::GateError> for V5Error {
+    fn from(e: crate::gate::GateError) -> Self {
+        use crate::gate::GateError;
+        match e {
+            GateError::TooLarge => V5Error::TooLarge,
+            GateError::RateLimited { .. } => V5Error::RateLimited,
+            GateError::TimedOut => V5Error::TimedOut,
+            GateError::Domain(e) => V5Error::Domain(e),
+        }
+    }
 }
 
 /// The v5 envelope around an error: `data` is always null.
@@ -53,6 +73,21 @@ impl V5Error {
                 40101,
                 "missing, malformed, expired or revoked token".into(),
             ),
+            V5Error::TooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                41301,
+                "request body over 1 MiB".into(),
+            ),
+            V5Error::RateLimited => (
+                S::TOO_MANY_REQUESTS,
+                42901,
+                "rate limit exceeded; retry after Retry-After seconds".into(),
+            ),
+            V5Error::TimedOut => (
+                S::SERVICE_UNAVAILABLE,
+                50001,
+                "the request took too long and was rolled back; retry it".into(),
+            ),
             V5Error::Forbidden(what) => (
                 S::FORBIDDEN,
                 40301,
@@ -81,6 +116,8 @@ impl V5Error {
                     "missing, malformed, expired or revoked token".into(),
                 ),
                 Error::Duplicate(_) => (S::CONFLICT, 40901, e.to_string()),
+                Error::IdempotencyInFlight => (S::CONFLICT, 40903, e.to_string()),
+                Error::IdempotencyMismatch => (S::UNPROCESSABLE_ENTITY, 42201, e.to_string()),
                 Error::StaleVersion => (
                     S::CONFLICT,
                     40902,
@@ -114,13 +151,16 @@ impl IntoResponse for V5Error {
     }
 }
 
-/// The success envelope: code 0, msg `success.`.
-pub fn success<T: Serialize>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope {
-        code: 0,
-        msg: "success.".to_owned(),
-        data,
-    })
+/// The success envelope: code 0, msg `success.`, rendered as it is sent and recorded.
+pub fn success<T: Serialize>(data: T) -> StoredResponse {
+    stored_json(
+        StatusCode::OK,
+        &Envelope {
+            code: 0,
+            msg: "success.".to_owned(),
+            data,
+        },
+    )
 }
 
-pub type V5Result<T> = Result<Json<Envelope<T>>, V5Error>;
+pub type V5Result = Result<Response, V5Error>;

@@ -47,39 +47,50 @@ impl FromRequestParts<AppState> for V5Caller {
     type Rejection = V5Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V5Error> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(V5Error::Unauthorized)?;
-        let record = state
-            .store
-            .find_token(&sha256_hex(token))
-            .await?
-            .filter(|t| !t.revoked && t.expires_at > now_unix())
-            .ok_or(V5Error::Unauthorized)?;
-        let app_header = parts
-            .headers
-            .get("x-app-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
-        if app_header != Some(record.app_external_id.as_str()) {
-            return Err(V5Error::Forbidden("X-APP-ID"));
+        match parts.extensions.get::<V5Caller>() {
+            Some(caller) => Ok(caller.clone()),
+            None => authenticate(parts, state).await,
         }
-        Ok(V5Caller {
-            org: record.org_id,
-            corp_id: record.corp_id,
-            app_id: record.app_id,
-            app_external_id: record.app_external_id,
-        })
     }
+}
+
+/// The token and `X-APP-ID` of a request, checked.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V5Caller, V5Error> {
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(V5Error::Unauthorized)?;
+    let record = state
+        .store
+        .find_token(&sha256_hex(token))
+        .await?
+        .filter(|t| !t.revoked && t.expires_at > now_unix())
+        .ok_or(V5Error::Unauthorized)?;
+    let app_header = parts
+        .headers
+        .get("x-app-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if app_header != Some(record.app_external_id.as_str()) {
+        return Err(V5Error::Forbidden("X-APP-ID"));
+    }
+    Ok(V5Caller {
+        org: record.org_id,
+        corp_id: record.corp_id,
+        app_id: record.app_id,
+        app_external_id: record.app_external_id,
+    })
 }
 
 impl From<BodyError> for V5Error {
     fn from(e: BodyError) -> Self {
+        if e.too_large {
+            return V5Error::TooLarge;
+        }
         V5Error::Domain(Error::InvalidParameter {
             field: e.field,
             message: e.message,

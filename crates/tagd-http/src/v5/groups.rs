@@ -3,10 +3,12 @@
 use super::error::{success, V5Error, V5ErrorBody, V5Result};
 use super::extract::{V5Caller, V5Json, V5Query};
 use super::views::{Envelope, GroupRow, Rows};
+use crate::gate::{respond, send};
 use crate::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tagd_core::{Category, ExternalId, TagGroupFields};
+use tagd_core::idempotency::StoredResponse;
+use tagd_core::{Category, ExternalId, TagGroup, TagGroupFields};
 use utoipa::{IntoParams, ToSchema};
 
 /// Largest page `step` may ask for.
@@ -50,7 +52,7 @@ pub(super) async fn create_group(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<CreateGroup>,
-) -> V5Result<GroupCreated> {
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let fields = TagGroupFields::parse(
         &body.name,
@@ -59,15 +61,17 @@ pub(super) async fn create_group(
         &body.attribute,
         &body.category,
     )?;
-    let group = state
-        .store
-        .create_tag_group(org, &fields, &caller.executor())
-        .await?;
-    Ok(success(GroupCreated {
-        tags_group_id: group.entity_id.to_string(),
-        corp_id: caller.corp_id.to_string(),
-        name: group.name.to_string(),
-    }))
+    let corp_id = caller.corp_id.to_string();
+    let executor = caller.executor();
+    let write = state.store.create_tag_group(org, &fields, &executor);
+    Ok(respond(write, move |group: &TagGroup| {
+        success(GroupCreated {
+            tags_group_id: group.entity_id.to_string(),
+            corp_id: corp_id.clone(),
+            name: group.name.to_string(),
+        })
+    })
+    .await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -96,7 +100,7 @@ pub(super) async fn list_groups(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Query(query): V5Query<ListGroups>,
-) -> V5Result<Rows<GroupRow>> {
+) -> V5Result {
     let org = caller.check_corp_id(&query.corp_id)?;
     let category = Category::parse(&query.category)?;
     if query.start_index < 0 {
@@ -114,10 +118,10 @@ pub(super) async fn list_groups(
         .into_iter()
         .map(|g| GroupRow::new(g, &caller.corp_id))
         .collect();
-    Ok(success(Rows {
+    Ok(send(&success(Rows {
         total: page.total,
         rows,
-    }))
+    })))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -150,7 +154,7 @@ pub(super) async fn update_group(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<UpdateGroup>,
-) -> V5Result<String> {
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
     let fields = TagGroupFields::parse(
@@ -160,11 +164,16 @@ pub(super) async fn update_group(
         &body.attribute,
         &body.category,
     )?;
-    let group = state
+    let executor = caller.executor();
+    let write = state
         .store
-        .update_tag_group(org, &entity_id, &fields, body.version, &caller.executor())
-        .await?;
-    Ok(success(group.entity_id.to_string()))
+        .update_tag_group(org, &entity_id, &fields, body.version, &executor);
+    Ok(respond(write, entity_id_of).await?)
+}
+
+/// The answer of update, deactivate and activate: the group's entity id.
+fn entity_id_of(group: &TagGroup) -> StoredResponse {
+    success(group.entity_id.to_string())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -173,19 +182,14 @@ pub struct GroupRef {
     corp_id: String,
 }
 
-async fn set_active(
-    caller: V5Caller,
-    state: AppState,
-    body: GroupRef,
-    on: bool,
-) -> V5Result<String> {
+async fn set_active(caller: V5Caller, state: AppState, body: GroupRef, on: bool) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
-    let group = state
+    let executor = caller.executor();
+    let write = state
         .store
-        .set_tag_group_active(org, &entity_id, on, &caller.executor())
-        .await?;
-    Ok(success(group.entity_id.to_string()))
+        .set_tag_group_active(org, &entity_id, on, &executor);
+    Ok(respond(write, entity_id_of).await?)
 }
 
 /// Deactivate a group (idempotent): it keeps its assignments and refuses new ones.
@@ -205,7 +209,7 @@ pub(super) async fn deactivate_group(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<GroupRef>,
-) -> V5Result<String> {
+) -> V5Result {
     set_active(caller, state, body, false).await
 }
 
@@ -226,6 +230,6 @@ pub(super) async fn activate_group(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<GroupRef>,
-) -> V5Result<String> {
+) -> V5Result {
     set_active(caller, state, body, true).await
 }

@@ -9,13 +9,39 @@ mod views;
 
 pub use error::{V5Error, V5ErrorBody};
 
+use crate::gate::{gate, Dialect};
 use crate::AppState;
+use axum::http::request::Parts;
+use extract::V5Caller;
+use tagd_core::OrgId;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The v5 dialect at the gate.
+pub struct V5;
+
+impl Dialect for V5 {
+    type Caller = V5Caller;
+    type Error = V5Error;
+
+    async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<V5Caller, V5Error> {
+        extract::authenticate(parts, state).await
+    }
+
+    fn org(caller: &V5Caller) -> OrgId {
+        caller.org
+    }
+}
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    // The token endpoint is how a caller gets in: it has no organization yet to gate by.
     OpenApiRouter::new()
         .routes(routes!(token::issue_token))
+        .merge(gated_routes())
+}
+
+fn gated_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(groups::create_group))
         .routes(routes!(groups::list_groups))
         .routes(routes!(groups::update_group))
@@ -25,4 +51,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::list_user_tags))
         .routes(routes!(tags::remove_tag))
         .routes(routes!(tags::create_user))
+        .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

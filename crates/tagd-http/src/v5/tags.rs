@@ -3,10 +3,11 @@
 use super::error::{success, V5ErrorBody, V5Result};
 use super::extract::{V5Caller, V5Json, V5Query};
 use super::views::{Envelope, Rows, TagRow};
+use crate::gate::{respond, send};
 use crate::AppState;
 use axum::extract::State;
 use serde::Deserialize;
-use tagd_core::{AssignCommand, ExternalId, Source, UserId};
+use tagd_core::{AssignCommand, Assignment, ExternalId, Source, User, UserId};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, ToSchema)]
@@ -36,7 +37,7 @@ pub(super) async fn assign_tag(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<AssignTag>,
-) -> V5Result<String> {
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let command = AssignCommand {
         tags_group_id: ExternalId::parse("tags_group_id", &body.tags_group_id)?,
@@ -45,8 +46,8 @@ pub(super) async fn assign_tag(
         executor: caller.executor(),
         source: Source::OpenApi,
     };
-    let assignment = state.store.assign(org, &command).await?;
-    Ok(success(assignment.entity_id.to_string()))
+    let write = state.store.assign(org, &command);
+    Ok(respond(write, |a: &Assignment| success(a.entity_id.to_string())).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -71,7 +72,7 @@ pub(super) async fn list_user_tags(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Query(query): V5Query<ListUserTags>,
-) -> V5Result<Rows<TagRow>> {
+) -> V5Result {
     let org = caller.check_corp_id(&query.corp_id)?;
     let user_id = UserId::parse(&query.user_id)?;
     let assignments = state.store.list_user_assignments(org, &user_id).await?;
@@ -80,7 +81,7 @@ pub(super) async fn list_user_tags(
         .into_iter()
         .map(|a| TagRow::new(a, &caller.corp_id))
         .collect();
-    Ok(success(Rows { total, rows }))
+    Ok(send(&success(Rows { total, rows })))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -107,15 +108,18 @@ pub(super) async fn remove_tag(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<RemoveTag>,
-) -> V5Result<Option<String>> {
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let group = ExternalId::parse("tags_group_id", &body.tags_group_id)?;
     let user_id = UserId::parse(&body.user_id)?;
-    let removed = state
+    let executor = caller.executor();
+    let write = state
         .store
-        .remove_assignment(org, &group, &user_id, &caller.executor(), Source::OpenApi)
-        .await?;
-    Ok(success(removed.map(|a| a.entity_id.to_string())))
+        .remove_assignment(org, &group, &user_id, &executor, Source::OpenApi);
+    Ok(respond(write, |removed: &Option<Assignment>| {
+        success(removed.as_ref().map(|a| a.entity_id.to_string()))
+    })
+    .await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -140,11 +144,12 @@ pub(super) async fn create_user(
     caller: V5Caller,
     State(state): State<AppState>,
     V5Json(body): V5Json<CreateUser>,
-) -> V5Result<String> {
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let (user, _) = state
-        .store
-        .create_user(org, &UserId::parse(&body.user_id)?)
-        .await?;
-    Ok(success(user.user_id.to_string()))
+    let user_id = UserId::parse(&body.user_id)?;
+    let write = state.store.create_user(org, &user_id);
+    Ok(respond(write, |(user, _): &(User, bool)| {
+        success(user.user_id.to_string())
+    })
+    .await?)
 }

@@ -3,6 +3,7 @@
 use super::error::{success, V5Error, V5ErrorBody, V5Result};
 use super::extract::V5Json;
 use super::views::Envelope;
+use crate::gate::send;
 use crate::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -36,7 +37,7 @@ pub struct TokenData {
 pub(super) async fn issue_token(
     State(state): State<AppState>,
     V5Json(request): V5Json<TokenRequest>,
-) -> V5Result<TokenData> {
+) -> V5Result {
     let app_id = ExternalId::parse("app_id", &request.app_id).map_err(|_| V5Error::Unauthorized)?;
     let app = state.store.find_app(&app_id).await?;
     // Compare against a dummy hash when the app is unknown, so both cases cost the same.
@@ -51,8 +52,8 @@ pub(super) async fn issue_token(
         .store
         .create_token(app.org_id, app.id, &sha256_hex(&token), now_unix() + ttl)
         .await?;
-    Ok(success(TokenData {
+    Ok(send(&success(TokenData {
         access_token: token,
         expires_in: ttl,
-    }))
+    })))
 }

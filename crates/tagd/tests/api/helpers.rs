@@ -41,11 +41,7 @@ pub async fn serve_store(fixture: Fixture) -> TestApp {
         .await
         .expect("port 0 binds");
     let address = format!("http://{}", listener.local_addr().expect("bound address"));
-    let config = HttpConfig {
-        admin_token_hash: sha256_hex(ADMIN_TOKEN),
-        token_ttl_secs: 7200,
-        basic_auth_cache_secs: 30,
-    };
+    let config = HttpConfig::new(sha256_hex(ADMIN_TOKEN));
     let (stop, stopped) = oneshot::channel::<()>();
     let store = fixture.store.clone();
     let server = tokio::spawn(tagd::server::serve(
@@ -157,9 +153,8 @@ impl ExtraServer {
 /// The configuration `serve_store` uses, with another v5 token lifetime.
 pub fn config_with_token_ttl(token_ttl_secs: i64) -> HttpConfig {
     HttpConfig {
-        admin_token_hash: sha256_hex(ADMIN_TOKEN),
         token_ttl_secs,
-        basic_auth_cache_secs: 30,
+        ..HttpConfig::new(sha256_hex(ADMIN_TOKEN))
     }
 }
 

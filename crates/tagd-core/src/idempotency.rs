@@ -1,0 +1,190 @@
+//! Idempotency keys (API.md §5a): a write sent again with the same `Idempotency-Key` and the
+//! same body, in the same organization within 24 hours, gets the first response again, byte
+//! for byte, and has no second effect.
+//!
+//! How the pieces meet: the HTTP gate *claims* the key before the handler runs (a row with no
+//! response yet, leased for a while) and puts the claim in a task-local [`scope`]. The handler
+//! registers how its response is rendered from the store's result ([`set_renderer`]). The
+//! store, just before it commits a write, renders the response and writes it into the claimed
+//! row *in the same transaction* ([`render_for_commit`]), so the effect and the record of it
+//! commit together or not at all. A response that comes with no effect (a refusal) is saved
+//! by the gate afterwards.
+
+use crate::error::{Error, Result};
+use crate::ids::OrgId;
+use sha2::{Digest, Sha256};
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
+/// How long a key is remembered.
+pub const RETENTION_SECS: i64 = 24 * 60 * 60;
+/// How long a claim without a response blocks others, before it is taken as abandoned (the
+/// process died). Longer than any request may run.
+pub const LEASE_SECS: i64 = 120;
+/// Longest key, in characters.
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// A parsed `Idempotency-Key`: 1–255 printable ASCII characters.
+pub fn parse_key(raw: &str) -> Result<String> {
+    let printable = raw.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if raw.is_empty() || raw.len() > MAX_KEY_CHARS || !printable {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// What makes two requests "the same": method, path with query, and body.
+pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_bytes());
+    hash.update(b"\n");
+    hash.update(path_and_query.as_bytes());
+    hash.update(b"\n");
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+/// A response as it was first sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// A key claimed for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub org: OrgId,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// New (or abandoned and taken over): run the request.
+    Fresh,
+    /// Done before: send this again.
+    Replay(StoredResponse),
+    /// Used with another request: 422.
+    Mismatch,
+    /// The first request is still running: 409.
+    InFlight,
+}
+
+type Renderer = Box<dyn Fn(&dyn Any) -> Option<StoredResponse> + Send + Sync>;
+
+struct Pending {
+    claim: Claim,
+    renderer: Option<Renderer>,
+    recorded: bool,
+}
+
+tokio::task_local! {
+    static PENDING: Arc<Mutex<Pending>>;
+}
+
+/// Runs `request` with `claim` active, and says whether a write recorded its response.
+pub async fn scope<F: std::future::Future>(claim: Claim, request: F) -> (F::Output, bool) {
+    let pending = Arc::new(Mutex::new(Pending {
+        claim,
+        renderer: None,
+        recorded: false,
+    }));
+    let output = PENDING.scope(pending.clone(), request).await;
+    let recorded = pending.lock().map(|p| p.recorded).unwrap_or(false);
+    (output, recorded)
+}
+
+/// Registers how the current request's response is rendered from a write's result of type
+/// `T`. Without an active claim it does nothing.
+pub fn set_renderer<T: Any>(render: impl Fn(&T) -> StoredResponse + Send + Sync + 'static) {
+    let _ = PENDING.try_with(|pending| {
+        if let Ok(mut p) = pending.lock() {
+            p.renderer = Some(Box::new(move |value: &dyn Any| {
+                value.downcast_ref::<T>().map(&render)
+            }));
+        }
+    });
+}
+
+/// For the store, just before it commits a write: the claim and the response to record in
+/// the same transaction, when a claim is active and the result is what the handler expects.
+pub fn render_for_commit(value: &dyn Any) -> Option<(Claim, StoredResponse)> {
+    PENDING
+        .try_with(|pending| {
+            let p = pending.lock().ok()?;
+            let response = p.renderer.as_ref()?(value)?;
+            Some((p.claim.clone(), response))
+        })
+        .ok()
+        .flatten()
+}
+
+/// For the store, once that transaction committed.
+pub fn mark_recorded() {
+    let _ = PENDING.try_with(|pending| {
+        if let Ok(mut p) = pending.lock() {
+            p.recorded = true;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_one_to_255_printable_ascii_characters() {
+        assert!(parse_key("order-42:retry").is_ok());
+        assert!(parse_key(&"k".repeat(255)).is_ok());
+        assert!(parse_key("").is_err());
+        assert!(parse_key(&"k".repeat(256)).is_err());
+        assert!(parse_key("tab\there").is_err());
+        assert!(parse_key("clé").is_err());
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_method_path_or_body() {
+        let base = fingerprint("POST", "/a", b"{}");
+        assert_eq!(base, fingerprint("POST", "/a", b"{}"));
+        assert_ne!(base, fingerprint("PUT", "/a", b"{}"));
+        assert_ne!(base, fingerprint("POST", "/b", b"{}"));
+        assert_ne!(base, fingerprint("POST", "/a", b"{ }"));
+    }
+
+    #[tokio::test]
+    async fn a_renderer_is_used_only_inside_a_scope_and_for_its_own_type() {
+        set_renderer(|n: &i64| StoredResponse {
+            status: 200,
+            content_type: "text/plain".into(),
+            body: n.to_string(),
+        });
+        assert!(
+            render_for_commit(&1_i64).is_none(),
+            "no claim, nothing to record"
+        );
+        let claim = Claim {
+            org: OrgId(1),
+            key: "k".into(),
+            fingerprint: "f".into(),
+        };
+        let (rendered, recorded) = scope(claim, async {
+            set_renderer(|n: &i64| StoredResponse {
+                status: 200,
+                content_type: "text/plain".into(),
+                body: n.to_string(),
+            });
+            assert!(render_for_commit(&"other type").is_none());
+            let rendered = render_for_commit(&7_i64).map(|(_, r)| r.body);
+            mark_recorded();
+            rendered
+        })
+        .await;
+        assert_eq!((rendered.as_deref(), recorded), (Some("7"), true));
+    }
+}

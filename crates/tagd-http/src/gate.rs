@@ -1,0 +1,261 @@
+//! The gate every organization-scoped request of a dialect passes, in this order:
+//! authentication (with the per-address throttle on failures), the organization's rate limit,
+//! the idempotency key of a write, and the request timeout. Each refusal answers in the
+//! dialect's own error shape.
+
+use crate::AppState;
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tagd_core::idempotency::{self, Claim, ClaimOutcome, StoredResponse};
+use tagd_core::{Error, OrgId};
+
+/// Largest request body (API.md §5a).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest response kept for an idempotent replay.
+const MAX_RECORDED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Refusals of the gate, rendered by each dialect.
+#[derive(Debug)]
+pub enum GateError {
+    /// The body is over [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The organization is over its rate limit, or the address over its failed logins.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// The request ran past the timeout; nothing it did was committed.
+    TimedOut,
+    Domain(Error),
+}
+
+/// What the gate needs of a dialect.
+pub trait Dialect: Send + Sync + 'static {
+    type Caller: Clone + Send + Sync + 'static;
+    type Error: IntoResponse + From<GateError> + Send;
+    /// Authenticates the request (without reading its body).
+    fn authenticate(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> impl Future<Output = Result<Self::Caller, Self::Error>> + Send;
+    fn org(caller: &Self::Caller) -> OrgId;
+}
+
+fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+fn refuse<D: Dialect>(error: GateError) -> Response {
+    let retry_after = match &error {
+        GateError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let mut response = D::Error::from(error).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    response
+}
+
+pub async fn gate<D: Dialect>(request: Request, next: Next) -> Response {
+    let Some(state) = request.extensions().get::<AppState>().cloned() else {
+        return refuse::<D>(GateError::Domain(Error::internal(
+            "no state on the request",
+        )));
+    };
+    let (mut parts, body) = request.into_parts();
+    let ip = client_ip(&parts);
+    if let Some(retry_after_secs) = state.auth_throttle.blocked_for(ip) {
+        return refuse::<D>(GateError::RateLimited { retry_after_secs });
+    }
+    let caller = match D::authenticate(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(refusal) => {
+            let response = refusal.into_response();
+            if response.status() == StatusCode::UNAUTHORIZED {
+                state.auth_throttle.record_failure(ip);
+            }
+            return response;
+        }
+    };
+    parts.extensions.insert(caller.clone());
+    let org = D::org(&caller);
+    let decision = state.rate_limiter.check(org);
+    let mut response = if decision.allowed {
+        run::<D>(&state, org, parts, body, next).await
+    } else {
+        refuse::<D>(GateError::RateLimited {
+            retry_after_secs: decision.retry_after_secs,
+        })
+    };
+    let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&state.rate_limiter.policy()) {
+        headers.insert("ratelimit-policy", policy);
+    }
+    let now = format!(
+        "\"per-org\";r={};t={}",
+        decision.remaining, decision.reset_secs
+    );
+    if let Ok(now) = HeaderValue::from_str(&now) {
+        headers.insert("ratelimit", now);
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<Result<String, Error>> {
+    let raw = headers.get("idempotency-key")?;
+    Some(
+        raw.to_str()
+            .map_err(|_| Error::invalid("Idempotency-Key", "must be printable ASCII"))
+            .and_then(idempotency::parse_key),
+    )
+}
+
+/// Runs the handler under the timeout, and under a claimed idempotency key for a keyed write.
+async fn run<D: Dialect>(
+    state: &AppState,
+    org: OrgId,
+    parts: Parts,
+    body: Body,
+    next: Next,
+) -> Response {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let key = match (
+        parts.method == Method::POST,
+        idempotency_key(&parts.headers),
+    ) {
+        (true, Some(Ok(key))) => key,
+        (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
+        _ => {
+            let request = Request::from_parts(parts, body);
+            return match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => refuse::<D>(GateError::TimedOut),
+            };
+        }
+    };
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return refuse::<D>(GateError::TooLarge);
+    };
+    let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let claim = Claim {
+        org,
+        key,
+        fingerprint: idempotency::fingerprint(parts.method.as_str(), path, &bytes),
+    };
+    match state.store.claim_idempotency_key(&claim).await {
+        Ok(ClaimOutcome::Fresh) => {}
+        Ok(ClaimOutcome::Replay(stored)) => return replay(&stored),
+        Ok(ClaimOutcome::Mismatch) => {
+            return refuse::<D>(GateError::Domain(Error::IdempotencyMismatch))
+        }
+        Ok(ClaimOutcome::InFlight) => {
+            return refuse::<D>(GateError::Domain(Error::IdempotencyInFlight))
+        }
+        Err(e) => return refuse::<D>(GateError::Domain(e)),
+    }
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let (outcome, recorded) = idempotency::scope(
+        claim.clone(),
+        tokio::time::timeout(timeout, next.run(request)),
+    )
+    .await;
+    let Ok(response) = outcome else {
+        release(state, &claim).await;
+        return refuse::<D>(GateError::TimedOut);
+    };
+    if recorded {
+        return response;
+    }
+    // No write recorded this response: a refusal, kept so a retry gets it again; or a server
+    // error, forgotten so a retry runs again.
+    let (head, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_RECORDED_BYTES).await else {
+        release(state, &claim).await;
+        return refuse::<D>(GateError::Domain(Error::internal(
+            "response too large to record",
+        )));
+    };
+    if head.status.is_server_error() {
+        release(state, &claim).await;
+    } else {
+        let stored = StoredResponse {
+            status: head.status.as_u16(),
+            content_type: head
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        if let Err(e) = state.store.save_idempotent_response(&claim, &stored).await {
+            tracing::error!(cause = %e, "could not record an idempotent response");
+        }
+    }
+    Response::from_parts(head, Body::from(bytes))
+}
+
+async fn release(state: &AppState, claim: &Claim) {
+    if let Err(e) = state.store.release_idempotency_key(claim).await {
+        tracing::error!(cause = %e, "could not release an idempotency key");
+    }
+}
+
+/// The first response again.
+pub fn replay(stored: &StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body.clone()).into_response();
+    if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
+        response.headers_mut().insert("content-type", content_type);
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Renders a response as it is both sent and recorded.
+pub fn stored_json<T: serde::Serialize>(status: StatusCode, value: &T) -> StoredResponse {
+    StoredResponse {
+        status: status.as_u16(),
+        content_type: "application/json".to_owned(),
+        body: serde_json::to_string(value).unwrap_or_default(),
+    }
+}
+
+/// Runs a store write whose response is `render(&result)`, recording that response with the
+/// write (same transaction) when an idempotency key is claimed; returns the response.
+pub async fn respond<T, F>(
+    write: impl Future<Output = tagd_core::Result<T>>,
+    render: F,
+) -> tagd_core::Result<Response>
+where
+    T: std::any::Any + Send,
+    F: Fn(&T) -> StoredResponse + Clone + Send + Sync + 'static,
+{
+    idempotency::set_renderer(render.clone());
+    let value = write.await?;
+    Ok(send(&render(&value)))
+}
+
+/// A rendered response, as sent.
+pub fn send(stored: &StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body.clone()).into_response();
+    if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
+        response.headers_mut().insert("content-type", content_type);
+    }
+    response
+}
