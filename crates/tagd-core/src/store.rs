@@ -192,6 +192,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Releases a claim that has no response (the request was cut short), so a retry runs.
     async fn release_idempotency_key(&self, claim: &Claim) -> Result<()>;
-    /// Deletes keys older than 24 hours; returns how many.
-    async fn purge_idempotency_keys(&self) -> Result<u64>;
+    /// Deletes keys created more than `older_than_secs` ago (24 hours in service); returns
+    /// how many.
+    async fn purge_idempotency_keys(&self, older_than_secs: i64) -> Result<u64>;
 }

@@ -127,10 +127,10 @@ pub(crate) async fn release(conn: &mut dyn SqlConn, claim: &Claim) -> Result<()>
     Ok(())
 }
 
-pub(crate) async fn purge(conn: &mut dyn SqlConn) -> Result<u64> {
+pub(crate) async fn purge(conn: &mut dyn SqlConn, older_than_secs: i64) -> Result<u64> {
     conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < $1",
-        &[(now_unix() - RETENTION_SECS).into()],
+        &[(now_unix() - older_than_secs).into()],
     )
     .await
     .map_err(internal)

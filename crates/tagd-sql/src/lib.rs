@@ -337,7 +337,8 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn release_idempotency_key(&self, claim: &Claim) -> Result<()> {
         in_write!(self, |tx| idempotency::release(tx.as_mut(), claim).await?)
     }
-    async fn purge_idempotency_keys(&self) -> Result<u64> {
-        in_write!(self, |tx| idempotency::purge(tx.as_mut()).await?)
+    async fn purge_idempotency_keys(&self, older_than_secs: i64) -> Result<u64> {
+        in_write!(self, |tx| idempotency::purge(tx.as_mut(), older_than_secs)
+            .await?)
     }
 }

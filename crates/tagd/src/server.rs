@@ -33,7 +33,10 @@ async fn purge_idempotency_keys(store: Arc<dyn Store>) {
     let mut every = tokio::time::interval(PURGE_EVERY);
     loop {
         every.tick().await;
-        match store.purge_idempotency_keys().await {
+        match store
+            .purge_idempotency_keys(tagd_core::idempotency::RETENTION_SECS)
+            .await
+        {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
             Err(e) => tracing::warn!(cause = %e, "could not purge idempotency keys"),
