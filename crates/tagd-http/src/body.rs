@@ -2,10 +2,12 @@
 //! (`Content-Type: application/json`), parsed with the path of a bad parameter kept, so each
 //! dialect can answer "which parameter, and what is wrong with it" in its own shape.
 
+use crate::gate::MAX_BODY_BYTES;
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 /// What was wrong with the request's parameters.
@@ -45,10 +47,44 @@ fn from_path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Bo
     }
 }
 
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    /// Over [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The client stopped sending, or sent garbage framing.
+    Broken,
+}
+
+/// Most of an oversized body read (and dropped) so the client gets its 413 cleanly instead of
+/// a connection reset in the middle of its upload.
+const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]. Past the limit the rest is drained (up to
+/// 64 MiB) and dropped, then the answer is `TooLarge`.
+pub async fn read_limited(body: Body) -> Result<Bytes, ReadError> {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ReadError::Broken)?;
+        seen += chunk.len();
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(Bytes::from(kept))
+}
+
 /// Reads and parses a JSON body into `T`.
 pub async fn read_json<T: DeserializeOwned>(
     request: Request,
-    state: &AppState,
+    _state: &AppState,
 ) -> Result<T, BodyError> {
     let is_json = request
         .headers()
@@ -59,21 +95,14 @@ pub async fn read_json<T: DeserializeOwned>(
     if !is_json {
         return Err(BodyError::new("Content-Type", "must be application/json"));
     }
-    let bytes = Bytes::from_request(request, state)
+    let bytes = read_limited(request.into_body())
         .await
-        .map_err(|rejection| {
-            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            BodyError {
-                too_large,
-                ..BodyError::new(
-                    "body",
-                    if too_large {
-                        "is over 1 MiB"
-                    } else {
-                        "could not be read"
-                    },
-                )
-            }
+        .map_err(|e| match e {
+            ReadError::TooLarge => BodyError {
+                too_large: true,
+                ..BodyError::new("body", "is over 1 MiB")
+            },
+            ReadError::Broken => BodyError::new("body", "could not be read"),
         })?;
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(from_path_error)?;

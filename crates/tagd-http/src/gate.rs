@@ -145,8 +145,15 @@ async fn run<D: Dialect>(
             };
         }
     };
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return refuse::<D>(GateError::TooLarge);
+    let bytes = match crate::body::read_limited(body).await {
+        Ok(bytes) => bytes,
+        Err(crate::body::ReadError::TooLarge) => return refuse::<D>(GateError::TooLarge),
+        Err(crate::body::ReadError::Broken) => {
+            return refuse::<D>(GateError::Domain(Error::invalid(
+                "body",
+                "could not be read",
+            )))
+        }
     };
     let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
     let claim = Claim {

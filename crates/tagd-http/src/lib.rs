@@ -105,6 +105,8 @@ pub fn app(state: AppState) -> Router {
     let document = Arc::new(document);
     router
         .merge(ops::openapi_route(document))
+        // The dialects read bodies with their own limit (and drain what is over it); this one
+        // guards every other route.
         .layer(axum::extract::DefaultBodyLimit::max(gate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

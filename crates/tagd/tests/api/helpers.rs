@@ -385,3 +385,45 @@ impl V5Org {
         answer["data"].clone()
     }
 }
+
+/// A TCP proxy in front of PostgreSQL that the test can cut, to stop "the database" without
+/// stopping the shared server.
+pub struct CuttableProxy {
+    pub port: u16,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    acceptor: JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let tasks: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let registry = tasks.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                registry.lock().expect("lock").push(task);
+            }
+        });
+        CuttableProxy {
+            port,
+            tasks,
+            acceptor,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.acceptor.abort();
+        for task in self.tasks.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod hardening;
 mod ops;
 mod v2;
 mod v5;

@@ -1,11 +1,8 @@
 //! Operational endpoints (API.md §7), request ids and logs.
 
-use crate::helpers::{serve_store, TestApp};
+use crate::helpers::{serve_store, CuttableProxy, TestApp};
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use tagd_store_tests::harness;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 crate::on_both_backends!(
     healthz_and_readyz_answer_ok_with_the_backend_name,
@@ -131,46 +128,6 @@ async fn every_response_carries_a_request_id_and_a_well_formed_one_is_echoed(app
         .await
         .expect("sent");
     assert_ne!(hostile.headers()["x-request-id"], "evil\" injected");
-}
-
-/// A TCP proxy in front of PostgreSQL that the test can cut, to stop "the database" without
-/// stopping the shared server.
-struct CuttableProxy {
-    port: u16,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: JoinHandle<()>,
-}
-
-impl CuttableProxy {
-    async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let registry = tasks.clone();
-        let acceptor = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                registry.lock().expect("lock").push(task);
-            }
-        });
-        CuttableProxy {
-            port,
-            tasks,
-            acceptor,
-        }
-    }
-
-    fn cut(&self) {
-        self.acceptor.abort();
-        for task in self.tasks.lock().expect("lock").drain(..) {
-            task.abort();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

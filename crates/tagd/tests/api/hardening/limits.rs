@@ -1,0 +1,291 @@
+//! Body limit, rate limits, failed-login throttle, protected fields, hidden internals.
+
+use super::{assign_body, tags_of, v5_post, v5_world};
+use crate::helpers::{config_with_token_ttl, CuttableProxy, TestApp};
+use crate::v2::V2Org;
+use serde_json::{json, Value};
+use tagd_http::HttpConfig;
+
+const ASSIGN: &str = "/api/v5/entity/user/tags/assign";
+const GROUP_LIST: &str = "/api/v5/entity/tags/group/list";
+
+crate::on_both_backends!(
+    a_body_over_1_mib_gets_413_in_each_dialect_and_other_requests_are_unaffected,
+    an_organization_over_its_rate_limit_gets_429_with_headers_and_another_does_not,
+    failed_logins_from_one_address_are_throttled,
+    unknown_fields_never_change_protected_fields,
+);
+
+async fn a_body_over_1_mib_gets_413_in_each_dialect_and_other_requests_are_unaffected(
+    app: &TestApp,
+) {
+    let (org, group) = v5_world(app, "Acme").await;
+    let huge = format!(
+        r#"{{"corp_id":"{}","tags_group_id":"{group}","user_id":"u1","value":"{}"}}"#,
+        org.corp_id,
+        "9".repeat(1_100_000)
+    );
+    let small_body = assign_body(&org, &group, "u1", "1");
+    let big_upload = v5_post(app, &org, ASSIGN, &huge, None);
+    let small = v5_post(app, &org, ASSIGN, &small_body, None);
+    let (big, small) = tokio::join!(big_upload, small);
+    assert_eq!(
+        (big.status, big.json()["code"].clone()),
+        (413, json!(41301))
+    );
+    assert_eq!(small.status, 200, "a concurrent request is served");
+    let keyed = v5_post(app, &org, ASSIGN, &huge, Some("big")).await;
+    assert_eq!(
+        (keyed.status, keyed.json()["code"].clone()),
+        (413, json!(41301))
+    );
+    assert_eq!(tags_of(&org, "u1").await["rows"][0]["number_value"], 1.0);
+
+    let v2 = V2Org::create(app, "Other", "loyalty", "pw").await;
+    v2.customers(app, &["42"]).await;
+    let label = "L".repeat(200);
+    let entries: Vec<Value> = (0..6000).map(|_| json!({"labelName": label})).collect();
+    let answer = v2
+        .post("/v2/customers/42/changeLabels", &json!({"add": entries}))
+        .await;
+    assert_eq!(
+        (answer.status, answer.json["errors"][0]["code"].clone()),
+        (413, json!(413))
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+fn limited() -> HttpConfig {
+    HttpConfig {
+        rate_limit_per_sec: 1,
+        rate_limit_burst: 3,
+        ..config_with_token_ttl(7200)
+    }
+}
+
+async fn an_organization_over_its_rate_limit_gets_429_with_headers_and_another_does_not(
+    app: &TestApp,
+) {
+    let a = app.v5_org("A").await;
+    let b = app.v5_org("B").await;
+    let server = app.serve_alongside(limited()).await;
+    let (a, b) = (a.at(&server.address), b.at(&server.address));
+    let list = |org: &crate::helpers::V5Org| {
+        format!(
+            "{GROUP_LIST}?corp_id={}&category=c&start_index=0&step=10",
+            org.corp_id
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(a.get(&list(&a)).await.0, 200);
+    }
+    let refused = app
+        .client
+        .get(format!("{}{}", server.address, list(&a)))
+        .bearer_auth(&a.token)
+        .header("X-APP-ID", &a.app_id)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 429);
+    let headers = refused.headers().clone();
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["ratelimit-policy"], "\"per-org\";q=3;w=3");
+    assert!(headers["ratelimit"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("\"per-org\";r=0;t="));
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(
+        (body["code"].clone(), body["data"].clone()),
+        (json!(42901), Value::Null)
+    );
+    assert_eq!(b.get(&list(&b)).await.0, 200, "B has its own budget");
+
+    let v2 = V2Org::create(app, "C", "loyalty-c", "pw").await;
+    let v2_url = format!("{}/v2/organization/labels", server.address);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = app
+            .client
+            .get(&v2_url)
+            .header("Authorization", &v2.authorization)
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            let body: Value = r.json().await.expect("JSON");
+            assert_eq!(body["errors"][0]["code"], 429);
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    server.stop().await;
+}
+
+async fn failed_logins_from_one_address_are_throttled(app: &TestApp) {
+    let v2 = V2Org::create(app, "Acme", "loyalty", "pw").await;
+    let config = HttpConfig {
+        auth_failures_per_minute: 3,
+        ..config_with_token_ttl(7200)
+    };
+    let server = app.serve_alongside(config).await;
+    let url = format!("{}/v2/organization/labels", server.address);
+    let bad = super::super::v2::basic("loyalty", "wrong");
+    for _ in 0..3 {
+        let r = app
+            .client
+            .get(&url)
+            .header("Authorization", &bad)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 401);
+    }
+    let throttled = app
+        .client
+        .get(&url)
+        .header("Authorization", &v2.authorization)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(throttled.status(), 429, "even the right password waits");
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.client
+            .get(app.url("/v2/organization/labels"))
+            .header("Authorization", &v2.authorization)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200,
+        "the throttle is per server process and address, the main server is unaffected"
+    );
+    server.stop().await;
+}
+
+async fn unknown_fields_never_change_protected_fields(app: &TestApp) {
+    let org = app.v5_org("Acme").await;
+    org.create_user("u1").await;
+    let sneaky = json!({"name": "G", "variable_name": "g", "description": "", "attribute": "define",
+        "category": "c", "corp_id": org.corp_id, "entity_id": "0123456789abcdef0123456789abcdef",
+        "version": 7, "is_locked": true, "is_active": false, "is_auto": true, "is_deleted": true,
+        "type": "system", "ctime": "2001-01-01 00:00:00", "calculation_rules": {"x": 1}});
+    let (status, created) = org.post("/api/v5/entity/tags/group/create", &sneaky).await;
+    assert_eq!(status, 200, "{created}");
+    let group = created["data"]["tags_group_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ne!(group, "0123456789abcdef0123456789abcdef");
+    let update = json!({"entity_id": group, "corp_id": org.corp_id, "name": "G2", "variable_name": "g",
+        "description": "", "attribute": "define", "category": "c", "is_locked": true, "type": "system",
+        "is_active": false, "ctime": "2001-01-01 00:00:00"});
+    assert_eq!(
+        org.post("/api/v5/entity/tags/group/update", &update)
+            .await
+            .0,
+        200
+    );
+    let (_, listed) = org
+        .get(&format!(
+            "{GROUP_LIST}?corp_id={}&category=c&start_index=0&step=10",
+            org.corp_id
+        ))
+        .await;
+    let row = &listed["data"]["rows"][0];
+    assert_eq!(
+        (
+            row["version"].clone(),
+            row["is_locked"].clone(),
+            row["is_active"].clone(),
+            row["is_auto"].clone()
+        ),
+        (json!(1), json!(false), json!(true), json!(false))
+    );
+    assert_eq!(
+        (row["type"].clone(), row["calculation_rules"].clone()),
+        (json!("custom"), json!({}))
+    );
+    assert_ne!(row["ctime"], "2001-01-01 00:00:00");
+    let assign = json!({"corp_id": org.corp_id, "tags_group_id": group, "user_id": "u1", "value": "True",
+        "version": 9, "source": "import", "executor_id": "someone", "entity_id": "0123456789abcdef0123456789abcdef",
+        "is_deleted": true});
+    assert_eq!(org.post(ASSIGN, &assign).await.0, 200);
+    let tag = &tags_of(&org, "u1").await["rows"][0];
+    assert_eq!(
+        (
+            tag["version"].clone(),
+            tag["source"].clone(),
+            tag["is_deleted"].clone()
+        ),
+        (json!(0), json!("open_api"), json!(false))
+    );
+    assert_eq!(tag["executor_id"], org.app_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_answers_500_without_internals() {
+    let Ok(url) = std::env::var(tagd_store_tests::harness::POSTGRES_URL_VAR) else {
+        return;
+    };
+    let target = url::Url::parse(&url).expect("URL");
+    let host = format!(
+        "{}:{}",
+        target.host_str().unwrap_or("127.0.0.1"),
+        target.port().unwrap_or(5432)
+    );
+    let proxy = CuttableProxy::start(host).await;
+    let mut via_proxy = target.clone();
+    via_proxy.set_host(Some("127.0.0.1")).expect("host");
+    via_proxy.set_port(Some(proxy.port)).expect("port");
+    let fixture = tagd_store_tests::harness::postgres_at(via_proxy.as_str())
+        .await
+        .expect("PostgreSQL");
+    let app = crate::helpers::serve_store(fixture).await;
+    let (org, group) = v5_world(&app, "Acme").await;
+    proxy.cut();
+    let answer = v5_post(
+        &app,
+        &org,
+        ASSIGN,
+        &assign_body(&org, &group, "u1", "1"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.json()["code"].clone()),
+        (500, json!(50001)),
+        "{}",
+        answer.text
+    );
+    let text = answer.text.to_lowercase();
+    for leak in [
+        "sqlx",
+        "pool",
+        "connection",
+        "postgres",
+        "tcp",
+        "error returned from database",
+    ] {
+        assert!(
+            !text.contains(leak),
+            "the answer leaks {leak}: {}",
+            answer.text
+        );
+    }
+    let v2 = app
+        .client
+        .get(app.url("/v2/organization/labels"))
+        .header("Authorization", "Basic eDp5")
+        .send()
+        .await
+        .expect("sent");
+    let v2_text = v2.text().await.expect("body").to_lowercase();
+    assert!(
+        !v2_text.contains("sqlx") && !v2_text.contains("pool"),
+        "{v2_text}"
+    );
+    app.stop().await;
+}
