@@ -119,3 +119,60 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, BodyEr
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(from_path_error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        step: i64,
+        version: Option<i64>,
+        items: Option<Vec<String>>,
+    }
+
+    fn parse_bytes(bytes: &[u8]) -> Result<Sample, BodyError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(from_path_error)
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_bytes_parse_or_name_what_is_wrong(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = parse_bytes(&bytes) {
+                prop_assert!(!e.field.is_empty() && !e.message.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_query_string_parses_or_names_what_is_wrong(query in ".{0,200}") {
+            if let Err(e) = parse_query::<Sample>(Some(&query)) {
+                prop_assert!(!e.field.is_empty());
+            }
+        }
+
+        #[test]
+        fn a_body_over_the_limit_is_refused_and_one_under_it_kept(extra in 0usize..2048) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let size = MAX_BODY_BYTES - 1024 + extra;
+            let outcome = runtime.block_on(read_limited(Body::from(vec![b'x'; size])));
+            if size <= MAX_BODY_BYTES {
+                prop_assert_eq!(outcome.map(|b| b.len()), Ok(size));
+            } else {
+                prop_assert_eq!(outcome, Err(ReadError::TooLarge));
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let e = parse_bytes(br#"{"step": 1}"#).expect_err("name is missing");
+        assert_eq!(e.field, "name");
+        let e = parse_bytes(br#"{"name": 5, "step": 1}"#).expect_err("wrong type");
+        assert_eq!(e.field, "name");
+    }
+}
