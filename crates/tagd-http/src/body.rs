@@ -104,12 +104,36 @@ pub async fn read_json<T: DeserializeOwned>(
             },
             ReadError::Broken => BodyError::new("body", "could not be read"),
         })?;
+    // Every body of both dialects is a JSON object; serde would also take an array for a struct.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BodyError::new("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(from_path_error)?;
     deserializer
         .end()
         .map_err(|_| BodyError::new("body", "trailing characters after the JSON value"))?;
     Ok(value)
+}
+
+/// Deserializes an optional integer that JSON may write as `3` or `3.0` (JSON Schema counts
+/// both as integers); a fraction or a number out of range is refused.
+pub fn optional_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
+            Ok(Some(f as i64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "expected an integer, got {number}"
+        ))),
+    }
 }
 
 /// Parses a query string into `T`.

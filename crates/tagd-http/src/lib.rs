@@ -96,12 +96,15 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of every route.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut document = routes().split_for_parts().1;
+    openapi::add_gate_responses(&mut document);
+    document
 }
 
 /// The complete application: routes, `/openapi.json`, and the observing middleware.
 pub fn app(state: AppState) -> Router {
-    let (router, document) = routes().split_for_parts();
+    let (router, mut document) = routes().split_for_parts();
+    openapi::add_gate_responses(&mut document);
     let document = Arc::new(document);
     router
         .merge(ops::openapi_route(document))

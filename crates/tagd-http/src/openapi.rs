@@ -37,3 +37,64 @@ impl Modify for SecuritySchemes {
 pub(crate) fn base() -> OpenApi {
     <BaseDoc as utoipa::OpenApi>::openapi()
 }
+
+/// The answers every gated operation may give besides its own (the gate's refusals, see
+/// `gate.rs`), added to each operation so the document lists every status a client can see.
+pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, ResponseBuilder};
+    let error = |schema: &str, description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let schema = if path.starts_with("/api/v5/") {
+            "V5ErrorBody"
+        } else if path.starts_with("/v2/") {
+            "V2ErrorBody"
+        } else if path.starts_with("/admin/") {
+            "AdminErrorBody"
+        } else {
+            continue;
+        };
+        let gated = path.starts_with("/v2/")
+            || (path.starts_with("/api/v5/") && path != "/api/v5/auth/token");
+        for (method, operation) in [
+            (HttpMethod::Get, item.get.as_mut()),
+            (HttpMethod::Post, item.post.as_mut()),
+        ] {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(schema, description).into());
+            };
+            if method == HttpMethod::Post {
+                add("400", "Malformed body");
+                add("413", "Request body over 1 MiB");
+            }
+            if gated {
+                add("401", "Missing or bad credentials");
+                add(
+                    "429",
+                    "Rate limit exceeded (Retry-After, RateLimit and RateLimit-Policy headers)",
+                );
+                add("503", "The request took too long and was rolled back");
+                if method == HttpMethod::Post {
+                    add(
+                        "409",
+                        "A request with the same Idempotency-Key is still in flight",
+                    );
+                    add("422", "Idempotency-Key reused with a different request");
+                }
+            }
+        }
+    }
+}

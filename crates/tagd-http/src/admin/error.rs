@@ -1,7 +1,7 @@
 //! The admin API's one error mapping: conventional HTTP statuses and a JSON body
 //! `{"error": {"code": "...", "message": "..."}}`.
 
-use axum::extract::rejection::JsonRejection;
+use crate::body::BodyError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,9 +35,18 @@ impl From<Error> for AdminError {
     }
 }
 
-impl From<JsonRejection> for AdminError {
-    fn from(rejection: JsonRejection) -> Self {
-        AdminError::BadBody(rejection.status(), rejection.body_text())
+impl From<BodyError> for AdminError {
+    fn from(e: BodyError) -> Self {
+        if e.too_large {
+            return AdminError::BadBody(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body over 1 MiB".into(),
+            );
+        }
+        AdminError::BadBody(
+            StatusCode::BAD_REQUEST,
+            format!("invalid parameter `{}`: {}", e.field, e.message),
+        )
     }
 }
 

@@ -14,6 +14,11 @@ type Created<T> = Result<(StatusCode, Json<T>), AdminError>;
 #[derive(Deserialize, ToSchema)]
 pub struct NewOrg {
     /// 1–255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
 }
 
@@ -48,6 +53,11 @@ pub(super) async fn create_org(
 #[derive(Deserialize, ToSchema)]
 pub struct NewApp {
     /// 1–255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
 }
 
@@ -62,7 +72,7 @@ pub struct AppCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
     request_body = NewApp,
     responses(
         (status = 201, description = "App created; the secret is shown once", body = AppCreated),
@@ -89,13 +99,21 @@ pub(super) async fn create_app(
 /// Either `username` and `password`, or `authorization`: the `Basic ...` header value a client
 /// already sends (its password may then be any bytes).
 #[derive(Deserialize, ToSchema)]
-pub struct NewCredential {
-    /// 1–128 characters, no colon or white space; unique across the server.
-    username: Option<String>,
-    /// 1–1,024 bytes; stored as an argon2id hash.
-    password: Option<String>,
-    /// `Basic <base64 of user:password>`, instead of `username` and `password`.
-    authorization: Option<String>,
+#[serde(untagged)]
+pub enum NewCredential {
+    Password {
+        /// 1–128 characters, no colon or white space; unique across the server.
+        #[schema(pattern = r"^[^\s:\x00-\x1f\x7f-\x9f]{1,128}$")]
+        username: String,
+        /// 1–1,024 bytes; stored as an argon2id hash.
+        #[schema(min_length = 1, max_length = 1024)]
+        password: String,
+    },
+    Header {
+        /// `Basic <base64 of user:password>`.
+        #[schema(pattern = r"^[Bb][Aa][Ss][Ii][Cc] +[A-Za-z0-9+/]+=*$")]
+        authorization: String,
+    },
 }
 
 #[derive(Serialize, ToSchema)]
@@ -106,7 +124,7 @@ pub struct CredentialCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
     request_body = NewCredential,
     responses(
         (status = 201, description = "Basic credential created", body = CredentialCreated),
@@ -122,19 +140,13 @@ pub(super) async fn create_basic_credential(
     AdminJson(body): AdminJson<NewCredential>,
 ) -> Created<CredentialCreated> {
     let store = state.store.as_ref();
-    let cred = match (body.username, body.password, body.authorization) {
-        (Some(user), Some(password), None) => {
-            operator::create_basic_credential(store, &corp_id, &user, password.as_bytes()).await?
+    let cred = match body {
+        NewCredential::Password { username, password } => {
+            operator::create_basic_credential(store, &corp_id, &username, password.as_bytes())
+                .await?
         }
-        (None, None, Some(header)) => {
-            operator::create_basic_credential_from_header(store, &corp_id, &header).await?
-        }
-        _ => {
-            return Err(tagd_core::Error::invalid(
-                "username",
-                "send username and password, or authorization alone",
-            )
-            .into())
+        NewCredential::Header { authorization } => {
+            operator::create_basic_credential_from_header(store, &corp_id, &authorization).await?
         }
     };
     let answer = CredentialCreated {
@@ -147,6 +159,7 @@ pub(super) async fn create_basic_credential(
 #[derive(Deserialize, ToSchema)]
 pub struct NewUser {
     /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     user_id: String,
 }
 
@@ -160,7 +173,7 @@ pub struct UserCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id")),
+    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
     request_body = NewUser,
     responses(
         (status = 201, description = "User registered (or already was)", body = UserCreated),
@@ -199,8 +212,8 @@ pub struct GroupLockState {
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/tag-groups/{entity_id}/lock", tag = "admin",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id"),
-        ("entity_id" = String, Path, description = "The tag group's 32-hex id")),
+        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
+        ("entity_id" = String, Path, description = "The tag group's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
     request_body = GroupLock,
     responses(
         (status = 200, description = "The group's lock state", body = GroupLockState),

@@ -44,6 +44,18 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 /// A JSON body whose rejections answer in the admin API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AdminError))]
 pub struct AdminJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for AdminJson<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, AdminError> {
+        crate::body::read_json(request, state)
+            .await
+            .map(AdminJson)
+            .map_err(AdminError::from)
+    }
+}

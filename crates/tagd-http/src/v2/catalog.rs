@@ -27,15 +27,22 @@ pub const LABEL_CATEGORY: &str = "label";
 #[derive(Deserialize, ToSchema)]
 pub struct NewLabel {
     /// 1–255 characters, unique in the organization.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
     /// At most 255 characters.
     #[serde(default)]
+    #[schema(max_length = 255, pattern = r"^[^\x00]*$")]
     description: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateLabels {
     #[serde(rename = "orgLabels")]
+    #[schema(min_items = 1, max_items = 1000)]
     org_labels: Vec<NewLabel>,
 }
 
@@ -120,6 +127,11 @@ pub struct CatalogLabel {
     /// The app or credential that last changed it (0: the operator).
     #[serde(rename = "lastUpdatedBy")]
     last_updated_by: i64,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
     active: bool,
 }

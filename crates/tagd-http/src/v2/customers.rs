@@ -18,6 +18,10 @@ use utoipa::ToSchema;
 pub struct LabelEntry {
     /// The label's exact name; blank names are skipped.
     #[serde(rename = "labelName")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?\s*$"
+    )]
     label_name: String,
 }
 

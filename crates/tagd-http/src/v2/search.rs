@@ -27,10 +27,13 @@ const STREAM_CHUNK: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The label's name, compared ignoring case.
+    #[param(required = true, min_length = 1, pattern = r"\S")]
     q: Option<String>,
     /// Customers to skip; default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
-    /// Page size 1–1,000, default 10; -1 for all (streamed).
+    /// Page size 0–1,000, default 10 (0 counts without rows); -1 for all (streamed).
+    #[param(minimum = -1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -122,9 +125,9 @@ pub(super) async fn search_customers(
             "invalid parameter `offset`: must be 0 or more".into(),
         ));
     }
-    if limit != -1 && !(1..=MAX_PAGE).contains(&limit) {
+    if !(-1..=MAX_PAGE).contains(&limit) {
         return Err(V2Error::BadRequest(format!(
-            "invalid parameter `limit`: must be 1 to {MAX_PAGE}, or -1 for all"
+            "invalid parameter `limit`: must be 0 to {MAX_PAGE}, or -1 for all"
         )));
     }
     let total = state.store.count_label_holders(caller.org, &name).await?;
@@ -133,6 +136,15 @@ pub(super) async fn search_customers(
         offset,
         total,
     };
+    if limit == 0 {
+        let answer = SearchAnswer {
+            pagination,
+            data: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        };
+        return Ok(Json(answer).into_response());
+    }
     if limit != -1 {
         let rows = state
             .store

@@ -17,22 +17,42 @@ pub const MAX_STEP: i64 = 1000;
 #[derive(Deserialize, ToSchema)]
 pub struct CreateGroup {
     /// 1–255 characters, unique in the organization.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
     /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the organization.
+    #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     variable_name: String,
     /// At most 1,024 characters; may be empty.
+    #[schema(max_length = 1024, pattern = r"^[^\x00]*$")]
     description: String,
     /// `define`, `number` or `string`.
+    #[schema(pattern = r"^(define|number|string)$")]
     attribute: String,
     /// 1–64 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     category: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct GroupCreated {
     tags_group_id: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
 }
 
@@ -77,11 +97,19 @@ pub(super) async fn create_group(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListGroups {
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     category: String,
     /// Zero-based row offset.
+    #[param(minimum = 0)]
     start_index: i64,
     /// Page size, 1–1,000.
+    #[param(minimum = 1, maximum = 1000)]
     step: i64,
 }
 
@@ -126,14 +154,30 @@ pub(super) async fn list_groups(
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateGroup {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     entity_id: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
+    #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     variable_name: String,
+    #[schema(max_length = 1024, pattern = r"^[^\x00]*$")]
     description: String,
+    #[schema(pattern = r"^(define|number|string)$")]
     attribute: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     category: String,
     /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
+    #[serde(default, deserialize_with = "crate::body::optional_integer")]
     version: Option<i64>,
 }
 
@@ -178,7 +222,9 @@ fn entity_id_of(group: &TagGroup) -> StoredResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct GroupRef {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     entity_id: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
 }
 

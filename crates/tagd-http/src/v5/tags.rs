@@ -12,8 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, ToSchema)]
 pub struct AssignTag {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     tags_group_id: String,
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     user_id: String,
     /// `True`/`False` (also `true`/`false`/`1`/`0`) for define; a finite decimal for number;
     /// up to 1,024 characters for string.
@@ -53,7 +56,9 @@ pub(super) async fn assign_tag(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListUserTags {
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     user_id: String,
 }
 
@@ -86,8 +91,11 @@ pub(super) async fn list_user_tags(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RemoveTag {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     tags_group_id: String,
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     user_id: String,
 }
 
@@ -124,8 +132,10 @@ pub(super) async fn remove_tag(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     corp_id: String,
     /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     user_id: String,
 }
 

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
+    #[schema(pattern = r"^[0-9a-f]{32}$")]
     app_id: String,
     app_secret: String,
 }

@@ -1,0 +1,16 @@
+"""schemathesis hooks for tagd: a check that no answer to organization A shows organization B."""
+import os
+
+import schemathesis
+
+# Strings that exist only in organization B: its corp_id, app id, group ids, user ids, labels.
+MARKERS = [m for m in os.environ.get("TAGD_FUZZ_OTHER_ORG_MARKERS", "").split(",") if m]
+
+
+@schemathesis.check
+def no_cross_organization_read(ctx, response, case):
+    text = response.text or ""
+    for marker in MARKERS:
+        if marker in text:
+            raise AssertionError(f"the answer shows another organization's data: {marker!r}")
+    return None
