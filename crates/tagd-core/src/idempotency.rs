@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 
 /// How long a key is remembered.
 pub const RETENTION_SECS: i64 = 24 * 60 * 60;
-/// How long a claim without a response blocks others, before it is taken as abandoned (the
-/// process died). Longer than any request may run.
-pub const LEASE_SECS: i64 = 120;
+/// How long past the request timeout a claim without a response still blocks others, before
+/// it is taken as abandoned (its process died).
+pub const LEASE_MARGIN_SECS: i64 = 15;
 /// Longest key, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
 
@@ -61,6 +61,8 @@ pub struct Claim {
     pub org: OrgId,
     pub key: String,
     pub fingerprint: String,
+    /// How long the claim blocks the key without a response: longer than the request may run.
+    pub lease_secs: i64,
 }
 
 /// What claiming a key found.
@@ -72,8 +74,8 @@ pub enum ClaimOutcome {
     Replay(StoredResponse),
     /// Used with another request: 422.
     Mismatch,
-    /// The first request is still running: 409.
-    InFlight,
+    /// The first request is still running (or died, until its lease ends): 409.
+    InFlight { retry_after_secs: i64 },
 }
 
 type Renderer = Box<dyn Fn(&dyn Any) -> Option<StoredResponse> + Send + Sync>;
@@ -172,6 +174,7 @@ mod tests {
             org: OrgId(1),
             key: "k".into(),
             fingerprint: "f".into(),
+            lease_secs: 45,
         };
         let (rendered, recorded) = scope(claim, async {
             set_renderer(|n: &i64| StoredResponse {

@@ -156,10 +156,13 @@ async fn run<D: Dialect>(
         }
     };
     let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let lease_secs = i64::try_from(state.config.request_timeout_secs).unwrap_or(i64::MAX / 2)
+        + idempotency::LEASE_MARGIN_SECS;
     let claim = Claim {
         org,
         key,
         fingerprint: idempotency::fingerprint(parts.method.as_str(), path, &bytes),
+        lease_secs,
     };
     match state.store.claim_idempotency_key(&claim).await {
         Ok(ClaimOutcome::Fresh) => {}
@@ -167,8 +170,13 @@ async fn run<D: Dialect>(
         Ok(ClaimOutcome::Mismatch) => {
             return refuse::<D>(GateError::Domain(Error::IdempotencyMismatch))
         }
-        Ok(ClaimOutcome::InFlight) => {
-            return refuse::<D>(GateError::Domain(Error::IdempotencyInFlight))
+        Ok(ClaimOutcome::InFlight { retry_after_secs }) => {
+            let mut refusal = refuse::<D>(GateError::Domain(Error::IdempotencyInFlight));
+            let secs = u64::try_from(retry_after_secs.max(1)).unwrap_or(1);
+            refusal
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+            return refusal;
         }
         Err(e) => return refuse::<D>(GateError::Domain(e)),
     }
@@ -222,11 +230,7 @@ async fn release(state: &AppState, claim: &Claim) {
 
 /// The first response again.
 pub fn replay(stored: &StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, stored.body.clone()).into_response();
-    if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
-        response.headers_mut().insert("content-type", content_type);
-    }
+    let mut response = send(stored);
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));

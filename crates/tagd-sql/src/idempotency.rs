@@ -2,7 +2,7 @@
 
 use crate::driver::{SqlConn, SqlTx};
 use crate::internal;
-use tagd_core::idempotency::{Claim, ClaimOutcome, StoredResponse, LEASE_SECS, RETENTION_SECS};
+use tagd_core::idempotency::{Claim, ClaimOutcome, StoredResponse, RETENTION_SECS};
 use tagd_core::timefmt::now_unix;
 use tagd_core::{Error, Result};
 
@@ -24,7 +24,7 @@ pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<Claim
                 key[0],
                 key[1],
                 claim.fingerprint.as_str().into(),
-                (now + LEASE_SECS).into(),
+                (now + claim.lease_secs).into(),
                 now.into(),
             ],
         )
@@ -41,7 +41,7 @@ pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<Claim
         )
         .await
         .map_err(internal)?
-        .ok_or(Error::IdempotencyInFlight)?;
+        .ok_or(Error::IdempotencyInFlight)?; // deleted between the two statements
     if row.text("fingerprint")? != claim.fingerprint {
         return Ok(ClaimOutcome::Mismatch);
     }
@@ -52,22 +52,27 @@ pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<Claim
             body: row.opt_text("body")?.unwrap_or_default(),
         }));
     }
-    if row.int("locked_until")? > now {
-        return Ok(ClaimOutcome::InFlight);
+    let locked_until = row.int("locked_until")?;
+    if locked_until > now {
+        return Ok(ClaimOutcome::InFlight {
+            retry_after_secs: locked_until - now,
+        });
     }
     // Abandoned (its process died before answering): no effect was committed, take it over.
     let taken = conn
         .execute(
             "UPDATE idempotency_keys SET locked_until = $3 \
              WHERE org_id = $1 AND key = $2 AND status IS NULL AND locked_until <= $4",
-            &[key[0], key[1], (now + LEASE_SECS).into(), now.into()],
+            &[key[0], key[1], (now + claim.lease_secs).into(), now.into()],
         )
         .await
         .map_err(internal)?;
     Ok(if taken == 1 {
         ClaimOutcome::Fresh
     } else {
-        ClaimOutcome::InFlight
+        ClaimOutcome::InFlight {
+            retry_after_secs: 1,
+        }
     })
 }
 

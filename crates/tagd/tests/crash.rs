@@ -6,7 +6,7 @@
 //! delay, round after round, on the same database. After each restart, and before new writes,
 //! every write that was sent but not acknowledged is retried with the same key and body, and a
 //! few acknowledged ones are sent again. A retry may find its key still claimed by the killed
-//! process (409/40903, until the claim's 120 s lease runs out); such writes stay *pending*.
+//! process (409/40903, until the claim's lease (request timeout + 15 s: 45 s by default) runs out); such writes stay *pending*.
 //!
 //! Then, with the server stopped: the pending writes must have had no second effect and their
 //! keys must still be open claims; their leases are made to expire (the one thing done to the

@@ -145,6 +145,7 @@ async fn a_key_still_in_flight_gets_409(app: &TestApp) {
         org: org_id,
         key: "busy".into(),
         fingerprint: fingerprint("POST", ASSIGN, body.as_bytes()),
+        lease_secs: 45,
     };
     assert_eq!(
         app.store
