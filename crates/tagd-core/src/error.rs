@@ -40,6 +40,10 @@ pub enum Error {
     /// The `Idempotency-Key` was used with a different request (v5 42201, v2 422).
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyMismatch,
+    /// The database is busy (locked by another process, a lock wait ran out): retry later.
+    /// Shown as 503 without internals; the cause is logged.
+    #[error("database busy: {0}")]
+    Busy(String),
     /// Anything else: a database fault, a bug. Never shown to a client; logged with the request id.
     #[error("internal error: {0}")]
     Internal(String),

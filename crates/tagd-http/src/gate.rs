@@ -130,7 +130,9 @@ async fn run<D: Dialect>(
     body: Body,
     next: Next,
 ) -> Response {
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    // One deadline for the whole request: reading the body, claiming the key, the handler.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(state.config.request_timeout_secs);
     let key = match (
         parts.method == Method::POST,
         idempotency_key(&parts.headers),
@@ -139,7 +141,7 @@ async fn run<D: Dialect>(
         (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
         _ => {
             let request = Request::from_parts(parts, body);
-            return match tokio::time::timeout(timeout, next.run(request)).await {
+            return match tokio::time::timeout_at(deadline, next.run(request)).await {
                 Ok(response) => response,
                 Err(_) => refuse::<D>(GateError::TimedOut),
             };
@@ -164,7 +166,12 @@ async fn run<D: Dialect>(
         fingerprint: idempotency::fingerprint(parts.method.as_str(), path, &bytes),
         lease_secs,
     };
-    match state.store.claim_idempotency_key(&claim).await {
+    let claimed =
+        tokio::time::timeout_at(deadline, state.store.claim_idempotency_key(&claim)).await;
+    let Ok(claimed) = claimed else {
+        return refuse::<D>(GateError::TimedOut);
+    };
+    match claimed {
         Ok(ClaimOutcome::Fresh) => {}
         Ok(ClaimOutcome::Replay(stored)) => return replay(&stored),
         Ok(ClaimOutcome::Mismatch) => {
@@ -183,7 +190,7 @@ async fn run<D: Dialect>(
     let request = Request::from_parts(parts, Body::from(bytes));
     let (outcome, recorded) = idempotency::scope(
         claim.clone(),
-        tokio::time::timeout(timeout, next.run(request)),
+        tokio::time::timeout_at(deadline, next.run(request)),
     )
     .await;
     let Ok(response) = outcome else {

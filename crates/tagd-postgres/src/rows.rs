@@ -34,9 +34,21 @@ impl Columns for Cols {
 }
 
 pub(crate) fn classify(e: sqlx::Error) -> DbError {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        return DbError::Busy(e.to_string());
+    }
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => DbError::Unique,
         Some(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
+        // Serialization failure, deadlock, lock not available, statement or lock timeout.
+        Some(db)
+            if matches!(
+                db.code().as_deref(),
+                Some("40001" | "40P01" | "55P03" | "57014")
+            ) =>
+        {
+            DbError::Busy(e.to_string())
+        }
         _ => DbError::Other(e.to_string()),
     }
 }

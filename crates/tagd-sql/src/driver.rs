@@ -64,6 +64,9 @@ pub enum DbError {
     Unique,
     /// A foreign key refused the row (its parent does not exist).
     ForeignKey,
+    /// The database is busy (locked, a lock or pool wait ran out, a serialization conflict):
+    /// the same request may succeed when retried.
+    Busy(String),
     /// Anything else; the text is for the log only.
     Other(String),
 }
@@ -73,6 +76,7 @@ impl std::fmt::Display for DbError {
         match self {
             DbError::Unique => f.write_str("unique violation"),
             DbError::ForeignKey => f.write_str("foreign key violation"),
+            DbError::Busy(text) => write!(f, "database busy: {text}"),
             DbError::Other(text) => f.write_str(text),
         }
     }

@@ -37,8 +37,12 @@ impl<D: Driver> SqlStore<D> {
     }
 }
 
+/// A database error the rules do not expect: busy (retry) or internal.
 pub(crate) fn internal(e: DbError) -> Error {
-    Error::Internal(e.to_string())
+    match e {
+        DbError::Busy(cause) => Error::Busy(cause),
+        other => Error::Internal(other.to_string()),
+    }
 }
 
 /// The row a `RETURNING` statement must produce.

@@ -34,9 +34,21 @@ impl Columns for Cols {
 }
 
 pub(crate) fn classify(e: sqlx::Error) -> DbError {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        return DbError::Busy(e.to_string());
+    }
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => DbError::Unique,
         Some(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+        Some(db)
+            if db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
+        {
+            DbError::Busy(e.to_string())
+        }
         _ => DbError::Other(e.to_string()),
     }
 }

@@ -75,6 +75,14 @@ impl IntoResponse for AdminError {
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())
                 }
+                Error::Busy(cause) => {
+                    tracing::warn!(%cause, "database busy");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "the database is busy; retry shortly".to_owned(),
+                    )
+                }
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "admin request failed");
                     (

@@ -83,6 +83,10 @@ impl From<Error> for V2Error {
         match e {
             Error::UserNotFound => V2Error::CustomerNotFound,
             Error::Internal(cause) => V2Error::Internal(cause),
+            Error::Busy(cause) => {
+                tracing::warn!(%cause, "database busy");
+                V2Error::TimedOut
+            }
             Error::OrgNotFound => V2Error::Unauthorized,
             Error::IdempotencyInFlight => V2Error::InFlight,
             Error::IdempotencyMismatch => V2Error::KeyReused,

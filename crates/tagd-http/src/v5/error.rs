@@ -123,6 +123,14 @@ impl V5Error {
                     40902,
                     "stale version: the tag group changed since it was read".into(),
                 ),
+                Error::Busy(cause) => {
+                    tracing::warn!(%cause, "database busy");
+                    (
+                        S::SERVICE_UNAVAILABLE,
+                        50001,
+                        "the database is busy; retry shortly".into(),
+                    )
+                }
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "v5 request failed");
                     (

@@ -63,6 +63,11 @@ pub async fn serve_store(fixture: Fixture) -> TestApp {
 }
 
 impl TestApp {
+    /// The URL another connection (or a `tagd` process) reaches this app's database with.
+    pub fn database_url(&self) -> &str {
+        &self.fixture.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

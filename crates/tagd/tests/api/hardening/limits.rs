@@ -14,6 +14,7 @@ crate::on_both_backends!(
     an_organization_over_its_rate_limit_gets_429_with_headers_and_another_does_not,
     failed_logins_from_one_address_are_throttled,
     unknown_fields_never_change_protected_fields,
+    a_request_past_the_timeout_is_cut_short_rolled_back_and_retryable,
 );
 
 async fn a_body_over_1_mib_gets_413_in_each_dialect_and_other_requests_are_unaffected(
@@ -288,4 +289,73 @@ async fn a_database_failure_answers_500_without_internals() {
         "{v2_text}"
     );
     app.stop().await;
+}
+
+/// Holds the database's write lock from another connection until dropped.
+enum WriteLock {
+    Sqlite { _held: sqlx::SqliteConnection },
+    Postgres { _held: sqlx::PgConnection },
+}
+
+async fn hold_write_lock(url: &str) -> WriteLock {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("SQLite opens");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("write lock");
+        WriteLock::Sqlite { _held: conn }
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("PostgreSQL connects");
+        sqlx::query("BEGIN")
+            .execute(&mut conn)
+            .await
+            .expect("begin");
+        sqlx::query("LOCK TABLE tag_assignments IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut conn)
+            .await
+            .expect("table lock");
+        WriteLock::Postgres { _held: conn }
+    }
+}
+
+async fn a_request_past_the_timeout_is_cut_short_rolled_back_and_retryable(app: &TestApp) {
+    let (org, group) = v5_world(app, "Acme").await;
+    let config = HttpConfig {
+        request_timeout_secs: 1,
+        ..config_with_token_ttl(7200)
+    };
+    let server = app.serve_alongside(config).await;
+    let slow = org.at(&server.address);
+    let body = assign_body(&org, &group, "u1", "7");
+    let lock = hold_write_lock(app.database_url()).await;
+    let keyed = app
+        .client
+        .post(format!("{}{ASSIGN}", server.address))
+        .bearer_auth(&slow.token)
+        .header("X-APP-ID", &slow.app_id)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", "slow-1")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(keyed.status(), 503);
+    let answer: Value = keyed.json().await.expect("JSON");
+    assert_eq!(
+        (answer["code"].clone(), answer["data"].clone()),
+        (json!(50001), Value::Null)
+    );
+    drop(lock);
+    assert_eq!(tags_of(&org, "u1").await["total"], 0, "rolled back");
+    let retry = v5_post(app, &org, ASSIGN, &body, Some("slow-1")).await;
+    assert_eq!(retry.status, 200, "the key was released: {}", retry.text);
+    assert!(retry.headers.get("idempotent-replayed").is_none());
+    assert_eq!(tags_of(&org, "u1").await["total"], 1);
+    server.stop().await;
 }
