@@ -80,7 +80,7 @@ impl IntoResponse for AdminError {
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "busy",
-                        "the database is busy; retry shortly".to_owned(),
+                        "the database is unavailable or busy; retry shortly".to_owned(),
                     )
                 }
                 Error::Internal(cause) => {

@@ -128,7 +128,7 @@ impl V5Error {
                     (
                         S::SERVICE_UNAVAILABLE,
                         50001,
-                        "the database is busy; retry shortly".into(),
+                        "the database is unavailable or busy; retry shortly".into(),
                     )
                 }
                 Error::Internal(cause) => {

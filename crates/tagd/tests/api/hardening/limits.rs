@@ -227,7 +227,7 @@ async fn unknown_fields_never_change_protected_fields(app: &TestApp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_failure_answers_500_without_internals() {
+async fn a_database_outage_answers_503_without_internals() {
     let Ok(url) = std::env::var(tagd_store_tests::harness::POSTGRES_URL_VAR) else {
         return;
     };
@@ -257,7 +257,7 @@ async fn a_database_failure_answers_500_without_internals() {
     .await;
     assert_eq!(
         (answer.status, answer.json()["code"].clone()),
-        (500, json!(50001)),
+        (503, json!(50001)),
         "{}",
         answer.text
     );
