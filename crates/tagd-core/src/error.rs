@@ -2,7 +2,7 @@
 //! place that turns it into that dialect's envelope and status.
 
 /// Everything that can go wrong in a domain operation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// A parameter is missing or malformed; `field` names it (v5 40001, v2 400).
     #[error("invalid parameter `{field}`: {message}")]

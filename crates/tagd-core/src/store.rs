@@ -131,6 +131,13 @@ pub trait Store: Send + Sync + 'static {
     /// (`UserNotFound`), the value must fit the attribute (`InvalidValue`). Re-assigning
     /// keeps the assignment's ids and bumps its version.
     async fn assign(&self, org: OrgId, command: &AssignCommand) -> Result<Assignment>;
+    /// Applies each command as `assign` would, all in one transaction: the valid ones are
+    /// written, the others answer their refusal. A database failure refuses the whole batch.
+    async fn assign_batch(
+        &self,
+        org: OrgId,
+        commands: &[AssignCommand],
+    ) -> Result<Vec<Result<Assignment>>>;
     /// Soft-deletes a user's live assignment of a group, with its history entry. `None` when
     /// there was nothing live to remove.
     async fn remove_assignment(

@@ -257,6 +257,24 @@ impl<D: Driver> Store for SqlStore<D> {
         )
         .await?)
     }
+    async fn assign_batch(
+        &self,
+        org: OrgId,
+        commands: &[AssignCommand],
+    ) -> Result<Vec<Result<Assignment>>> {
+        let locks = self.driver.locks();
+        let locks = (locks.share, locks.update_assignment);
+        in_write!(self, |tx| {
+            let mut results = Vec::with_capacity(commands.len());
+            for command in commands {
+                match assignments::assign(tx.as_mut(), locks, org, command).await {
+                    Err(e @ (Error::Internal(_) | Error::Busy(_))) => return Err(e),
+                    outcome => results.push(outcome),
+                }
+            }
+            results
+        })
+    }
     async fn remove_assignment(
         &self,
         org: OrgId,

@@ -34,6 +34,7 @@ macro_rules! conformance {
             one_organization_can_neither_read_nor_change_another_organizations_rows,
             concurrent_reassignments_of_one_pair_lose_no_update,
             concurrent_assignments_to_distinct_users_all_succeed,
+            a_batch_applies_its_valid_items_and_refuses_the_others_one_by_one,
             change_labels_sets_known_labels_and_warns_about_unknown_ones_in_request_order,
             removing_from_a_customer_without_labels_warns_33001_once,
             adding_a_carried_label_again_changes_nothing,

@@ -65,7 +65,7 @@ impl V5Error {
     }
 
     /// (HTTP status, v5 code, message).
-    fn parts(self) -> (StatusCode, u32, String) {
+    pub(crate) fn parts(self) -> (StatusCode, u32, String) {
         use StatusCode as S;
         match self {
             V5Error::Unauthorized => (

@@ -1,5 +1,6 @@
 //! The v5 tag-group dialect (API.md §4, §5): token auth, tag groups, user tags, users.
 
+mod batch;
 mod error;
 mod extract;
 mod groups;
@@ -51,5 +52,6 @@ fn gated_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::list_user_tags))
         .routes(routes!(tags::remove_tag))
         .routes(routes!(tags::create_user))
+        .routes(routes!(batch::batch_assign))
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

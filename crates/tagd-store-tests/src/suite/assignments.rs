@@ -215,3 +215,65 @@ pub async fn concurrent_assignments_to_distinct_users_all_succeed(store: DynStor
         assert_eq!(listed.len(), 1);
     }
 }
+
+pub async fn a_batch_applies_its_valid_items_and_refuses_the_others_one_by_one(store: DynStore) {
+    let w = world(&store, "Acme").await;
+    let other = world(&store, "Other").await;
+    store
+        .create_user(w.org.id, &user("u2"))
+        .await
+        .expect("user");
+    let mut foreign = assign_command(&other.flag, "u1", "True");
+    foreign.source = Source::OpenApi;
+    let batch = vec![
+        assign_command(&w.number, "u1", "12.5"),
+        assign_command(&w.number, "u2", "not a number"),
+        assign_command(&w.flag, "ghost", "True"),
+        foreign,
+        assign_command(&w.text, "u2", "Pune"),
+        assign_command(&w.number, "u1", "13"),
+    ];
+    let results = store
+        .assign_batch(w.org.id, &batch)
+        .await
+        .expect("batch ran");
+    let kinds: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(a) => format!("ok v{}", a.version),
+            Err(e) => format!("{e:?}")
+                .split('(')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "ok v0",
+            "InvalidValue",
+            "UserNotFound",
+            "GroupNotFound",
+            "ok v0",
+            "ok v1"
+        ]
+    );
+    let u1 = store
+        .list_user_assignments(w.org.id, &user("u1"))
+        .await
+        .expect("listed");
+    assert_eq!(
+        u1[0].value,
+        TagValue::Number(13.0),
+        "later items see earlier ones"
+    );
+    let theirs = store
+        .list_user_assignments(other.org.id, &user("u1"))
+        .await
+        .expect("listed");
+    assert!(
+        theirs.is_empty(),
+        "another organization's group was not touched"
+    );
+}

@@ -2,6 +2,7 @@
 //! code the dialect gives, tenancy, concurrency and the OpenAPI document.
 
 mod auth;
+mod batch;
 mod concurrency;
 mod conflicts;
 mod openapi;
