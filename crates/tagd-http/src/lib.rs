@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod body;
+mod cache;
 pub mod gate;
 pub mod limits;
 mod metrics;
@@ -31,6 +32,9 @@ pub struct HttpConfig {
     pub token_ttl_secs: i64,
     /// How long a successful v2 Basic verification is remembered, in seconds (0: never).
     pub basic_auth_cache_secs: u64,
+    /// How long a valid v5 token is remembered without asking the database, in seconds
+    /// (0: never); a revoked token keeps working at most this long.
+    pub token_cache_secs: u64,
     /// Requests a second each organization may make on average...
     pub rate_limit_per_sec: u32,
     /// ...and in a burst.
@@ -48,6 +52,7 @@ impl HttpConfig {
             admin_token_hash,
             token_ttl_secs: 7200,
             basic_auth_cache_secs: 30,
+            token_cache_secs: 10,
             rate_limit_per_sec: 2000,
             rate_limit_burst: 4000,
             auth_failures_per_minute: 60,
@@ -63,6 +68,7 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
     pub basic_auth_cache: Arc<v2::BasicAuthCache>,
+    pub token_cache: Arc<cache::TtlCache<tagd_core::TokenRecord>>,
     pub rate_limiter: Arc<limits::RateLimiter>,
     pub auth_throttle: Arc<limits::AuthThrottle>,
 }
@@ -75,6 +81,9 @@ impl AppState {
             config: Arc::new(config.clone()),
             metrics: Arc::new(Metrics::default()),
             basic_auth_cache: Arc::new(v2::BasicAuthCache::new(cache_ttl)),
+            token_cache: Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(
+                config.token_cache_secs,
+            ))),
             rate_limiter: Arc::new(limits::RateLimiter::new(
                 config.rate_limit_per_sec,
                 config.rate_limit_burst,

@@ -205,22 +205,24 @@ pub(crate) async fn remove_value(
     Ok(Some(after))
 }
 
+/// A user's live tags in one indexed query (users by `(org_id, user_id)`, assignments by
+/// `(org_id, user_ref, ...)`); only an empty answer asks whether the user exists at all.
 pub(crate) async fn list_for_user(
     conn: &mut dyn SqlConn,
     org: OrgId,
     user_id: &UserId,
 ) -> Result<Vec<Assignment>> {
-    let user = tenants::find_user(conn, org, user_id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
     let sql = format!(
-        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.user_ref = $2 AND NOT a.is_deleted \
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND u.user_id = $2 AND NOT a.is_deleted \
          ORDER BY a.ctime, a.id"
     );
     let rows = conn
-        .fetch_all(&sql, &[org.0.into(), user.id.into()])
+        .fetch_all(&sql, &[org.0.into(), user_id.as_str().into()])
         .await
         .map_err(internal)?;
+    if rows.is_empty() && tenants::find_user(conn, org, user_id).await?.is_none() {
+        return Err(Error::UserNotFound);
+    }
     rows.iter()
         .map(|r| records::assignment(r.as_ref()))
         .collect()

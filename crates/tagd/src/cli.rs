@@ -54,6 +54,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub basic_auth_cache_secs: u64,
+    /// How long a valid v5 token is remembered without a database lookup, in seconds; a
+    /// revoked token keeps working at most this long. 0 disables it.
+    #[arg(long, env = "TAGD_TOKEN_CACHE_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub token_cache_secs: u64,
     /// Requests a second each organization may make on average (per process).
     #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = 2000,
           value_parser = clap::value_parser!(u32).range(1..))]

@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = HttpConfig {
                 token_ttl_secs: args.token_ttl_secs,
                 basic_auth_cache_secs: args.basic_auth_cache_secs,
+                token_cache_secs: args.token_cache_secs,
                 rate_limit_per_sec: args.rate_limit_per_sec,
                 rate_limit_burst: args.rate_limit_burst,
                 auth_failures_per_minute: args.auth_failures_per_minute,

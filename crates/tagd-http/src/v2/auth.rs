@@ -4,19 +4,15 @@
 //! part of the credential is wrong, gets the same 401.
 
 use super::error::V2Error;
+use crate::cache::TtlCache;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 use tagd_core::secrets::{decode_basic_header, hash_password, verify_password};
 use tagd_core::{Executor, ExecutorKind, OrgId};
-
-/// Most verifications remembered at once; past that the cache is emptied and refilled.
-const MAX_CACHED: usize = 10_000;
 
 /// The Basic credential a v2 request acts for.
 #[derive(Debug, Clone)]
@@ -36,43 +32,8 @@ impl V2Caller {
     }
 }
 
-/// Successful verifications, by SHA-256 of the Authorization header, for `ttl`.
-pub struct BasicAuthCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (V2Caller, Instant)>>,
-}
-
-impl BasicAuthCache {
-    /// A zero `ttl` disables the cache: every request pays a verification.
-    pub fn new(ttl: Duration) -> Self {
-        BasicAuthCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, key: &[u8; 32]) -> Option<V2Caller> {
-        let entries = self.entries.lock().ok()?;
-        let (caller, at) = entries.get(key)?;
-        (at.elapsed() < self.ttl).then(|| caller.clone())
-    }
-
-    fn put(&self, key: [u8; 32], caller: V2Caller) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_CACHED {
-                let ttl = self.ttl;
-                entries.retain(|_, (_, at)| at.elapsed() < ttl);
-                if entries.len() >= MAX_CACHED {
-                    entries.clear();
-                }
-            }
-            entries.insert(key, (caller, Instant::now()));
-        }
-    }
-}
+/// Successful verifications, by SHA-256 of the Authorization header.
+pub type BasicAuthCache = TtlCache<V2Caller>;
 
 /// A hash to verify against when the user name is unknown, so that answer costs the same.
 fn dummy_hash() -> &'static str {
@@ -129,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_remembers_nothing() {
-        let cache = BasicAuthCache::new(Duration::ZERO);
+        let cache = BasicAuthCache::new(std::time::Duration::ZERO);
         let caller = V2Caller {
             org: OrgId(1),
             credential_id: 1,

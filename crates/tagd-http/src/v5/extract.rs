@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use tagd_core::secrets::sha256_hex;
 use tagd_core::timefmt::now_unix;
 use tagd_core::{CorpId, Error, Executor, ExecutorKind, ExternalId, OrgId};
@@ -64,12 +65,25 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V5Caller, V
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(V5Error::Unauthorized)?;
-    let record = state
-        .store
-        .find_token(&sha256_hex(token))
-        .await?
-        .filter(|t| !t.revoked && t.expires_at > now_unix())
-        .ok_or(V5Error::Unauthorized)?;
+    let hash = sha256_hex(token);
+    let key: [u8; 32] = Sha256::digest(hash.as_bytes()).into();
+    let record = match state.token_cache.get(&key) {
+        Some(record) => record,
+        None => {
+            let record = state
+                .store
+                .find_token(&hash)
+                .await?
+                .filter(|t| !t.revoked)
+                .ok_or(V5Error::Unauthorized)?;
+            state.token_cache.put(key, record.clone());
+            record
+        }
+    };
+    // Checked on every request, cached or not: an expired token never passes.
+    if record.expires_at <= now_unix() {
+        return Err(V5Error::Unauthorized);
+    }
     let app_header = parts
         .headers
         .get("x-app-id")
