@@ -1,17 +1,21 @@
 //! [`Store`](tagd_core::Store) on embedded SQLite.
 //!
-//! One writer, many readers: every write goes through a pool of exactly one connection and
-//! starts with `BEGIN IMMEDIATE`, so writers queue inside the process instead of failing with
-//! `SQLITE_BUSY`; reads go through a separate read-only pool and never wait for writers (WAL).
-//! Settings are explicit, see [`connect_options`].
+//! One writer, many readers: every write runs as a savepoint of a shared `BEGIN IMMEDIATE`
+//! transaction on the one writer connection, committed for many writes at once (group commit,
+//! see `group_commit.rs`), so writers queue inside the process instead of failing with
+//! `SQLITE_BUSY` and share fsyncs; reads go through a separate read-only pool and never wait
+//! for writers (WAL). Settings are explicit, see [`connect_options`].
 #![forbid(unsafe_code)]
 
+mod group_commit;
 mod rows;
 
+use group_commit::GroupWriter;
 use rows::{classify, Conn};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
 use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx};
@@ -21,11 +25,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers: enough for the two cores of a small machine to never wait on a connection.
 const READER_CONNECTIONS: u32 = 8;
 
-/// The SQLite driver: a single-connection writer pool and a read-only reader pool.
+/// The SQLite driver: one writer connection shared by group commit, and a read-only reader
+/// pool.
 #[derive(Clone)]
 pub struct SqliteDriver {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: Arc<GroupWriter>,
+    /// An in-memory database lives in one connection: reads then go through the writer.
+    in_memory: bool,
 }
 
 /// The store on SQLite.
@@ -68,8 +76,11 @@ impl SqliteDriver {
             .run(&writer)
             .await
             .map_err(Error::internal)?;
-        // An in-memory database exists once per connection: readers must share the writer.
-        let reader = if url.contains(":memory:") {
+        let group = Arc::new(GroupWriter::new(
+            writer.acquire().await.map_err(Error::internal)?,
+        ));
+        let in_memory = url.contains(":memory:");
+        let reader = if in_memory {
             writer.clone()
         } else {
             SqlitePoolOptions::new()
@@ -79,7 +90,12 @@ impl SqliteDriver {
                 .await
                 .map_err(Error::internal)?
         };
-        Ok(SqliteDriver { writer, reader })
+        Ok(SqliteDriver {
+            writer,
+            reader,
+            group,
+            in_memory,
+        })
     }
 
     /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when healthy).
@@ -91,6 +107,7 @@ impl SqliteDriver {
     }
 
     pub async fn close(&self) {
+        self.group.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -102,8 +119,7 @@ impl Driver for SqliteDriver {
         "sqlite"
     }
 
-    /// SQLite needs no row locks: all writes go through one connection and one
-    /// `BEGIN IMMEDIATE` transaction at a time.
+    /// SQLite needs no row locks: all writes go through one connection, one at a time.
     fn locks(&self) -> Locks {
         Locks {
             share: "",
@@ -113,17 +129,17 @@ impl Driver for SqliteDriver {
     }
 
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError> {
+        if self.in_memory {
+            // A savepoint never committed: rolled back when the read is done.
+            return Ok(Box::new(self.group.begin().await?));
+        }
         let conn = self.reader.acquire().await.map_err(classify)?;
         Ok(Box::new(Conn(conn)))
     }
 
+    /// A savepoint of the shared transaction, committed with its batch (group commit).
     async fn write(&self) -> Result<Box<dyn SqlTx>, DbError> {
-        let tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(classify)?;
-        Ok(Box::new(Conn(tx)))
+        Ok(Box::new(self.group.begin().await?))
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {

@@ -5,7 +5,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use std::ops::DerefMut;
 use tagd_core::{Error, Result};
 use tagd_sql::records::Columns;
-use tagd_sql::{DbError, Param, Row, SqlConn, SqlTx};
+use tagd_sql::{DbError, Param, Row, SqlConn};
 
 struct Cols(SqliteRow);
 
@@ -99,12 +99,5 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqlConn for Conn<C> {
             .await
             .map_err(classify)?;
         Ok(done.rows_affected())
-    }
-}
-
-#[async_trait::async_trait]
-impl SqlTx for Conn<sqlx::Transaction<'static, Sqlite>> {
-    async fn commit(self: Box<Self>) -> Result<(), DbError> {
-        self.0.commit().await.map_err(classify)
     }
 }

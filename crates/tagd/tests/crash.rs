@@ -35,7 +35,7 @@ use tagd_store_tests::harness;
 
 const ADMIN_TOKEN: &str = "crash-test-token";
 /// Users registered up front; write `i` targets user `u{i}`, so at most this many writes.
-const USERS: usize = 2500;
+const USERS: usize = 20_000;
 /// Rounds of start, retry, stream, SIGKILL.
 const ROUNDS: usize = 20;
 /// Keyed writes in flight at once.

@@ -1,0 +1,224 @@
+//! Group commit for SQLite's single writer.
+//!
+//! Every write runs inside a savepoint of one shared transaction on the one writer connection;
+//! a committer task commits that transaction whenever it gets the connection, and every write
+//! whose savepoint was in it is answered only then. Writers that queue while a commit (an
+//! fsync) is under way all land in the next transaction, so under load many requests share
+//! one fsync, and an acknowledged write is still a committed, fsynced one.
+//!
+//! A write that fails, or whose request is dropped mid-way, leaves its savepoint marked
+//! `dirty`; whoever takes the connection next rolls back to it first, so the other writes of
+//! the batch are unaffected.
+
+use crate::rows::Conn;
+use sqlx::pool::PoolConnection;
+use sqlx::Sqlite;
+use std::sync::Arc;
+use tagd_sql::{DbError, Param, Row, SqlConn, SqlTx};
+use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
+use tokio::task::JoinHandle;
+
+type Waiter = oneshot::Sender<Result<(), DbError>>;
+
+struct WriterState {
+    conn: Option<Conn<PoolConnection<Sqlite>>>,
+    /// A shared transaction is open.
+    open: bool,
+    /// The last savepoint was left neither released nor rolled back.
+    dirty: bool,
+    /// Writes whose savepoints were released into the open transaction.
+    waiting: Vec<Waiter>,
+}
+
+/// The writer connection, shared by all writes, and its committer.
+pub(crate) struct GroupWriter {
+    state: Arc<Mutex<WriterState>>,
+    wake: Arc<Notify>,
+    committer: JoinHandle<()>,
+}
+
+async fn run(conn: &mut Conn<PoolConnection<Sqlite>>, sql: &str) -> Result<u64, DbError> {
+    conn.execute(sql, &[]).await
+}
+
+impl WriterState {
+    fn conn(&mut self) -> Result<&mut Conn<PoolConnection<Sqlite>>, DbError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| DbError::Other("the writer is closed".into()))
+    }
+
+    /// Undoes what a failed or abandoned write left in the transaction.
+    async fn settle(&mut self) -> Result<(), DbError> {
+        if self.dirty {
+            let conn = self.conn()?;
+            run(conn, "ROLLBACK TO w").await?;
+            run(conn, "RELEASE w").await?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction and answers every write in it.
+    async fn commit(&mut self) {
+        if !self.open {
+            return;
+        }
+        let outcome = match self.conn() {
+            Ok(conn) => run(conn, "COMMIT").await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if outcome.is_err() {
+            if let Ok(conn) = self.conn() {
+                let _ = run(conn, "ROLLBACK").await;
+            }
+        }
+        self.open = false;
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+impl GroupWriter {
+    pub(crate) fn new(conn: PoolConnection<Sqlite>) -> Self {
+        let state = Arc::new(Mutex::new(WriterState {
+            conn: Some(Conn(conn)),
+            open: false,
+            dirty: false,
+            waiting: Vec::new(),
+        }));
+        let wake = Arc::new(Notify::new());
+        let committer = tokio::spawn(commit_loop(state.clone(), wake.clone()));
+        GroupWriter {
+            state,
+            wake,
+            committer,
+        }
+    }
+
+    /// A savepoint in the shared transaction, holding the writer until committed or dropped.
+    pub(crate) async fn begin(&self) -> Result<GroupTx, DbError> {
+        let mut guard = self.state.clone().lock_owned().await;
+        let outcome = async {
+            guard.settle().await?;
+            if !guard.open {
+                run(guard.conn()?, "BEGIN IMMEDIATE").await?;
+                guard.open = true;
+            }
+            run(guard.conn()?, "SAVEPOINT w").await?;
+            guard.dirty = true;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            drop(guard);
+            self.wake.notify_one();
+            return Err(e);
+        }
+        Ok(GroupTx {
+            guard: Some(guard),
+            wake: self.wake.clone(),
+        })
+    }
+
+    /// Commits what is pending and gives the connection back to its pool.
+    pub(crate) async fn close(&self) {
+        self.committer.abort();
+        let mut state = self.state.lock().await;
+        let _ = state.settle().await;
+        state.commit().await;
+        state.conn = None;
+    }
+}
+
+async fn commit_loop(state: Arc<Mutex<WriterState>>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        let mut state = state.lock().await;
+        if state.settle().await.is_err() {
+            state.dirty = false;
+            if let Ok(conn) = state.conn() {
+                let _ = run(conn, "ROLLBACK").await;
+            }
+            state.open = false;
+            let failed = DbError::Other("a write left the shared transaction unusable".into());
+            for waiter in state.waiting.drain(..) {
+                let _ = waiter.send(Err(failed.clone()));
+            }
+            continue;
+        }
+        state.commit().await;
+    }
+}
+
+/// One write's savepoint.
+pub(crate) struct GroupTx {
+    guard: Option<OwnedMutexGuard<WriterState>>,
+    wake: Arc<Notify>,
+}
+
+impl GroupTx {
+    fn conn(&mut self) -> Result<&mut Conn<PoolConnection<Sqlite>>, DbError> {
+        self.guard
+            .as_mut()
+            .ok_or_else(|| DbError::Other("the write is over".into()))?
+            .conn()
+    }
+}
+
+impl Drop for GroupTx {
+    fn drop(&mut self) {
+        // Not committed: the savepoint stays marked dirty for the next holder to undo.
+        if self.guard.take().is_some() {
+            self.wake.notify_one();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlConn for GroupTx {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, DbError> {
+        self.conn()?.fetch_optional(sql, params).await
+    }
+
+    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        self.conn()?.fetch_all(sql, params).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        self.conn()?.execute(sql, params).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlTx for GroupTx {
+    async fn commit(mut self: Box<Self>) -> Result<(), DbError> {
+        let mut guard = self
+            .guard
+            .take()
+            .ok_or_else(|| DbError::Other("the write is over".into()))?;
+        let released = match guard.conn() {
+            Ok(conn) => run(conn, "RELEASE w").await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
+            // Left dirty: undone by the next holder.
+            drop(guard);
+            self.wake.notify_one();
+            return Err(e);
+        }
+        guard.dirty = false;
+        let (answer, answered) = oneshot::channel();
+        guard.waiting.push(answer);
+        drop(guard);
+        self.wake.notify_one();
+        answered
+            .await
+            .unwrap_or_else(|_| Err(DbError::Other("the committer stopped".into())))
+    }
+}
