@@ -5,6 +5,7 @@
 //! (`tagd-sqlite`, `tagd-postgres`) both depend on it, never on each other.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod error;
 pub mod idempotency;
 pub mod ids;

@@ -125,4 +125,15 @@ pub trait Driver: Send + Sync + 'static {
     /// A new write transaction.
     async fn write(&self) -> Result<Box<dyn SqlTx>, DbError>;
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Statements run first in each bulk import transaction (none by default). A bulk load
+    /// grows tables faster than their statistics, so a database that caches query plans may
+    /// need to plan each statement afresh there.
+    fn bulk_settings(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Statements run once an import is done, outside any transaction, to refresh what the
+    /// database knows of the tables it grew (none by default).
+    fn after_bulk(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod assignments;
+mod bulk;
 pub mod driver;
 mod groups;
 mod idempotency;

@@ -26,6 +26,9 @@ struct WriterState {
     open: bool,
     /// The last savepoint was left neither released nor rolled back.
     dirty: bool,
+    /// A `BEGIN` was sent but its answer never read (its request was dropped): whether a
+    /// transaction is open is unknown until the next holder rolls back.
+    unsure: bool,
     /// Writes whose savepoints were released into the open transaction.
     waiting: Vec<Waiter>,
 }
@@ -50,10 +53,23 @@ impl WriterState {
 
     /// Undoes what a failed or abandoned write left in the transaction.
     async fn settle(&mut self) -> Result<(), DbError> {
+        if self.unsure {
+            // No write of a batch can be pending here: `BEGIN` is only sent with none open.
+            let _ = run(self.conn()?, "ROLLBACK").await;
+            self.unsure = false;
+            self.open = false;
+            self.dirty = false;
+        }
         if self.dirty {
             let conn = self.conn()?;
-            run(conn, "ROLLBACK TO w").await?;
-            run(conn, "RELEASE w").await?;
+            match run(conn, "ROLLBACK TO w").await {
+                Ok(_) => {
+                    run(conn, "RELEASE w").await?;
+                }
+                // The write was dropped between its `RELEASE` and our answer: nothing to undo.
+                Err(DbError::Other(m)) if m.contains("no such savepoint") => {}
+                Err(e) => return Err(e),
+            }
             self.dirty = false;
         }
         Ok(())
@@ -86,6 +102,7 @@ impl GroupWriter {
             conn: Some(Conn(conn)),
             open: false,
             dirty: false,
+            unsure: false,
             waiting: Vec::new(),
         }));
         let wake = Arc::new(Notify::new());
@@ -103,11 +120,15 @@ impl GroupWriter {
         let outcome = async {
             guard.settle().await?;
             if !guard.open {
-                run(guard.conn()?, "BEGIN IMMEDIATE").await?;
+                guard.unsure = true;
+                let begun = run(guard.conn()?, "BEGIN IMMEDIATE").await;
+                guard.unsure = false;
+                begun?;
                 guard.open = true;
             }
-            run(guard.conn()?, "SAVEPOINT w").await?;
+            // Marked first: a write dropped while its savepoint is being made is undone too.
             guard.dirty = true;
+            run(guard.conn()?, "SAVEPOINT w").await?;
             Ok(())
         }
         .await;

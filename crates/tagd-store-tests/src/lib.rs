@@ -42,6 +42,13 @@ macro_rules! conformance {
             inactive_groups_and_typed_groups_are_not_labels,
             label_holders_are_paged_in_numeric_customer_order_ignoring_label_case,
             labels_of_one_organization_are_invisible_to_another,
+            an_import_registers_users_and_sets_values_with_source_import,
+            importing_the_same_rows_again_changes_nothing,
+            refused_rows_carry_their_reason_and_the_others_load,
+            rows_of_one_pair_apply_in_order_each_with_its_history_entry,
+            an_import_into_one_organization_never_touches_another,
+            export_pages_by_key_through_live_assignments_then_bare_users,
+            concurrent_imports_of_the_same_rows_write_each_change_once,
         );
     };
     (@tests $backend:ident: $($test:ident),* $(,)?) => {

@@ -39,6 +39,12 @@ pub enum Command {
     /// Tag groups (operator-only settings).
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Load users and assignments of one organization from a CSV or NDJSON file; prints a
+    /// JSON summary.
+    Import(crate::bulk::import::ImportArgs),
+    /// Write every live assignment (and every user without one) of an organization as CSV
+    /// or NDJSON, in the format `import` reads.
+    Export(crate::bulk::export::ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -159,7 +165,8 @@ pub enum GroupCommand {
 /// Runs one operator command against the store and returns the JSON it prints.
 pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
     Ok(match command {
-        Command::Serve(_) => json!(null),
+        // Not operator commands: `main` runs them.
+        Command::Serve(_) | Command::Import(_) | Command::Export(_) => json!(null),
         Command::Org(OrgCommand::Create { name }) => {
             let org = operator::create_org(store, &name).await?;
             json!({"corp_id": org.corp_id, "name": org.name})

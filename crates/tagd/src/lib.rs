@@ -3,6 +3,7 @@
 //! binary (`main.rs`) is only the command line over these.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod cli;
 pub mod logging;
 pub mod server;

@@ -66,6 +66,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::info!("tagd stopped");
             Ok(())
         }
+        Command::Import(args) => {
+            let summary = tagd::bulk::import::run(store.as_ref(), &args)
+                .await
+                .map_err(error_json)?;
+            println!("{}", summary_json(&summary)?);
+            Ok(())
+        }
+        Command::Export(args) => {
+            let summary = tagd::bulk::export::run(store.as_ref(), &args)
+                .await
+                .map_err(error_json)?;
+            // The rows went to stdout unless a file was named.
+            let line = summary_json(&summary)?;
+            if summary.file.is_some() {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            Ok(())
+        }
         command => {
             let output = tagd::cli::run_admin(store.as_ref(), command).await;
             match output {
@@ -77,4 +97,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
     }
+}
+
+/// An error as the other commands print it: `{"error": "..."}`, with its causes.
+fn error_json(e: anyhow::Error) -> String {
+    serde_json::json!({"error": format!("{e:#}")}).to_string()
+}
+
+/// A summary as one JSON line, its fields in their declared order.
+fn summary_json(summary: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string(summary).map_err(|e| error_json(e.into()))
 }

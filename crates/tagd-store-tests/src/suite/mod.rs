@@ -1,12 +1,14 @@
 //! The behaviours every store must show. Each takes a fresh store.
 
 mod assignments;
+mod bulk;
 mod groups;
 mod identity;
 mod labels;
 mod tenancy;
 
 pub use assignments::*;
+pub use bulk::*;
 pub use groups::*;
 pub use identity::*;
 pub use labels::*;

@@ -1,0 +1,544 @@
+//! `tagd import` and `tagd export` as an operator runs them: files with good and bad rows,
+//! summaries, error reports with line numbers, re-runs that change nothing, and an export
+//! that imports back unchanged; on SQLite always and on PostgreSQL when configured.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use tagd_core::*;
+use tagd_store_tests::harness::Fixture;
+
+/// An organization with a group of each attribute, an inactive group and a user `u0`.
+struct Setup {
+    corp_id: String,
+    org: OrgId,
+    flag: TagGroup,
+    number: TagGroup,
+    text: TagGroup,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(fixture: &Fixture) -> Setup {
+    let store = &fixture.store;
+    let org = store.create_org("Acme").await.expect("org");
+    let group = |name: &str, variable: &str, attribute: &str| {
+        let fields = TagGroupFields::parse(name, variable, "", attribute, "follow_up")
+            .expect("valid fields");
+        let store = store.clone();
+        async move {
+            store
+                .create_tag_group(org.id, &fields, &Executor::operator())
+                .await
+                .expect("group")
+        }
+    };
+    let flag = group("VIP", "vip", "define").await;
+    let number = group("Spend", "spend", "number").await;
+    let text = group("City", "city", "string").await;
+    let old = group("Old", "old", "number").await;
+    store
+        .set_tag_group_active(org.id, &old.entity_id, false, &Executor::operator())
+        .await
+        .expect("deactivated");
+    store
+        .create_user(org.id, &UserId::parse("u0").expect("valid"))
+        .await
+        .expect("user");
+    Setup {
+        corp_id: org.corp_id.to_string(),
+        org: org.id,
+        flag,
+        number,
+        text,
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+fn tagd(fixture: &Fixture, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .arg("--database")
+        .arg(&fixture.url)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tagd runs");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin piped");
+        pipe.write_all(input).expect("input written");
+    }
+    child.wait_with_output().expect("tagd finishes")
+}
+
+/// The JSON summary a successful run printed on stdout.
+fn summary(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "tagd failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON summary on stdout")
+}
+
+/// `(rows_read, applied, assignments_applied, users_created, unchanged, refused)`.
+fn counts(summary: &Value) -> [u64; 6] {
+    [
+        "rows_read",
+        "applied",
+        "assignments_applied",
+        "users_created",
+        "unchanged",
+        "refused",
+    ]
+    .map(|k| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    })
+}
+
+fn json_lines(text: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// `(line, code)` of each entry of an error report.
+fn refusals(entries: &[Value]) -> Vec<(u64, String)> {
+    entries
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().expect("line"),
+                e["code"].as_str().expect("code").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every live assignment of the organization with its version and history length.
+async fn state(fixture: &Fixture, org: OrgId) -> Vec<(String, String, String, i64, usize)> {
+    let store = &fixture.store;
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .export_assignments(org, after, 100)
+            .await
+            .expect("export page");
+        for row in &page {
+            let live = store
+                .list_user_assignments(org, &row.user_id)
+                .await
+                .expect("listed");
+            let a = live
+                .iter()
+                .find(|a| a.tags_group_id == row.tags_group_id)
+                .expect("live");
+            let history = store
+                .assignment_history(org, &a.entity_id)
+                .await
+                .expect("history");
+            out.push((
+                row.user_id.to_string(),
+                row.variable_name.to_string(),
+                row.value.to_text(),
+                row.version,
+                history.len(),
+            ));
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => after = Some(last.key),
+            _ => break,
+        }
+    }
+    out
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+async fn a_csv_import_loads_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(
+    fixture: &Fixture,
+) {
+    let s = setup(fixture).await;
+    let csv = format!(
+        "user_id,tags_group_id,variable_name,value\n\
+         c1,{flag},,True\n\
+         c1,,spend,12.5\n\
+         c2,,,\n\
+         \"c3\",{text},city,\"Pune, MH\"\n\
+         bad user,,vip,True\n\
+         c4,,nope,1\n\
+         c4,,old,1\n\
+         c4,,spend,lots\n\
+         c4,{flag},spend,True\n\
+         u0,,,\n\
+         c5,,vip,\n\
+         c6,,city,\"two\nlines\"\n\
+         c7,,vip,0\n",
+        flag = s.flag.entity_id,
+        text = s.text.entity_id,
+    );
+    let file = s.dir.path().join("users.csv");
+    std::fs::write(&file, csv).expect("written");
+    let args = [
+        "import",
+        "--corp-id",
+        &s.corp_id,
+        "--batch-size",
+        "3",
+        "--progress-every",
+        "5",
+        path_str(&file),
+    ];
+    let first = tagd(fixture, &args, None);
+    let report = summary(&first);
+    assert_eq!(counts(&report), [13, 6, 5, 5, 1, 6], "{report}");
+    assert_eq!(report["batches"], 5);
+    assert_eq!(report["format"], "csv");
+    assert!(report["rows_per_sec"].as_f64().is_some() && report["elapsed_secs"].is_number());
+    let errors_path = s.dir.path().join("users.csv.errors.ndjson");
+    assert_eq!(report["errors_file"], path_str(&errors_path));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("tagd import: 6 rows"), "{stderr}");
+    assert!(stderr.contains("tagd import: done, 13 rows"), "{stderr}");
+
+    let errors = json_lines(&std::fs::read(&errors_path).expect("error report"));
+    let expected = [
+        (6, "invalid_parameter"),
+        (7, "group_not_found"),
+        (8, "group_inactive"),
+        (9, "invalid_value"),
+        (10, "group_mismatch"),
+        (12, "invalid_value"),
+    ]
+    .map(|(l, c)| (l, c.to_owned()));
+    assert_eq!(refusals(&errors), expected);
+    assert_eq!(errors[0]["row"]["user_id"], "bad user");
+    assert_eq!(errors[3]["row"]["value"], "lots");
+    assert!(errors[1]["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("not found"));
+
+    let store = &fixture.store;
+    let c1 = store
+        .list_user_assignments(s.org, &UserId::parse("c1").expect("valid"))
+        .await
+        .expect("c1 registered");
+    assert_eq!(c1.len(), 2);
+    assert!(c1
+        .iter()
+        .all(|a| a.source == Source::Import && a.executor == Executor::operator()));
+    let c6 = store
+        .list_user_assignments(s.org, &UserId::parse("c6").expect("valid"))
+        .await
+        .expect("c6 registered");
+    assert_eq!(c6[0].value, TagValue::String("two\nlines".into()));
+    assert_eq!(
+        store
+            .find_user(s.org, &UserId::parse("c4").expect("valid"))
+            .await
+            .expect("query"),
+        None,
+        "refused rows register nobody"
+    );
+    let before = state(fixture, s.org).await;
+    assert_eq!(before.len(), 5);
+    assert!(before.iter().all(|(_, _, _, v, h)| (*v, *h) == (0, 1)));
+
+    let again = summary(&tagd(fixture, &args, None));
+    assert_eq!(counts(&again), [13, 0, 0, 0, 7, 6], "{again}");
+    assert_eq!(
+        state(fixture, s.org).await,
+        before,
+        "the re-run changed nothing"
+    );
+    let errors_again = json_lines(&std::fs::read(&errors_path).expect("error report"));
+    assert_eq!(
+        refusals(&errors_again),
+        expected,
+        "the report is rewritten, not appended"
+    );
+
+    // A file without refusals leaves no report behind.
+    let clean = s.dir.path().join("clean.csv");
+    std::fs::write(&clean, "user_id\nz1\nz2\n").expect("written");
+    let report = summary(&tagd(
+        fixture,
+        &["import", "--corp-id", &s.corp_id, path_str(&clean)],
+        None,
+    ));
+    assert_eq!(counts(&report), [2, 2, 0, 2, 0, 0]);
+    assert_eq!(report["errors_file"], Value::Null);
+    assert!(!s.dir.path().join("clean.csv.errors.ndjson").exists());
+}
+
+async fn an_ndjson_import_from_stdin_reports_refusals_on_stderr(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let input = format!(
+        "{{\"user_id\":\"n1\",\"variable_name\":\"vip\",\"value\":\"true\"}}\n\
+         {{\"user_id\":\"n1\",\"tags_group_id\":\"{number}\",\"value\":\"7\",\"note\":1}}\n\
+         \n\
+         {{\"user_id\":\"n2\"}}\n\
+         {{\"user_id\":\"n3\",\"variable_name\":\"spend\",\"value\":7}}\n\
+         not json\n\
+         {{\"user_id\":\"n4\",\"variable_name\":\"city\"}}\n\
+         {{\"user_id\":\"n5\",\"variable_name\":\"city\",\"value\":\"\"}}\n",
+        number = s.number.entity_id,
+    );
+    let args = ["import", "--corp-id", &s.corp_id, "--format", "ndjson", "-"];
+    let output = tagd(fixture, &args, Some(input.as_bytes()));
+    let report = summary(&output);
+    assert_eq!(counts(&report), [7, 4, 3, 3, 0, 3], "{report}");
+    assert_eq!(report["errors_file"], Value::Null);
+    let errors = json_lines(&output.stderr);
+    assert_eq!(
+        refusals(&errors),
+        [
+            (5, "invalid_parameter"),
+            (6, "malformed"),
+            (7, "missing_value")
+        ]
+        .map(|(l, c)| (l, c.to_owned()))
+    );
+    let n1 = fixture
+        .store
+        .list_user_assignments(s.org, &UserId::parse("n1").expect("valid"))
+        .await
+        .expect("n1 registered");
+    let values: Vec<TagValue> = n1.iter().map(|a| a.value.clone()).collect();
+    assert_eq!(values, vec![TagValue::Define(true), TagValue::Number(7.0)]);
+
+    // The same rows again: nothing changes.
+    let again = summary(&tagd(fixture, &args, Some(input.as_bytes())));
+    assert_eq!(counts(&again), [7, 0, 0, 0, 4, 3], "{again}");
+
+    // Reading stdin, the format cannot come from a file name.
+    let refused = tagd(
+        fixture,
+        &["import", "--corp-id", &s.corp_id, "-"],
+        Some(b"{}"),
+    );
+    assert!(!refused.status.success());
+}
+
+async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let store = &fixture.store;
+    let v5 = AssignCommand {
+        tags_group_id: s.text.entity_id.clone(),
+        user_id: UserId::parse("u0").expect("valid"),
+        raw_value: "Pune, \"MH\"\nIndia".into(),
+        executor: Executor::operator(),
+        source: Source::OpenApi,
+    };
+    store.assign(s.org, &v5).await.expect("assigned");
+    let mut input = String::new();
+    for i in 0..250 {
+        input.push_str(&format!(
+            "{{\"user_id\":\"r{i}\",\"variable_name\":\"vip\",\"value\":\"{}\"}}\n\
+             {{\"user_id\":\"r{i}\",\"variable_name\":\"spend\",\"value\":\"{}.{i}\"}}\n",
+            i % 3 == 0,
+            i * 1000
+        ));
+    }
+    input.push_str("{\"user_id\":\"lonely\"}\n{\"user_id\":\"r7\",\"variable_name\":\"spend\",\"value\":\"-0.000001\"}\n");
+    let loaded = summary(&tagd(
+        fixture,
+        &["import", "--corp-id", &s.corp_id, "--format", "ndjson", "-"],
+        Some(input.as_bytes()),
+    ));
+    assert_eq!(counts(&loaded), [502, 502, 501, 251, 0, 0], "{loaded}");
+    store
+        .remove_assignment(
+            s.org,
+            &s.flag.entity_id,
+            &UserId::parse("r1").expect("valid"),
+            &Executor::operator(),
+            Source::OpenApi,
+        )
+        .await
+        .expect("removed");
+    let before = state(fixture, s.org).await;
+    assert_eq!(before.len(), 500, "500 imported, one removed, one by v5");
+
+    // CSV to a file.
+    let csv = s.dir.path().join("export.csv");
+    let exported = summary(&tagd(
+        fixture,
+        &["export", "--corp-id", &s.corp_id, path_str(&csv)],
+        None,
+    ));
+    assert_eq!(
+        (
+            &exported["assignments"],
+            &exported["users_without_assignments"],
+            &exported["rows_written"]
+        ),
+        (&Value::from(500), &Value::from(1), &Value::from(501)),
+        "{exported}"
+    );
+    assert!(!s.dir.path().join("export.csv.partial").exists());
+    let text = std::fs::read_to_string(&csv).expect("export written");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("user_id,tags_group_id,variable_name,attribute,value,version,source,mtime")
+    );
+    assert!(
+        text.contains("u0,") && text.contains("\"Pune, \"\"MH\"\"\nIndia\",0,open_api,20"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("lonely,,,,,,,\n"),
+        "users without assignments come last"
+    );
+
+    // NDJSON to stdout, with the summary on stderr.
+    let output = tagd(
+        fixture,
+        &["export", "--corp-id", &s.corp_id, "--format", "ndjson"],
+        None,
+    );
+    assert!(output.status.success());
+    let rows = json_lines(&output.stdout);
+    assert_eq!(rows.len(), 501);
+    let spend = rows
+        .iter()
+        .find(|r| r["user_id"] == "r7" && r["variable_name"] == "spend")
+        .expect("r7's spend");
+    assert_eq!(
+        (
+            &spend["attribute"],
+            &spend["value"],
+            &spend["version"],
+            &spend["source"]
+        ),
+        (
+            &Value::from("number"),
+            &Value::from("-0.000001"),
+            &Value::from(1),
+            &Value::from("import")
+        )
+    );
+    let summary_line = json_lines(&output.stderr).pop().expect("summary on stderr");
+    assert_eq!(summary_line["rows_written"], 501);
+    let ndjson = s.dir.path().join("export.ndjson");
+    std::fs::write(&ndjson, &output.stdout).expect("written");
+
+    for file in [&csv, &ndjson] {
+        let again = summary(&tagd(
+            fixture,
+            &["import", "--corp-id", &s.corp_id, path_str(file)],
+            None,
+        ));
+        assert_eq!(counts(&again), [501, 0, 0, 0, 501, 0], "{file:?}: {again}");
+        assert_eq!(
+            state(fixture, s.org).await,
+            before,
+            "{file:?} changed nothing"
+        );
+    }
+}
+
+async fn unknown_organizations_and_unreadable_input_fail_with_a_json_error(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let file = s.dir.path().join("rows.csv");
+    std::fs::write(&file, "user_id\nx1\n").expect("written");
+    let nobody = "0123456789abcdef0123456789abcdef";
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            vec!["import", "--corp-id", nobody, path_str(&file)],
+            "organization not found",
+        ),
+        (
+            vec!["import", "--corp-id", &s.corp_id, "/nonexistent/rows.csv"],
+            "cannot open",
+        ),
+        (
+            vec!["import", "--corp-id", &s.corp_id, "rows.txt"],
+            "--format",
+        ),
+        (
+            vec!["export", "--corp-id", nobody, "--format", "csv"],
+            "organization not found",
+        ),
+        (
+            vec!["export", "--corp-id", &s.corp_id, "out.txt"],
+            "--format",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = tagd(fixture, &args, None);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
+        assert!(
+            error["error"].as_str().expect("message").contains(message),
+            "{args:?}: {error}"
+        );
+    }
+    let no_user_column = s.dir.path().join("bad.csv");
+    std::fs::write(&no_user_column, "id,value\n1,2\n").expect("written");
+    let output = tagd(
+        fixture,
+        &["import", "--corp-id", &s.corp_id, path_str(&no_user_column)],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("user_id column"));
+    assert_eq!(
+        fixture
+            .store
+            .find_user(s.org, &UserId::parse("x1").expect("valid"))
+            .await
+            .expect("query"),
+        None
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(fixture) = tagd_store_tests::harness::sqlite().await else {
+                        return;
+                    };
+                    super::$name(&fixture).await;
+                    fixture.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(fixture) = tagd_store_tests::harness::postgres().await else {
+                        return;
+                    };
+                    super::$name(&fixture).await;
+                    fixture.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_csv_import_loads_good_rows_reports_bad_ones_and_a_rerun_changes_nothing,
+    an_ndjson_import_from_stdin_reports_refusals_on_stderr,
+    export_then_import_round_trips_and_changes_nothing,
+    unknown_organizations_and_unreadable_input_fail_with_a_json_error,
+);
