@@ -14,11 +14,13 @@ use utoipa::ToSchema;
 /// Most items one batch may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
 
+/// One item. Its fields are checked item by item: a malformed one answers 40001 in its own
+/// result, not for the whole batch, so the schema does not constrain them.
 #[derive(Deserialize, ToSchema)]
 pub struct BatchItem {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    /// A tag group's 32-hex id.
     tags_group_id: String,
-    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
     user_id: String,
     /// As for `assign`.
     value: String,
