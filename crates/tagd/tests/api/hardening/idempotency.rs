@@ -36,13 +36,7 @@ async fn a_replayed_v5_write_returns_the_first_response_byte_for_byte_with_one_e
     assert_eq!(tags["rows"][0]["version"], 0, "one effect: {tags}");
     let entity =
         ExternalId::parse("e", tags["rows"][0]["entity_id"].as_str().expect("id")).expect("hex");
-    let org_id = app
-        .store
-        .find_org_by_corp_id(&ExternalId::parse("c", &org.corp_id).expect("hex"))
-        .await
-        .expect("query")
-        .expect("org")
-        .id;
+    let org_id = crate::v5::org_id(app, &org).await;
     assert_eq!(
         app.store
             .assignment_history(org_id, &entity)
@@ -133,13 +127,7 @@ async fn a_key_reused_with_another_body_gets_422_and_changes_nothing(app: &TestA
 async fn a_key_still_in_flight_gets_409(app: &TestApp) {
     let (org, group) = v5_world(app, "Acme").await;
     let body = assign_body(&org, &group, "u1", "3");
-    let org_id = app
-        .store
-        .find_org_by_corp_id(&ExternalId::parse("c", &org.corp_id).expect("hex"))
-        .await
-        .expect("query")
-        .expect("org")
-        .id;
+    let org_id = crate::v5::org_id(app, &org).await;
     // Another request with this key is running: it holds the claim.
     let claim = Claim {
         org: org_id,
