@@ -1,12 +1,10 @@
 //! The v2 label rules (API.md §1, §3.1): a label is an active `define` tag group, a customer
 //! carries it when that group's assignment is live and true. `changeLabels` is decided here,
-//! once, over a [`LabelTx`] that each backend implements on its open transaction.
+//! once, from the state a backend reads in its transaction ([`plan_label_change`]); the
+//! backend then writes the plan's steps.
 
-use crate::error::Result;
-use crate::model::{TagGroup, User};
 use crate::names::LabelName;
-use crate::value::TagValue;
-use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
 
 /// v2 warning: no active label of that name (`"<name> label not found"`).
 pub const LABEL_NOT_FOUND: u32 = 33000;
@@ -55,56 +53,112 @@ pub struct LabelChange {
     pub remove: Vec<LabelName>,
 }
 
-/// What `changeLabels` needs from a backend, inside one open transaction. The implementation
-/// knows the organization, the executor and the source.
-#[async_trait]
-pub trait LabelTx: Send {
-    /// The active, live `define` group of exactly this name.
-    async fn label_group(&mut self, name: &LabelName) -> Result<Option<TagGroup>>;
-    /// The live value of the user's assignment of `group`, if any.
-    async fn live_value(&mut self, user: &User, group: &TagGroup) -> Result<Option<TagValue>>;
-    /// Does the user carry any label (a live, true assignment of an active define group)?
-    async fn has_labels(&mut self, user: &User) -> Result<bool>;
-    /// Sets the user's value of `group`, with its history entry.
-    async fn set(&mut self, user: &User, group: &TagGroup, value: TagValue) -> Result<()>;
-    /// Soft-deletes the user's live assignment of `group`, with its history entry.
-    async fn remove(&mut self, user: &User, group: &TagGroup) -> Result<()>;
+/// What a changeLabels request does to one customer's labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelPlan {
+    /// The label groups (by id) to change, in order: `(group, true)` puts a label on the
+    /// customer, `(group, false)` takes it off. Entries that change nothing are left out.
+    pub steps: Vec<(i64, bool)>,
+    pub warnings: Vec<LabelWarning>,
 }
 
-/// Applies a change in request order: adds, then removes. Warnings come in the same order.
-pub async fn apply_label_change(
-    tx: &mut dyn LabelTx,
-    user: &User,
+/// Works out a changeLabels request from what it reads: `labels`, the ids of the active
+/// `define` groups under the names the request gives, and `carried`, the ids of every label group the
+/// customer carries now. Adds come first, then removes, each in request order, and every
+/// entry sees the ones before it: a remove after the last carried label is gone warns that
+/// the customer has no labels. Warnings come in the same order.
+pub fn plan_label_change(
     change: &LabelChange,
-) -> Result<Vec<LabelWarning>> {
-    let mut warnings = Vec::new();
+    labels: &HashMap<String, i64>,
+    carried: &HashSet<i64>,
+) -> LabelPlan {
+    let mut carried = carried.clone();
+    let mut plan = LabelPlan::default();
     for name in &change.add {
-        let Some(group) = tx.label_group(name).await? else {
-            warnings.push(LabelWarning::not_found(name.as_str()));
+        let Some(group) = labels.get(name.as_str()) else {
+            plan.warnings.push(LabelWarning::not_found(name.as_str()));
             continue;
         };
         // Idempotent: a label the customer already carries is left as it is (no new version).
-        if tx.live_value(user, &group).await? != Some(TagValue::Define(true)) {
-            tx.set(user, &group, TagValue::Define(true)).await?;
+        if carried.insert(*group) {
+            plan.steps.push((*group, true));
         }
     }
     let mut said_user_has_none = false;
     for name in &change.remove {
-        let Some(group) = tx.label_group(name).await? else {
-            warnings.push(LabelWarning::not_found(name.as_str()));
+        let Some(group) = labels.get(name.as_str()) else {
+            plan.warnings.push(LabelWarning::not_found(name.as_str()));
             continue;
         };
-        if !tx.has_labels(user).await? {
+        if carried.is_empty() {
             if !said_user_has_none {
-                warnings.push(LabelWarning::user_has_none());
+                plan.warnings.push(LabelWarning::user_has_none());
                 said_user_has_none = true;
             }
             continue;
         }
         // Removing a label the customer does not carry is a no-op.
-        if tx.live_value(user, &group).await? == Some(TagValue::Define(true)) {
-            tx.remove(user, &group).await?;
+        if carried.remove(group) {
+            plan.steps.push((*group, false));
         }
     }
-    Ok(warnings)
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(add: &[&str], remove: &[&str]) -> LabelChange {
+        let names = |v: &[&str]| {
+            v.iter()
+                .map(|n| LabelName::from_trusted(n.to_string()))
+                .collect()
+        };
+        LabelChange {
+            add: names(add),
+            remove: names(remove),
+        }
+    }
+
+    fn labels() -> HashMap<String, i64> {
+        HashMap::from([("VIP".to_owned(), 1), ("Gold".to_owned(), 2)])
+    }
+
+    #[test]
+    fn adding_a_carried_label_is_no_step_and_unknown_names_warn_in_order() {
+        let plan = plan_label_change(
+            &change(&["Nope", "VIP", "Gold", "Gold"], &["Other"]),
+            &labels(),
+            &HashSet::from([1]),
+        );
+        assert_eq!(plan.steps, vec![(2, true)]);
+        let codes: Vec<_> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(codes, ["Nope label not found", "Other label not found"]);
+    }
+
+    #[test]
+    fn a_remove_after_the_last_carried_label_is_gone_warns_once_that_there_are_none() {
+        let plan = plan_label_change(
+            &change(&[], &["VIP", "Gold", "VIP"]),
+            &labels(),
+            &HashSet::from([1]),
+        );
+        assert_eq!(plan.steps, vec![(1, false)]);
+        assert_eq!(plan.warnings, vec![LabelWarning::user_has_none()]);
+    }
+
+    #[test]
+    fn a_label_added_then_removed_in_one_request_is_two_steps() {
+        let plan = plan_label_change(&change(&["VIP"], &["VIP"]), &labels(), &HashSet::new());
+        assert_eq!(plan.steps, vec![(1, true), (1, false)]);
+        assert!(plan.warnings.is_empty());
+    }
+
+    #[test]
+    fn removing_a_label_not_carried_changes_nothing_while_others_are_carried() {
+        let plan = plan_label_change(&change(&[], &["Gold"]), &labels(), &HashSet::from([7]));
+        assert!(plan.steps.is_empty());
+        assert!(plan.warnings.is_empty());
+    }
 }

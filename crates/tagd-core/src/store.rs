@@ -158,7 +158,7 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
     ) -> Result<Vec<HistoryEntry>>;
 
     // --- v2 labels ------------------------------------------------------------------------
-    /// changeLabels in one transaction (rules in [`crate::labels::apply_label_change`]):
+    /// changeLabels in one transaction (rules in [`crate::labels::plan_label_change`]):
     /// `UserNotFound` for an unregistered customer, else the warnings in request order.
     async fn change_labels(
         &self,

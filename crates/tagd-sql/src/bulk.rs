@@ -6,19 +6,11 @@
 //!    variable name), and every row is checked against it and its value parsed;
 //! 2. the users of the rows that passed are inserted with multi-row
 //!    `INSERT ... ON CONFLICT DO NOTHING RETURNING`, the others read back;
-//! 3. the live assignments of the batch's (user, group) pairs are read at once, locked;
-//! 4. the rows are played in order in memory: a value equal to the live one is a no-op,
-//!    any other is one change (version + 1, one history entry), so a pair named twice gets
-//!    two versions, as two assigns would give it;
-//! 5. the final state is written with one multi-row insert (new pairs), one multi-row update
-//!    (existing pairs) and one multi-row history insert per chunk of rows.
-//!
-//! A first insert can lose a race with another writer of the same pair (PostgreSQL; SQLite has
-//! one writer): its `ON CONFLICT DO NOTHING` skips the row, and that pair's rows are replayed
-//! one by one through `assignments::write_value`, the path every other write takes.
+//! 3. the assignments are written in order through [`crate::pairs`] (one read, one insert,
+//!    one update and one history insert per chunk of rows).
 
-use crate::assignments::{find_by_refs, write_value, Write};
 use crate::driver::{DbError, Locks, Param, SqlConn};
+use crate::pairs::{self, stored_value, PairWrite, Stamp, CHUNK};
 use crate::records::{sql::GROUP_COLUMNS, Columns};
 use crate::{groups, internal, records, Driver, SqlStore};
 use async_trait::async_trait;
@@ -28,13 +20,6 @@ use tagd_core::bulk::{
 };
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
-
-/// Rows one multi-row statement carries (at most 7 parameters a row). Small on purpose:
-/// SQLite finds a `$n` parameter by a linear search of the statement's names, at prepare and
-/// at every bind, so a statement's cost grows with the square of its parameters. Measured
-/// (200,000 rows): 100 rows a statement import 1.7x faster than 500 on SQLite, about 10%
-/// slower on PostgreSQL.
-const CHUNK: usize = 100;
 
 #[async_trait]
 impl<D: Driver> Bulk for SqlStore<D> {
@@ -122,15 +107,6 @@ const EXPORT_BARE_USERS: &str = "SELECT u.id, u.user_id FROM users u \
        AND NOT g.is_deleted) \
      ORDER BY u.id LIMIT $3";
 
-/// The value held in the `define_value`, `number_value`, `string_value` columns.
-fn stored_value(row: &dyn Columns, attribute: Attribute) -> Result<TagValue> {
-    Ok(match attribute {
-        Attribute::Define => TagValue::Define(row.opt_flag("define_value")?.unwrap_or(false)),
-        Attribute::Number => TagValue::Number(row.opt_float("number_value")?.unwrap_or(0.0)),
-        Attribute::String => TagValue::String(row.opt_text("string_value")?.unwrap_or_default()),
-    })
-}
-
 fn export_row(row: &dyn Columns) -> Result<ExportRow> {
     let attribute = Attribute::parse(&row.text("attribute")?)?;
     Ok(ExportRow {
@@ -144,14 +120,6 @@ fn export_row(row: &dyn Columns) -> Result<ExportRow> {
         source: Source::from_db(&row.text("source")?),
         mtime: row.int("mtime")?,
     })
-}
-
-/// `$n` placeholders of row `i` of a multi-row statement whose per-row parameters start at
-/// `$first` and are `width` wide.
-fn row_params(first: usize, width: usize, i: usize) -> Vec<String> {
-    (0..width)
-        .map(|k| format!("${}", first + i * width + k))
-        .collect()
 }
 
 /// The groups a batch names, each read once.
@@ -245,28 +213,6 @@ impl GroupCache {
 /// A row after its checks: refused, a user only, or its group (index in the cache) and value.
 type Checked = Result<Option<(usize, TagValue)>, Refusal>;
 
-/// One (user, group) pair of the batch, as the rows leave it.
-struct Pair {
-    /// The assignment's id, once it exists.
-    id: Option<i64>,
-    /// Whether the assignment existed (live or deleted) before the batch.
-    existed: bool,
-    /// The current version; `None` for a pair never assigned.
-    version: Option<i64>,
-    live: Option<TagValue>,
-    changed: bool,
-    /// The batch rows naming it, in order.
-    rows: Vec<usize>,
-}
-
-/// One change of one pair, for its history entry.
-struct Change {
-    pair: (i64, i64),
-    version: i64,
-    old: Option<String>,
-    new: String,
-}
-
 async fn import(
     conn: &mut dyn SqlConn,
     locks: Locks,
@@ -310,110 +256,54 @@ async fn import(
             .ok_or_else(|| Error::internal("an imported user has no id"))
     };
 
-    let mut keys = Vec::new();
+    // The rows that set a value, as pair writes; `write_of[i]` is row i's write.
+    let mut writes = Vec::new();
+    let mut write_of = Vec::with_capacity(rows.len());
     for (row, item) in rows.iter().zip(&checked) {
-        if let Ok(Some((g, _))) = item {
-            keys.push((user_ref(&row.user_id)?, cache.groups[*g].id));
-        }
-    }
-    let mut pairs = live_pairs(conn, locks.update_assignment, org, &keys, &cache).await?;
-
-    // Play the rows in order.
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut changes = Vec::new();
-    for (i, (row, item)) in rows.iter().zip(&checked).enumerate() {
-        let outcome = match item {
-            Err(refusal) => ImportOutcome::Refused(refusal.clone()),
-            Ok(None) if fresh.remove(row.user_id.as_str()) => ImportOutcome::Applied,
-            Ok(None) => ImportOutcome::Unchanged,
+        let write = match item {
             Ok(Some((g, value))) => {
-                fresh.remove(row.user_id.as_str());
-                let key = (user_ref(&row.user_id)?, cache.groups[*g].id);
-                let pair = pairs
-                    .get_mut(&key)
-                    .ok_or_else(|| Error::internal("an imported pair was not read"))?;
-                pair.rows.push(i);
-                if pair.live.as_ref() == Some(value) {
-                    ImportOutcome::Unchanged
-                } else {
-                    let version = pair.version.map_or(0, |v| v + 1);
-                    changes.push(Change {
-                        pair: key,
-                        version,
-                        old: pair.live.as_ref().map(TagValue::to_text),
-                        new: value.to_text(),
-                    });
-                    pair.live = Some(value.clone());
-                    pair.version = Some(version);
-                    pair.changed = true;
-                    ImportOutcome::Applied
-                }
+                let group = &cache.groups[*g];
+                writes.push(PairWrite {
+                    key: (user_ref(&row.user_id)?, group.id),
+                    attribute: group.attribute,
+                    value: Some(value.clone()),
+                });
+                Some(writes.len() - 1)
             }
+            _ => None,
         };
-        outcomes.push(outcome);
+        write_of.push(write);
     }
-
     let stamp = Stamp {
         org,
         executor,
+        source: Source::Import,
         now: now_unix(),
     };
-    let lost = insert_new_pairs(conn, &stamp, &mut pairs).await?;
-    update_existing_pairs(conn, &stamp, &pairs).await?;
-    let recorded: Vec<&Change> = changes.iter().filter(|c| !lost.contains(&c.pair)).collect();
-    insert_history(conn, &stamp, &pairs, &recorded).await?;
+    let applied = pairs::apply(conn, locks.update_assignment, &stamp, &writes).await?;
 
-    // Pairs whose first insert lost a race: their rows again, one by one.
-    let mut lost: Vec<(i64, i64)> = lost.into_iter().collect();
-    lost.sort_unstable();
-    for key in &lost {
-        let Some(pair) = pairs.get(key) else { continue };
-        for &i in &pair.rows {
-            let Ok(Some((_, value))) = &checked[i] else {
-                continue;
-            };
-            let lock = locks.update_assignment;
-            let current = find_by_refs(conn, lock, org, *key).await?;
-            if current.filter(|a| !a.is_deleted).map(|a| a.value).as_ref() == Some(value) {
-                outcomes[i] = ImportOutcome::Unchanged;
-            } else {
-                let one = Write {
-                    org,
-                    refs: *key,
-                    executor,
-                    source: Source::Import,
-                };
-                write_value(conn, lock, &one, value).await?;
-                outcomes[i] = ImportOutcome::Applied;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for ((row, item), write) in rows.iter().zip(&checked).zip(&write_of) {
+        let outcome = match (item, write) {
+            (Err(refusal), _) => ImportOutcome::Refused(refusal.clone()),
+            (Ok(_), Some(w)) => {
+                fresh.remove(row.user_id.as_str());
+                if applied[*w] {
+                    ImportOutcome::Applied
+                } else {
+                    ImportOutcome::Unchanged
+                }
             }
-        }
+            (Ok(_), None) if fresh.remove(row.user_id.as_str()) => ImportOutcome::Applied,
+            (Ok(_), None) => ImportOutcome::Unchanged,
+        };
+        outcomes.push(outcome);
     }
 
     Ok(ImportReport {
         outcomes,
         users_created,
     })
-}
-
-/// Who writes, and when: shared by every statement of a batch.
-struct Stamp<'a> {
-    org: OrgId,
-    executor: &'a Executor,
-    now: i64,
-}
-
-impl Stamp<'_> {
-    /// `$1`..`$6`: organization, executor kind, id and name, source, time.
-    fn params(&self) -> Vec<Param<'_>> {
-        vec![
-            self.org.0.into(),
-            self.executor.kind.as_str().into(),
-            self.executor.id.into(),
-            self.executor.name.as_str().into(),
-            Source::Import.as_str().into(),
-            self.now.into(),
-        ]
-    }
 }
 
 /// Registers the users (idempotently); returns every user's id and the set of users this
@@ -465,229 +355,4 @@ async fn upsert_users(
         }
     }
     Ok((refs, created))
-}
-
-/// The state of every pair in `keys` (live or deleted assignment, or none), row-locked.
-async fn live_pairs(
-    conn: &mut dyn SqlConn,
-    lock: &str,
-    org: OrgId,
-    keys: &[(i64, i64)],
-    cache: &GroupCache,
-) -> Result<HashMap<(i64, i64), Pair>> {
-    let mut pairs: HashMap<(i64, i64), Pair> = HashMap::with_capacity(keys.len());
-    for &key in keys {
-        pairs.entry(key).or_insert(Pair {
-            id: None,
-            existed: false,
-            version: None,
-            live: None,
-            changed: false,
-            rows: Vec::new(),
-        });
-    }
-    let attributes: HashMap<i64, Attribute> =
-        cache.groups.iter().map(|g| (g.id, g.attribute)).collect();
-    // By users, the leading columns of the (org_id, user_ref, group_ref) key, so both
-    // databases read that index whatever their statistics say. The groups only filter
-    // (`+ 0` keeps them out of index choice: on a table that grew faster than its statistics,
-    // PostgreSQL would otherwise pick the by-group index and read the whole group).
-    let mut users: Vec<i64> = pairs.keys().map(|(u, _)| *u).collect();
-    users.sort_unstable();
-    users.dedup();
-    let mut groups: Vec<i64> = pairs.keys().map(|(_, g)| *g).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let group_filter = if groups.len() <= CHUNK {
-        let list: Vec<String> = (0..groups.len()).map(|i| format!("${}", i + 2)).collect();
-        format!("AND a.group_ref + 0 IN ({})", list.join(", "))
-    } else {
-        String::new()
-    };
-    let first_user = if group_filter.is_empty() {
-        2
-    } else {
-        2 + groups.len()
-    };
-    for chunk in users.chunks(CHUNK) {
-        let list: Vec<String> = (0..chunk.len())
-            .map(|i| format!("${}", first_user + i))
-            .collect();
-        let sql = format!(
-            "SELECT a.id, a.user_ref, a.group_ref, a.define_value, a.number_value, \
-             a.string_value, a.version, a.is_deleted FROM tag_assignments a \
-             WHERE a.org_id = $1 {group_filter} AND a.user_ref IN ({}) {lock}",
-            list.join(", ")
-        );
-        let mut params: Vec<Param<'_>> = vec![org.0.into()];
-        if !group_filter.is_empty() {
-            params.extend(groups.iter().map(|g| Param::from(*g)));
-        }
-        params.extend(chunk.iter().map(|u| Param::from(*u)));
-        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            let key = (row.int("user_ref")?, row.int("group_ref")?);
-            // Another group of the same user: not this batch's business.
-            let Some(pair) = pairs.get_mut(&key) else {
-                continue;
-            };
-            let attribute = attributes
-                .get(&key.1)
-                .copied()
-                .ok_or_else(|| Error::internal("an assignment of an unread group"))?;
-            pair.id = Some(row.int("id")?);
-            pair.existed = true;
-            pair.version = Some(row.int("version")?);
-            pair.live = if row.flag("is_deleted")? {
-                None
-            } else {
-                Some(stored_value(row.as_ref(), attribute)?)
-            };
-        }
-    }
-    Ok(pairs)
-}
-
-/// Inserts the changed pairs that had no assignment, in their final state; returns the pairs
-/// another writer inserted first (nothing of them was written here).
-async fn insert_new_pairs(
-    conn: &mut dyn SqlConn,
-    stamp: &Stamp<'_>,
-    pairs: &mut HashMap<(i64, i64), Pair>,
-) -> Result<HashSet<(i64, i64)>> {
-    let mut new: Vec<(i64, i64)> = pairs
-        .iter()
-        .filter(|(_, p)| p.changed && p.id.is_none())
-        .map(|(k, _)| *k)
-        .collect();
-    new.sort_unstable();
-    let mut lost: HashSet<(i64, i64)> = new.iter().copied().collect();
-    let mut inserted = Vec::new();
-    for chunk in new.chunks(CHUNK) {
-        let entity_ids: Vec<ExternalId> = chunk.iter().map(|_| ExternalId::generate()).collect();
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = row_params(7, 7, i);
-                format!(
-                    "($1, {}, {}, {}, {}, {}, $2, $3, $4, $5, {}, $6, $6, {})",
-                    p[0], p[1], p[2], p[3], p[4], p[5], p[6]
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
-             number_value, string_value, executor_kind, executor_ref, executor_name, source, \
-             version, ctime, mtime, entity_id) VALUES {} \
-             ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING \
-             RETURNING id, user_ref, group_ref",
-            values.join(", ")
-        );
-        let mut params = stamp.params();
-        for (key, entity_id) in chunk.iter().zip(&entity_ids) {
-            let pair = &pairs[key];
-            let value = pair.live.as_ref();
-            params.extend::<[Param<'_>; 7]>([
-                key.0.into(),
-                key.1.into(),
-                value.and_then(TagValue::define_value).into(),
-                value.and_then(TagValue::number_value).into(),
-                value.and_then(TagValue::string_value).into(),
-                pair.version.unwrap_or(0).into(),
-                entity_id.as_str().into(),
-            ]);
-        }
-        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            inserted.push((
-                (row.int("user_ref")?, row.int("group_ref")?),
-                row.int("id")?,
-            ));
-        }
-    }
-    for (key, id) in inserted {
-        lost.remove(&key);
-        if let Some(pair) = pairs.get_mut(&key) {
-            pair.id = Some(id);
-        }
-    }
-    Ok(lost)
-}
-
-/// Writes the final state of the changed pairs that had an assignment (live or deleted).
-async fn update_existing_pairs(
-    conn: &mut dyn SqlConn,
-    stamp: &Stamp<'_>,
-    pairs: &HashMap<(i64, i64), Pair>,
-) -> Result<()> {
-    let mut existing: Vec<(i64, &Pair)> = pairs
-        .values()
-        .filter(|p| p.changed && p.existed)
-        .filter_map(|p| p.id.map(|id| (id, p)))
-        .collect();
-    existing.sort_unstable_by_key(|(id, _)| *id);
-    for chunk in existing.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", row_params(7, 5, i).join(", ")))
-            .collect();
-        let sql = format!(
-            "UPDATE tag_assignments SET define_value = v.column2, number_value = v.column3, \
-             string_value = v.column4, version = v.column5, executor_kind = $2, \
-             executor_ref = $3, executor_name = $4, source = $5, mtime = $6, \
-             is_deleted = FALSE \
-             FROM (VALUES {}) AS v \
-             WHERE tag_assignments.org_id = $1 AND tag_assignments.id = v.column1",
-            values.join(", ")
-        );
-        let mut params = stamp.params();
-        for (id, pair) in chunk {
-            let value = pair.live.as_ref();
-            params.extend::<[Param<'_>; 5]>([
-                (*id).into(),
-                value.and_then(TagValue::define_value).into(),
-                value.and_then(TagValue::number_value).into(),
-                value.and_then(TagValue::string_value).into(),
-                pair.version.unwrap_or(0).into(),
-            ]);
-        }
-        conn.execute(&sql, &params).await.map_err(internal)?;
-    }
-    Ok(())
-}
-
-/// One history entry per change, in order.
-async fn insert_history(
-    conn: &mut dyn SqlConn,
-    stamp: &Stamp<'_>,
-    pairs: &HashMap<(i64, i64), Pair>,
-    changes: &[&Change],
-) -> Result<()> {
-    for chunk in changes.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = row_params(7, 4, i);
-                format!(
-                    "($1, {}, {}, $2, $3, $4, $5, {}, {}, $6)",
-                    p[0], p[1], p[2], p[3]
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO assignment_history (org_id, assignment_ref, version, executor_kind, \
-             executor_ref, executor_name, source, old_value, new_value, at) VALUES {}",
-            values.join(", ")
-        );
-        let mut params = stamp.params();
-        for change in chunk {
-            let id = pairs
-                .get(&change.pair)
-                .and_then(|p| p.id)
-                .ok_or_else(|| Error::internal("a changed pair has no assignment id"))?;
-            params.extend::<[Param<'_>; 4]>([
-                id.into(),
-                change.version.into(),
-                change.old.as_deref().into(),
-                Some(change.new.as_str()).into(),
-            ]);
-        }
-        conn.execute(&sql, &params).await.map_err(internal)?;
-    }
-    Ok(())
 }

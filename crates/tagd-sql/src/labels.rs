@@ -1,85 +1,21 @@
 //! v2 labels: changeLabels through the core's rules, and the label queries.
 
-use crate::assignments::{find_by_refs, remove_value, write_value, Write};
-use crate::driver::{Locks, SqlConn};
+use crate::driver::{Locks, Param, SqlConn};
+use crate::pairs::{self, PairWrite, Stamp, CHUNK};
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
 use crate::{internal, tenants};
-use async_trait::async_trait;
-use tagd_core::labels::{apply_label_change, LabelChange, LabelTx, LabelWarning};
+use std::collections::{HashMap, HashSet};
+use tagd_core::labels::{plan_label_change, LabelChange, LabelWarning};
+use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
 /// A live, true assignment of an active define group: a label the customer carries.
 const CARRIED_LABEL: &str = "NOT a.is_deleted AND a.define_value AND g.attribute = 'define' \
      AND g.is_active AND NOT g.is_deleted";
 
-struct LabelWriter<'c> {
-    conn: &'c mut dyn SqlConn,
-    locks: Locks,
-    org: OrgId,
-    executor: &'c Executor,
-}
-
-/// The v2 write of (user, group) by `executor`.
-fn v2_write<'e>(org: OrgId, executor: &'e Executor, user: &User, group: &TagGroup) -> Write<'e> {
-    Write {
-        org,
-        refs: (user.id, group.id),
-        executor,
-        source: Source::V2Api,
-    }
-}
-
-#[async_trait]
-impl LabelTx for LabelWriter<'_> {
-    async fn label_group(&mut self, name: &LabelName) -> Result<Option<TagGroup>> {
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM tag_groups WHERE org_id = $1 AND name = $2 \
-             AND attribute = 'define' AND is_active AND NOT is_deleted {}",
-            self.locks.share
-        );
-        let row = self
-            .conn
-            .fetch_optional(&sql, &[self.org.0.into(), name.as_str().into()])
-            .await
-            .map_err(internal)?;
-        row.map(|r| records::tag_group(r.as_ref())).transpose()
-    }
-
-    async fn live_value(&mut self, user: &User, group: &TagGroup) -> Result<Option<TagValue>> {
-        let lock = self.locks.update_assignment;
-        let current = find_by_refs(self.conn, lock, self.org, (user.id, group.id)).await?;
-        Ok(current.filter(|a| !a.is_deleted).map(|a| a.value))
-    }
-
-    async fn has_labels(&mut self, user: &User) -> Result<bool> {
-        let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM tag_assignments a \
-             JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
-             WHERE a.org_id = $1 AND a.user_ref = $2 AND {CARRIED_LABEL}) AS carries"
-        );
-        let row = self
-            .conn
-            .fetch_optional(&sql, &[self.org.0.into(), user.id.into()])
-            .await
-            .map_err(internal)?;
-        row.map_or(Ok(false), |r| r.flag("carries"))
-    }
-
-    async fn set(&mut self, user: &User, group: &TagGroup, value: TagValue) -> Result<()> {
-        let write = v2_write(self.org, self.executor, user, group);
-        let lock = self.locks.update_assignment;
-        write_value(self.conn, lock, &write, &value).await?;
-        Ok(())
-    }
-
-    async fn remove(&mut self, user: &User, group: &TagGroup) -> Result<()> {
-        let write = v2_write(self.org, self.executor, user, group);
-        let lock = self.locks.update_assignment;
-        remove_value(self.conn, lock, &write).await?;
-        Ok(())
-    }
-}
-
+/// changeLabels inside the caller's transaction: the named labels in one query, the labels
+/// the customer carries in another, the plan from the core's rules, and its steps written
+/// through [`crate::pairs`] in a few multi-row statements whatever the number of labels.
 pub(crate) async fn change_labels(
     conn: &mut dyn SqlConn,
     locks: Locks,
@@ -90,13 +26,62 @@ pub(crate) async fn change_labels(
     let user = tenants::find_user(conn, org, user_id)
         .await?
         .ok_or(Error::UserNotFound)?;
-    let mut labels = LabelWriter {
-        conn,
-        locks,
+    let mut names: Vec<&str> = change
+        .add
+        .iter()
+        .chain(&change.remove)
+        .map(LabelName::as_str)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut labels = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(CHUNK) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        // Share-locked, as a single assign locks its group, so an attribute change or a
+        // deactivation cannot slip in before the writes.
+        let sql = format!(
+            "SELECT id, name FROM tag_groups WHERE org_id = $1 AND name IN ({}) \
+             AND attribute = 'define' AND is_active AND NOT is_deleted ORDER BY id {}",
+            list.join(", "),
+            locks.share
+        );
+        let mut params: Vec<Param<'_>> = vec![org.0.into()];
+        params.extend(chunk.iter().map(|n| Param::from(*n)));
+        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
+            labels.insert(row.text("name")?, row.int("id")?);
+        }
+    }
+    let sql = format!(
+        "SELECT a.group_ref FROM tag_assignments a \
+         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
+         WHERE a.org_id = $1 AND a.user_ref = $2 AND {CARRIED_LABEL}"
+    );
+    let carried = conn
+        .fetch_all(&sql, &[org.0.into(), user.id.into()])
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|r| r.int("group_ref"))
+        .collect::<Result<HashSet<i64>>>()?;
+
+    let plan = plan_label_change(change, &labels, &carried);
+    let writes: Vec<PairWrite> = plan
+        .steps
+        .iter()
+        .map(|&(group, carry)| PairWrite {
+            key: (user.id, group),
+            attribute: Attribute::Define,
+            value: carry.then_some(TagValue::Define(true)),
+        })
+        .collect();
+    let stamp = Stamp {
         org,
         executor,
+        source: Source::V2Api,
+        now: now_unix(),
     };
-    apply_label_change(&mut labels, &user, change).await
+    pairs::apply(conn, locks.update_assignment, &stamp, &writes).await?;
+    Ok(plan.warnings)
 }
 
 pub(crate) async fn list_user_labels(

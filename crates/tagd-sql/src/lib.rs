@@ -10,6 +10,7 @@ pub mod driver;
 mod groups;
 mod idempotency;
 mod labels;
+mod pairs;
 pub mod records;
 mod tenants;
 

@@ -36,6 +36,7 @@ macro_rules! conformance {
             concurrent_assignments_to_distinct_users_all_succeed,
             a_batch_applies_its_valid_items_and_refuses_the_others_one_by_one,
             change_labels_sets_known_labels_and_warns_about_unknown_ones_in_request_order,
+            a_label_added_and_removed_in_one_request_records_both_changes_in_order,
             removing_from_a_customer_without_labels_warns_33001_once,
             adding_a_carried_label_again_changes_nothing,
             change_labels_for_an_unknown_customer_is_refused_and_changes_nothing,

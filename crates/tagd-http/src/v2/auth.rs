@@ -60,9 +60,14 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V2Caller, V
         .and_then(|v| v.to_str().ok())
         .ok_or(V2Error::Unauthorized)?;
     let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-    if let Some(caller) = state.basic_auth_cache.get(&key) {
-        return Ok(caller);
-    }
+    state
+        .basic_auth_cache
+        .get_or_try_insert(key, || verify(header, state))
+        .await
+}
+
+/// An argon2 verification of the header's credential.
+async fn verify(header: &str, state: &AppState) -> Result<V2Caller, V2Error> {
     let (username, password) = decode_basic_header(header).ok_or(V2Error::Unauthorized)?;
     let credential = state.store.find_basic_credential(&username).await?;
     let stored = credential
@@ -75,13 +80,11 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V2Caller, V
     let credential = credential
         .filter(|_| verified)
         .ok_or(V2Error::Unauthorized)?;
-    let caller = V2Caller {
+    Ok(V2Caller {
         org: credential.org_id,
         credential_id: credential.id,
         username: credential.username,
-    };
-    state.basic_auth_cache.put(key, caller.clone());
-    Ok(caller)
+    })
 }
 
 #[cfg(test)]

@@ -89,6 +89,50 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
     assert_eq!(listed[1].tags_group_id, old.entity_id);
 }
 
+pub async fn a_label_added_and_removed_in_one_request_records_both_changes_in_order(
+    store: DynStore,
+) {
+    let w = world(&store, "Acme").await;
+    let change_of = |add: &'static [&'static str], remove: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            store
+                .change_labels(w.org.id, &user("u1"), &change(add, remove), &v2_executor())
+                .await
+                .expect("applied")
+        }
+    };
+    // The second remove comes after the customer's only label is gone.
+    let warnings = change_of(&["VIP"], &["VIP", "VIP"]).await;
+    assert_eq!(warnings, vec![LabelWarning::user_has_none()]);
+    assert!(label_names(&store, w.org.id, "u1").await.is_empty());
+
+    assert!(change_of(&["VIP"], &[]).await.is_empty());
+    let listed = store
+        .list_user_assignments(w.org.id, &user("u1"))
+        .await
+        .expect("listed");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].version, 2, "set, removed, set again");
+    let history = store
+        .assignment_history(w.org.id, &listed[0].entity_id)
+        .await
+        .expect("history");
+    let changes: Vec<_> = history
+        .iter()
+        .map(|h| (h.version, h.old_value.as_deref(), h.new_value.as_deref()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (0, None, Some("True")),
+            (1, Some("True"), None),
+            (2, None, Some("True"))
+        ]
+    );
+    assert!(history.iter().all(|h| h.source == Source::V2Api));
+}
+
 pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: DynStore) {
     let w = world(&store, "Acme").await;
     store

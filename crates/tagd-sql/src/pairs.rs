@@ -1,0 +1,401 @@
+//! Many changes to (user, group) pairs in a handful of statements: bulk import and
+//! changeLabels write through here.
+//!
+//! 1. the assignments of every pair named are read at once, row-locked;
+//! 2. the changes are played in order in memory: a value equal to the live one (or a removal
+//!    of a pair with none) is a no-op, anything else is one change (version + 1, one history
+//!    entry), so a pair named twice gets two versions, as two single writes would give it;
+//! 3. the final state is written with one multi-row insert (new pairs), one multi-row update
+//!    (existing pairs) and one multi-row history insert per chunk.
+//!
+//! A first insert can lose a race with another writer of the same pair (PostgreSQL; SQLite has
+//! one writer): its `ON CONFLICT DO NOTHING` skips the row, and that pair's changes are
+//! replayed one by one through `assignments::write_value`/`remove_value`, the path every
+//! single write takes.
+
+use crate::assignments::{find_by_refs, remove_value, write_value, Write};
+use crate::driver::{Param, SqlConn};
+use crate::internal;
+use crate::records::Columns;
+use std::collections::{HashMap, HashSet};
+use tagd_core::*;
+
+/// Rows one multi-row statement carries (at most 8 parameters a row). Small on purpose:
+/// SQLite finds a `$n` parameter by a linear search of the statement's names, at prepare and
+/// at every bind, so a statement's cost grows with the square of its parameters. Measured
+/// (200,000 rows): 100 rows a statement import 1.7x faster than 500 on SQLite, about 10%
+/// slower on PostgreSQL.
+pub(crate) const CHUNK: usize = 100;
+
+/// One change: set `value` on the pair (user ref, group ref), or remove its live value.
+pub(crate) struct PairWrite {
+    pub key: (i64, i64),
+    pub attribute: Attribute,
+    pub value: Option<TagValue>,
+}
+
+/// Who writes, when, and through which door: shared by every statement of a batch.
+pub(crate) struct Stamp<'a> {
+    pub org: OrgId,
+    pub executor: &'a Executor,
+    pub source: Source,
+    pub now: i64,
+}
+
+impl Stamp<'_> {
+    /// `$1`..`$6`: organization, executor kind, id and name, source, time.
+    fn params(&self) -> Vec<Param<'_>> {
+        vec![
+            self.org.0.into(),
+            self.executor.kind.as_str().into(),
+            self.executor.id.into(),
+            self.executor.name.as_str().into(),
+            self.source.as_str().into(),
+            self.now.into(),
+        ]
+    }
+}
+
+/// The value held in the `define_value`, `number_value`, `string_value` columns.
+pub(crate) fn stored_value(row: &dyn Columns, attribute: Attribute) -> Result<TagValue> {
+    Ok(match attribute {
+        Attribute::Define => TagValue::Define(row.opt_flag("define_value")?.unwrap_or(false)),
+        Attribute::Number => TagValue::Number(row.opt_float("number_value")?.unwrap_or(0.0)),
+        Attribute::String => TagValue::String(row.opt_text("string_value")?.unwrap_or_default()),
+    })
+}
+
+/// One pair of the batch, as the changes leave it.
+struct Pair {
+    /// The assignment's id, once it exists.
+    id: Option<i64>,
+    /// Whether the assignment existed (live or deleted) before the batch.
+    existed: bool,
+    /// The current version; `None` for a pair never assigned.
+    version: Option<i64>,
+    /// The value in the row's columns (a removal keeps it) and whether the row is deleted.
+    value: Option<TagValue>,
+    deleted: bool,
+    changed: bool,
+    /// The batch's writes naming it, in order.
+    writes: Vec<usize>,
+}
+
+impl Pair {
+    fn live(&self) -> Option<&TagValue> {
+        self.value.as_ref().filter(|_| !self.deleted)
+    }
+}
+
+/// One change of one pair, for its history entry.
+struct Change {
+    pair: (i64, i64),
+    version: i64,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+/// Applies `writes` in order inside the caller's transaction; answers, for each, whether it
+/// changed anything. `lock` is the driver's row lock for assignments.
+pub(crate) async fn apply(
+    conn: &mut dyn SqlConn,
+    lock: &str,
+    stamp: &Stamp<'_>,
+    writes: &[PairWrite],
+) -> Result<Vec<bool>> {
+    let mut pairs = read_pairs(conn, lock, stamp.org, writes).await?;
+    let mut applied = Vec::with_capacity(writes.len());
+    let mut changes = Vec::new();
+    for (i, write) in writes.iter().enumerate() {
+        let pair = pairs
+            .get_mut(&write.key)
+            .ok_or_else(|| Error::internal("a written pair was not read"))?;
+        pair.writes.push(i);
+        if pair.live() == write.value.as_ref() {
+            applied.push(false);
+            continue;
+        }
+        let version = pair.version.map_or(0, |v| v + 1);
+        changes.push(Change {
+            pair: write.key,
+            version,
+            old: pair.live().map(TagValue::to_text),
+            new: write.value.as_ref().map(TagValue::to_text),
+        });
+        match &write.value {
+            Some(value) => {
+                pair.value = Some(value.clone());
+                pair.deleted = false;
+            }
+            None => pair.deleted = true,
+        }
+        pair.version = Some(version);
+        pair.changed = true;
+        applied.push(true);
+    }
+
+    let lost = insert_new_pairs(conn, stamp, &mut pairs).await?;
+    update_existing_pairs(conn, stamp, &pairs).await?;
+    let recorded: Vec<&Change> = changes.iter().filter(|c| !lost.contains(&c.pair)).collect();
+    insert_history(conn, stamp, &pairs, &recorded).await?;
+
+    // Pairs whose first insert lost a race: their writes again, one by one.
+    let mut lost: Vec<(i64, i64)> = lost.into_iter().collect();
+    lost.sort_unstable();
+    for key in &lost {
+        let Some(pair) = pairs.get(key) else { continue };
+        let one = Write {
+            org: stamp.org,
+            refs: *key,
+            executor: stamp.executor,
+            source: stamp.source,
+        };
+        for &i in &pair.writes {
+            applied[i] = match &writes[i].value {
+                Some(value) => {
+                    let current = find_by_refs(conn, lock, stamp.org, *key).await?;
+                    let live = current.filter(|a| !a.is_deleted).map(|a| a.value);
+                    if live.as_ref() == Some(value) {
+                        false
+                    } else {
+                        write_value(conn, lock, &one, value).await?;
+                        true
+                    }
+                }
+                None => remove_value(conn, lock, &one).await?.is_some(),
+            };
+        }
+    }
+    Ok(applied)
+}
+
+/// `$n` placeholders of row `i` of a multi-row statement whose per-row parameters start at
+/// `$first` and are `width` wide.
+fn row_params(first: usize, width: usize, i: usize) -> Vec<String> {
+    (0..width)
+        .map(|k| format!("${}", first + i * width + k))
+        .collect()
+}
+
+/// The state of every pair the writes name (live or deleted assignment, or none),
+/// row-locked.
+async fn read_pairs(
+    conn: &mut dyn SqlConn,
+    lock: &str,
+    org: OrgId,
+    writes: &[PairWrite],
+) -> Result<HashMap<(i64, i64), Pair>> {
+    let mut pairs: HashMap<(i64, i64), Pair> = HashMap::with_capacity(writes.len());
+    let mut attributes: HashMap<i64, Attribute> = HashMap::new();
+    for write in writes {
+        attributes.insert(write.key.1, write.attribute);
+        pairs.entry(write.key).or_insert(Pair {
+            id: None,
+            existed: false,
+            version: None,
+            value: None,
+            deleted: false,
+            changed: false,
+            writes: Vec::new(),
+        });
+    }
+    // By users, the leading columns of the (org_id, user_ref, group_ref) key, so both
+    // databases read that index whatever their statistics say. The groups only filter
+    // (`+ 0` keeps them out of index choice: on a table that grew faster than its statistics,
+    // PostgreSQL would otherwise pick the by-group index and read the whole group).
+    let mut users: Vec<i64> = pairs.keys().map(|(u, _)| *u).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut groups: Vec<i64> = attributes.keys().copied().collect();
+    groups.sort_unstable();
+    let group_filter = if groups.len() <= CHUNK {
+        let list: Vec<String> = (0..groups.len()).map(|i| format!("${}", i + 2)).collect();
+        format!("AND a.group_ref + 0 IN ({})", list.join(", "))
+    } else {
+        String::new()
+    };
+    let first_user = if group_filter.is_empty() {
+        2
+    } else {
+        2 + groups.len()
+    };
+    for chunk in users.chunks(CHUNK) {
+        let list: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", first_user + i))
+            .collect();
+        let sql = format!(
+            "SELECT a.id, a.user_ref, a.group_ref, a.define_value, a.number_value, \
+             a.string_value, a.version, a.is_deleted FROM tag_assignments a \
+             WHERE a.org_id = $1 {group_filter} AND a.user_ref IN ({}) {lock}",
+            list.join(", ")
+        );
+        let mut params: Vec<Param<'_>> = vec![org.0.into()];
+        if !group_filter.is_empty() {
+            params.extend(groups.iter().map(|g| Param::from(*g)));
+        }
+        params.extend(chunk.iter().map(|u| Param::from(*u)));
+        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
+            let key = (row.int("user_ref")?, row.int("group_ref")?);
+            // Another group of the same user: not this batch's business.
+            let Some(pair) = pairs.get_mut(&key) else {
+                continue;
+            };
+            let attribute = attributes
+                .get(&key.1)
+                .copied()
+                .ok_or_else(|| Error::internal("an assignment of an unread group"))?;
+            pair.id = Some(row.int("id")?);
+            pair.existed = true;
+            pair.version = Some(row.int("version")?);
+            pair.value = Some(stored_value(row.as_ref(), attribute)?);
+            pair.deleted = row.flag("is_deleted")?;
+        }
+    }
+    Ok(pairs)
+}
+
+/// Inserts the changed pairs that had no assignment, in their final state; returns the pairs
+/// another writer inserted first (nothing of them was written here).
+async fn insert_new_pairs(
+    conn: &mut dyn SqlConn,
+    stamp: &Stamp<'_>,
+    pairs: &mut HashMap<(i64, i64), Pair>,
+) -> Result<HashSet<(i64, i64)>> {
+    let mut new: Vec<(i64, i64)> = pairs
+        .iter()
+        .filter(|(_, p)| p.changed && p.id.is_none())
+        .map(|(k, _)| *k)
+        .collect();
+    new.sort_unstable();
+    let mut lost: HashSet<(i64, i64)> = new.iter().copied().collect();
+    let mut inserted = Vec::new();
+    for chunk in new.chunks(CHUNK) {
+        let entity_ids: Vec<ExternalId> = chunk.iter().map(|_| ExternalId::generate()).collect();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = row_params(7, 8, i);
+                format!(
+                    "($1, {}, {}, {}, {}, {}, $2, $3, $4, $5, {}, $6, $6, {}, {})",
+                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
+             number_value, string_value, executor_kind, executor_ref, executor_name, source, \
+             version, ctime, mtime, entity_id, is_deleted) VALUES {} \
+             ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING \
+             RETURNING id, user_ref, group_ref",
+            values.join(", ")
+        );
+        let mut params = stamp.params();
+        for (key, entity_id) in chunk.iter().zip(&entity_ids) {
+            let pair = &pairs[key];
+            let value = pair.value.as_ref();
+            params.extend::<[Param<'_>; 8]>([
+                key.0.into(),
+                key.1.into(),
+                value.and_then(TagValue::define_value).into(),
+                value.and_then(TagValue::number_value).into(),
+                value.and_then(TagValue::string_value).into(),
+                pair.version.unwrap_or(0).into(),
+                entity_id.as_str().into(),
+                pair.deleted.into(),
+            ]);
+        }
+        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
+            inserted.push((
+                (row.int("user_ref")?, row.int("group_ref")?),
+                row.int("id")?,
+            ));
+        }
+    }
+    for (key, id) in inserted {
+        lost.remove(&key);
+        if let Some(pair) = pairs.get_mut(&key) {
+            pair.id = Some(id);
+        }
+    }
+    Ok(lost)
+}
+
+/// Writes the final state of the changed pairs that had an assignment (live or deleted).
+async fn update_existing_pairs(
+    conn: &mut dyn SqlConn,
+    stamp: &Stamp<'_>,
+    pairs: &HashMap<(i64, i64), Pair>,
+) -> Result<()> {
+    let mut existing: Vec<(i64, &Pair)> = pairs
+        .values()
+        .filter(|p| p.changed && p.existed)
+        .filter_map(|p| p.id.map(|id| (id, p)))
+        .collect();
+    existing.sort_unstable_by_key(|(id, _)| *id);
+    for chunk in existing.chunks(CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", row_params(7, 6, i).join(", ")))
+            .collect();
+        let sql = format!(
+            "UPDATE tag_assignments SET define_value = v.column2, number_value = v.column3, \
+             string_value = v.column4, version = v.column5, is_deleted = v.column6, \
+             executor_kind = $2, executor_ref = $3, executor_name = $4, source = $5, mtime = $6 \
+             FROM (VALUES {}) AS v \
+             WHERE tag_assignments.org_id = $1 AND tag_assignments.id = v.column1",
+            values.join(", ")
+        );
+        let mut params = stamp.params();
+        for (id, pair) in chunk {
+            let value = pair.value.as_ref();
+            params.extend::<[Param<'_>; 6]>([
+                (*id).into(),
+                value.and_then(TagValue::define_value).into(),
+                value.and_then(TagValue::number_value).into(),
+                value.and_then(TagValue::string_value).into(),
+                pair.version.unwrap_or(0).into(),
+                pair.deleted.into(),
+            ]);
+        }
+        conn.execute(&sql, &params).await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// One history entry per change, in order.
+async fn insert_history(
+    conn: &mut dyn SqlConn,
+    stamp: &Stamp<'_>,
+    pairs: &HashMap<(i64, i64), Pair>,
+    changes: &[&Change],
+) -> Result<()> {
+    for chunk in changes.chunks(CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = row_params(7, 4, i);
+                format!(
+                    "($1, {}, {}, $2, $3, $4, $5, {}, {}, $6)",
+                    p[0], p[1], p[2], p[3]
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO assignment_history (org_id, assignment_ref, version, executor_kind, \
+             executor_ref, executor_name, source, old_value, new_value, at) VALUES {}",
+            values.join(", ")
+        );
+        let mut params = stamp.params();
+        for change in chunk {
+            let id = pairs
+                .get(&change.pair)
+                .and_then(|p| p.id)
+                .ok_or_else(|| Error::internal("a changed pair has no assignment id"))?;
+            params.extend::<[Param<'_>; 4]>([
+                id.into(),
+                change.version.into(),
+                change.old.as_deref().into(),
+                change.new.as_deref().into(),
+            ]);
+        }
+        conn.execute(&sql, &params).await.map_err(internal)?;
+    }
+    Ok(())
+}
