@@ -113,11 +113,11 @@ mod tests {
             })
             .collect();
         for task in tasks {
-            assert_eq!(task.await.unwrap(), Ok("verified"));
+            assert_eq!(task.await.expect("task"), Ok("verified"));
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert!(
-            cache.flights.lock().unwrap().is_empty(),
+            cache.flights.lock().expect("lock").is_empty(),
             "no lock left behind"
         );
     }
