@@ -262,9 +262,11 @@ HISTORY_COLUMNS = ("org_id, assignment_ref, version, executor_kind, executor_ref
 
 def raw_rows(users, org, group_refs):
     """(kind, row) for the users, assignments and history entries tagd's import ends with, as
-    SQL-ready Python values; ids from 1, entity ids random (as tagd's) from a fixed seed."""
+    SQL-ready Python values; ids from 1, entity ids as tagd makes them (48 bits of
+    milliseconds, then 80 random bits from a fixed seed)."""
     now = int(time.time())
     entity_ids = random.Random(42)
+    millis = int(time.time() * 1000)
     for i in range(users):
         user_ref = i + 1
         yield "user", (user_ref, org, user_id(i), now)
@@ -275,7 +277,7 @@ def raw_rows(users, org, group_refs):
             define = (value == "True") if attribute == "define" else None
             number = float(value) if attribute == "number" else None
             string = value if attribute == "string" else None
-            entity = f"{entity_ids.getrandbits(128):032x}"
+            entity = f"{millis + ref // 1000:012x}{entity_ids.getrandbits(80):020x}"
             yield "assignment", (ref, org, entity, user_ref, group_refs[variable], define, number,
                                  string, "operator", 0, "import", "import", 0, now, now, False)
             yield "history", (ref, org, ref, 0, "operator", 0, "import", "import", None, value, now)

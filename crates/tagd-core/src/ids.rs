@@ -32,10 +32,19 @@ impl ExternalId {
         }
     }
 
-    /// A fresh random id with 128 bits of entropy.
+    /// A fresh id: 48 bits of Unix milliseconds, then 80 random bits (the layout of a
+    /// UUIDv7, without its version bits). Ids made later sort later, so a new row's id lands
+    /// at the end of its index instead of on a random page: with fully random ids, a bulk
+    /// import rewrote one random index page per row, most of its disk writes. Ids are never
+    /// secrets (every lookup is also scoped by organization), and 80 random bits still make
+    /// two ids of one millisecond differ.
     pub fn generate() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
+        bytes[..6].copy_from_slice(&(millis as u64).to_be_bytes()[2..]);
+        rand::thread_rng().fill_bytes(&mut bytes[6..]);
         ExternalId(hex::encode(bytes))
     }
 
@@ -100,6 +109,14 @@ mod tests {
         assert!(ExternalId::parse("corp_id", "7A529DCE6D4D41DF882A4FCB9CE8277C").is_err());
         assert!(ExternalId::parse("corp_id", "7a529dce").is_err());
         assert!(ExternalId::parse("corp_id", "7a529dce-6d4d-41df-882a-4fcb9ce8").is_err());
+    }
+
+    #[test]
+    fn generated_external_ids_sort_by_creation_time() {
+        let first = ExternalId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = ExternalId::generate();
+        assert!(first < later, "{first} then {later}");
     }
 
     #[test]

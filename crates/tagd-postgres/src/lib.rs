@@ -85,13 +85,6 @@ impl Driver for PgDriver {
         Ok(Box::new(Conn(tx)))
     }
 
-    /// A cached generic plan of the bulk lookups, made while a table was small, keeps
-    /// scanning it as an import fills it (autoanalyze comes later); custom plans are made
-    /// with the table's real size.
-    fn bulk_settings(&self) -> &'static [&'static str] {
-        &["SET LOCAL plan_cache_mode = force_custom_plan"]
-    }
-
     /// PostgreSQL's advice after a bulk load: without fresh statistics a table grown from
     /// (nearly) empty is planned as if it were still small, and lookups by key scan it.
     fn after_bulk(&self) -> &'static [&'static str] {

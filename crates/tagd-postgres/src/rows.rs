@@ -93,6 +93,20 @@ impl<C: DerefMut<Target = PgConnection> + Send> SqlConn for Conn<C> {
         Ok(rows.into_iter().map(|r| Box::new(Cols(r)) as Row).collect())
     }
 
+    /// An unnamed statement, so PostgreSQL plans it with these values.
+    async fn fetch_all_replanned(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, DbError> {
+        let rows = bound(sql, params)
+            .persistent(false)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(|r| Box::new(Cols(r)) as Row).collect())
+    }
+
     async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
         let done = bound(sql, params)
             .execute(&mut *self.0)

@@ -31,9 +31,6 @@ impl<D: Driver> Bulk for SqlStore<D> {
     ) -> Result<ImportReport> {
         let locks = self.driver.locks();
         let mut tx = self.write().await?;
-        for setting in self.driver.bulk_settings() {
-            tx.execute(setting, &[]).await.map_err(internal)?;
-        }
         let report = import(tx.as_mut(), locks, org, rows, executor).await?;
         crate::finish(tx, report).await
     }
@@ -280,7 +277,11 @@ async fn import(
         source: Source::Import,
         now: now_unix(),
     };
-    let applied = pairs::apply(conn, locks.update_assignment, &stamp, &writes).await?;
+    let new_users: HashSet<i64> = fresh
+        .iter()
+        .filter_map(|u| user_refs.get(u.as_str()).copied())
+        .collect();
+    let applied = pairs::apply(conn, locks.update_assignment, &stamp, &writes, &new_users).await?;
 
     let mut outcomes = Vec::with_capacity(rows.len());
     for ((row, item), write) in rows.iter().zip(&checked).zip(&write_of) {
@@ -350,7 +351,11 @@ async fn upsert_users(
         );
         let mut params: Vec<Param<'_>> = vec![org.0.into()];
         params.extend(existing.iter().map(|u| Param::from(u.as_str())));
-        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
+        for row in conn
+            .fetch_all_replanned(&sql, &params)
+            .await
+            .map_err(internal)?
+        {
             refs.insert(row.text("user_id")?, row.int("id")?);
         }
     }

@@ -80,7 +80,14 @@ pub(crate) async fn change_labels(
         source: Source::V2Api,
         now: now_unix(),
     };
-    pairs::apply(conn, locks.update_assignment, &stamp, &writes).await?;
+    pairs::apply(
+        conn,
+        locks.update_assignment,
+        &stamp,
+        &writes,
+        &HashSet::new(),
+    )
+    .await?;
     Ok(plan.warnings)
 }
 

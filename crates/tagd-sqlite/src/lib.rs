@@ -55,6 +55,9 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
 ///   savepoint's undo pages in a statement journal, a temporary file by default; in memory
 ///   it costs no write system calls. It holds only pages a write changed, and dies with the
 ///   transaction, so durability is unaffected.
+/// - `cache_size=-32768`: 32 MiB of pages per connection instead of SQLite's 2 MiB, taken
+///   only as pages are read. With the default, a bulk import re-read its index pages from
+///   the operating system for every batch (a fifth of its CPU went to copying them).
 pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(url)
         .map_err(|e| Error::invalid("database", e.to_string()))?
@@ -63,7 +66,8 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
-        .pragma("temp_store", "memory"))
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-32768"))
 }
 
 impl SqliteDriver {

@@ -62,8 +62,9 @@ fn label_fields(label: &NewLabel, index: usize) -> Result<TagGroupFields, V2Erro
         MAX_LABEL_DESCRIPTION_CHARS,
     )
     .map_err(at)?;
-    // Labels have no variable name of their own: one is generated, unique in practice.
-    let variable = format!("label_{}", &ExternalId::generate().as_str()[..16]);
+    // Labels have no variable name of their own: one is generated from the random tail of
+    // an id (its head is a timestamp, shared by labels made together), unique in practice.
+    let variable = format!("label_{}", &ExternalId::generate().as_str()[16..]);
     Ok(TagGroupFields {
         name,
         variable_name: VariableName::parse(&variable).map_err(at)?,
