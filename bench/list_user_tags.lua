@@ -7,6 +7,7 @@ local corp_id = os.getenv("TAGD_BENCH_CORP_ID")
 local group = os.getenv("TAGD_BENCH_NUMBER_GROUP")
 local users = tonumber(os.getenv("TAGD_BENCH_USERS"))
 local base = tonumber(os.getenv("TAGD_BENCH_USER_BASE"))
+local write_fraction = tonumber(os.getenv("TAGD_BENCH_WRITE_FRACTION") or "0.1")
 local headers = {
   ["Authorization"] = "Bearer " .. token,
   ["X-APP-ID"] = app_id,
@@ -15,7 +16,7 @@ local headers = {
 
 request = function()
   local user = base + math.random(0, users - 1)
-  if math.random() < 0.1 then
+  if math.random() < write_fraction then
     local body = string.format('{"corp_id":"%s","tags_group_id":"%s","user_id":"%d","value":"%d"}',
       corp_id, group, user, math.random(1, 1000000))
     return wrk.format("POST", "/api/v5/entity/user/tags/assign", headers, body)
