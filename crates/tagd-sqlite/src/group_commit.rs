@@ -11,8 +11,6 @@
 //! the batch are unaffected.
 
 use crate::rows::Conn;
-use sqlx::pool::PoolConnection;
-use sqlx::Sqlite;
 use std::sync::Arc;
 use tagd_sql::{DbError, Param, Row, SqlConn, SqlTx};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
@@ -21,7 +19,7 @@ use tokio::task::JoinHandle;
 type Waiter = oneshot::Sender<Result<(), DbError>>;
 
 struct WriterState {
-    conn: Option<Conn<PoolConnection<Sqlite>>>,
+    conn: Option<Conn>,
     /// A shared transaction is open.
     open: bool,
     /// The last savepoint was left neither released nor rolled back.
@@ -40,12 +38,12 @@ pub(crate) struct GroupWriter {
     committer: JoinHandle<()>,
 }
 
-async fn run(conn: &mut Conn<PoolConnection<Sqlite>>, sql: &str) -> Result<u64, DbError> {
-    conn.execute(sql, &[]).await
+async fn run(conn: &mut Conn, sql: &str) -> Result<(), DbError> {
+    conn.batch(sql)
 }
 
 impl WriterState {
-    fn conn(&mut self) -> Result<&mut Conn<PoolConnection<Sqlite>>, DbError> {
+    fn conn(&mut self) -> Result<&mut Conn, DbError> {
         self.conn
             .as_mut()
             .ok_or_else(|| DbError::Other("the writer is closed".into()))
@@ -80,9 +78,18 @@ impl WriterState {
         if !self.open {
             return;
         }
-        let outcome = match self.conn() {
-            Ok(conn) => run(conn, "COMMIT").await.map(|_| ()),
-            Err(e) => Err(e),
+        // The fsync: on a thread of its own, not an async worker's.
+        let outcome = match self.conn.take() {
+            Some(mut conn) => {
+                match tokio::task::spawn_blocking(move || (conn.batch("COMMIT"), conn)).await {
+                    Ok((outcome, conn)) => {
+                        self.conn = Some(conn);
+                        outcome
+                    }
+                    Err(e) => Err(DbError::Other(format!("the commit did not finish: {e}"))),
+                }
+            }
+            None => Err(DbError::Other("the writer is closed".into())),
         };
         if outcome.is_err() {
             if let Ok(conn) = self.conn() {
@@ -97,9 +104,9 @@ impl WriterState {
 }
 
 impl GroupWriter {
-    pub(crate) fn new(conn: PoolConnection<Sqlite>) -> Self {
+    pub(crate) fn new(conn: Conn) -> Self {
         let state = Arc::new(Mutex::new(WriterState {
-            conn: Some(Conn(conn)),
+            conn: Some(conn),
             open: false,
             dirty: false,
             unsure: false,
@@ -143,7 +150,12 @@ impl GroupWriter {
         })
     }
 
-    /// Commits what is pending and gives the connection back to its pool.
+    /// Whether a write holds the writer now.
+    pub(crate) fn busy(&self) -> bool {
+        self.state.try_lock().is_err()
+    }
+
+    /// Commits what is pending and closes the connection.
     pub(crate) async fn close(&self) {
         self.committer.abort();
         let mut state = self.state.lock().await;
@@ -180,7 +192,7 @@ pub(crate) struct GroupTx {
 }
 
 impl GroupTx {
-    fn conn(&mut self) -> Result<&mut Conn<PoolConnection<Sqlite>>, DbError> {
+    fn conn(&mut self) -> Result<&mut Conn, DbError> {
         self.guard
             .as_mut()
             .ok_or_else(|| DbError::Other("the write is over".into()))?

@@ -1,21 +1,26 @@
 //! [`Store`](tagd_core::Store) on embedded SQLite.
 //!
-//! One writer, many readers: every write runs as a savepoint of a shared `BEGIN IMMEDIATE`
+//! One writer, a few readers: every write runs as a savepoint of a shared `BEGIN IMMEDIATE`
 //! transaction on the one writer connection, committed for many writes at once (group commit,
 //! see `group_commit.rs`), so writers queue inside the process instead of failing with
-//! `SQLITE_BUSY` and share fsyncs; reads go through a separate read-only pool and never wait
-//! for writers (WAL). Settings are explicit, see [`connect_options`].
+//! `SQLITE_BUSY` and share fsyncs; reads go through separate read-only connections and never
+//! wait for writers (WAL). Statements run inline on the calling task (`rows.rs`); settings are
+//! explicit, see [`SETTINGS`].
 #![forbid(unsafe_code)]
 
 mod group_commit;
+mod readers;
 mod rows;
 
 use group_commit::GroupWriter;
-use rows::{classify, Conn};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::ConnectOptions;
-use sqlx::SqlitePool;
+use readers::Readers;
+use rows::Conn;
+use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection as _};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
@@ -23,57 +28,93 @@ use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx};
 
 /// How long a connection waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Readers. Each runs its statements on its own thread, so more readers than cores only add
-/// thread switches: on two cores, 8 readers served a 90/10 read/write load slower, with a
-/// worse tail, than 4 (bench/run.sh, W4).
+/// Readers. Statements run inline, so two cores are busy with two; a few more cover reads
+/// that wait on something else (a streamed search waits for its client).
 const READER_CONNECTIONS: u32 = 4;
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// The SQLite driver: one writer connection shared by group commit, and a read-only reader
-/// pool.
+/// Connection settings, chosen rather than inherited, for every connection:
+/// - `journal_mode=WAL`: readers never block the writer, and the writer never blocks readers.
+/// - `synchronous=FULL`: the WAL is fsynced at every commit, so an acknowledged write survives
+///   a process crash *and* a power loss (NORMAL would only survive a process crash).
+/// - `busy_timeout=5000`: another process (the CLI) holding the write lock is waited for.
+/// - `foreign_keys=ON`: the (org_id, id) references between tables are enforced.
+/// - `temp_store=MEMORY`: each write is a savepoint (group commit), and SQLite keeps a
+///   savepoint's undo pages in a statement journal, a temporary file by default; in memory
+///   it costs no write system calls. It holds only pages a write changed, and dies with the
+///   transaction, so durability is unaffected.
+/// - `wal_autocheckpoint=0`: checkpoints run on their own connection ([`Checkpointer`]).
+///
+/// The writer also gets `cache_size=-32768`: 32 MiB of pages instead of SQLite's 2 MiB,
+/// taken only as pages are read, so a bulk import does not re-read its index pages from the
+/// operating system for every batch. Readers keep the default: the operating system caches
+/// the file for them anyway.
+pub const SETTINGS: [(&str, &str); 6] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("busy_timeout", "5000"),
+    ("foreign_keys", "ON"),
+    ("temp_store", "MEMORY"),
+    ("wal_autocheckpoint", "0"),
+];
+const WRITER_SETTINGS: &str = "PRAGMA cache_size = -32768;";
+
+fn settings_sql() -> String {
+    SETTINGS
+        .iter()
+        .map(|(name, value)| format!("PRAGMA {name} = {value};"))
+        .collect()
+}
+
+/// The SQLite driver: one writer connection shared by group commit, and read-only readers.
 #[derive(Clone)]
 pub struct SqliteDriver {
-    writer: SqlitePool,
-    reader: SqlitePool,
     group: Arc<GroupWriter>,
+    /// `None` for an in-memory database, which lives in one connection: reads then go
+    /// through the writer.
+    readers: Option<Arc<Readers>>,
     checkpointer: Option<Arc<Checkpointer>>,
-    /// An in-memory database lives in one connection: reads then go through the writer.
-    in_memory: bool,
 }
 
 /// Copies the WAL into the database file from its own connection, off the write path.
 ///
 /// SQLite's default (`wal_autocheckpoint=1000`) runs a checkpoint inside the `COMMIT` that
-/// grows the WAL past 1,000 pages, and with group commit every waiting write waits for it:
-/// it was the 60 ms p99 of a 90/10 read/write load. The writer's automatic checkpoint is off
-/// (`wal_autocheckpoint=0`), and this task runs a `PASSIVE` checkpoint every
+/// grows the WAL past 1,000 pages, and with group commit every waiting write waits for it.
+/// The automatic checkpoint is off, and this thread runs a `PASSIVE` checkpoint every
 /// [`CHECKPOINT_EVERY`] instead, which never blocks the writer or readers. A fully copied WAL
 /// is reused from its start by the next write, so it does not grow without bound.
-struct Checkpointer(tokio::task::JoinHandle<()>);
+struct Checkpointer {
+    stop: Arc<AtomicBool>,
+}
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.0.abort();
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
 impl Checkpointer {
-    async fn start(options: SqliteConnectOptions) -> Result<Self> {
-        let mut conn = options.connect().await.map_err(Error::internal)?;
-        Ok(Checkpointer(tokio::spawn(async move {
-            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&mut conn)
-                    .await
-                {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+    fn start(path: &PathBuf) -> Result<Self> {
+        let mut conn = Conn::new(Connection::open(path).map_err(Error::internal)?);
+        conn.batch(&settings_sql()).map_err(Error::internal)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    let done = conn
+                        .0
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(e) = done {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
                 }
-            }
-        })))
+            })
+            .map_err(Error::internal)?;
+        Ok(Checkpointer { stop })
     }
 }
 
@@ -86,92 +127,82 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
     Ok(SqlStore::new(SqliteDriver::connect(url).await?))
 }
 
-/// Connection settings, chosen rather than inherited:
-/// - `journal_mode=WAL`: readers never block the writer, and the writer never blocks readers.
-/// - `synchronous=FULL`: the WAL is fsynced at every commit, so an acknowledged write survives
-///   a process crash *and* a power loss (NORMAL would only survive a process crash).
-/// - `busy_timeout=5s`: another process (the CLI) holding the write lock is waited for.
-/// - `foreign_keys=ON`: the (org_id, id) references between tables are enforced.
-/// - `temp_store=MEMORY`: each write is a savepoint (group commit), and SQLite keeps a
-///   savepoint's undo pages in a statement journal, a temporary file by default; in memory
-///   it costs no write system calls. It holds only pages a write changed, and dies with the
-///   transaction, so durability is unaffected.
-/// - `wal_autocheckpoint=0`: checkpoints run on their own connection ([`Checkpointer`]).
-///
-/// The writer also gets `cache_size=-32768`: 32 MiB of pages instead of SQLite's 2 MiB,
-/// taken only as pages are read, so a bulk import does not re-read its index pages from the
-/// operating system for every batch. Readers keep the default: they are many, and the
-/// operating system caches the file for them anyway.
+/// The [`SETTINGS`] as sqlx connection options for `url` (migrations, and tools that check
+/// a database with sqlx).
 pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
-    Ok(SqliteConnectOptions::from_str(url)
+    let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| Error::invalid("database", e.to_string()))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true)
-        .pragma("temp_store", "memory")
-        .pragma("wal_autocheckpoint", "0"))
+        .create_if_missing(true);
+    Ok(SETTINGS.iter().fold(options, |options, (name, value)| {
+        options.pragma(*name, *value)
+    }))
 }
 
 impl SqliteDriver {
     /// Opens (creating if missing) the database at `url` and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        if url.contains(":memory:") {
+            return Self::in_memory();
+        }
         let options = connect_options(url)?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().pragma("cache_size", "-32768"))
-            .await
-            .map_err(Error::internal)?;
+        let path = options.get_filename().to_path_buf();
+        // Migrations through sqlx, which keeps their record (`_sqlx_migrations`).
+        let mut migrating = options.connect().await.map_err(Error::internal)?;
         sqlx::migrate!("./migrations")
-            .run(&writer)
+            .run(&mut migrating)
             .await
             .map_err(Error::internal)?;
-        let group = Arc::new(GroupWriter::new(
-            writer.acquire().await.map_err(Error::internal)?,
-        ));
-        let in_memory = url.contains(":memory:");
-        let checkpointer = if in_memory {
-            None
-        } else {
-            Some(Arc::new(Checkpointer::start(options.clone()).await?))
-        };
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(READER_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options.read_only(true))
-                .await
-                .map_err(Error::internal)?
-        };
+        migrating.close().await.map_err(Error::internal)?;
+
+        let mut writer = Conn::new(Connection::open(&path).map_err(Error::internal)?);
+        writer
+            .batch(&format!("{}{WRITER_SETTINGS}", settings_sql()))
+            .map_err(Error::internal)?;
         Ok(SqliteDriver {
-            writer,
-            reader,
-            group,
-            checkpointer,
-            in_memory,
+            group: Arc::new(GroupWriter::new(writer)),
+            readers: Some(Readers::new(
+                path.clone(),
+                settings_sql(),
+                READER_CONNECTIONS,
+            )),
+            checkpointer: Some(Arc::new(Checkpointer::start(&path)?)),
+        })
+    }
+
+    fn in_memory() -> Result<Self> {
+        let flags = OpenFlags::default();
+        let mut writer =
+            Conn::new(Connection::open_with_flags(":memory:", flags).map_err(Error::internal)?);
+        writer.batch(&settings_sql()).map_err(Error::internal)?;
+        for migration in sqlx::migrate!("./migrations").iter() {
+            writer.batch(&migration.sql).map_err(Error::internal)?;
+        }
+        Ok(SqliteDriver {
+            group: Arc::new(GroupWriter::new(writer)),
+            readers: None,
+            checkpointer: None,
         })
     }
 
     /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when healthy).
     pub async fn integrity_check(&self) -> Result<String> {
-        sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&self.reader)
+        let mut conn = self.read().await.map_err(Error::internal)?;
+        let row = conn
+            .fetch_optional("PRAGMA integrity_check", &[])
             .await
-            .map_err(Error::internal)
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::internal("integrity_check answered nothing"))?;
+        row.text("integrity_check")
     }
 
     pub async fn close(&self) {
         if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.0.abort();
+            checkpointer.stop.store(true, Ordering::Relaxed);
+        }
+        if let Some(readers) = &self.readers {
+            readers.close();
         }
         self.group.close().await;
-        self.reader.close().await;
-        self.writer.close().await;
     }
 }
 
@@ -191,12 +222,11 @@ impl Driver for SqliteDriver {
     }
 
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError> {
-        if self.in_memory {
-            // A savepoint never committed: rolled back when the read is done.
-            return Ok(Box::new(self.group.begin().await?));
+        match &self.readers {
+            Some(readers) => Ok(Box::new(readers.acquire().await?)),
+            // In memory: a savepoint never committed, rolled back when the read is done.
+            None => Ok(Box::new(self.group.begin().await?)),
         }
-        let conn = self.reader.acquire().await.map_err(classify)?;
-        Ok(Box::new(Conn(conn)))
     }
 
     /// A savepoint of the shared transaction, committed with its batch (group commit).
@@ -205,14 +235,21 @@ impl Driver for SqliteDriver {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        [("writer", &self.writer), ("reader", &self.reader)]
-            .into_iter()
-            .map(|(pool, p)| PoolStats {
-                pool,
-                size: p.size(),
-                idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
-                max: p.options().get_max_connections(),
-            })
-            .collect()
+        let mut stats = vec![PoolStats {
+            pool: "writer",
+            size: 1,
+            idle: u32::from(!self.group.busy()),
+            max: 1,
+        }];
+        if let Some(readers) = &self.readers {
+            let (size, idle, max) = readers.stats();
+            stats.push(PoolStats {
+                pool: "reader",
+                size,
+                idle,
+                max,
+            });
+        }
+        stats
     }
 }

@@ -1,0 +1,123 @@
+//! The read-only connections: a few, opened as needed, each lent to one task at a time.
+
+use crate::rows::{classify, Conn};
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tagd_sql::{DbError, Param, Row, SqlConn};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a read waits for a free connection before the request is answered busy.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct Readers {
+    path: PathBuf,
+    settings: String,
+    max: u32,
+    idle: Mutex<Vec<Conn>>,
+    opened: Mutex<u32>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf, settings: String, max: u32) -> Arc<Self> {
+        Arc::new(Readers {
+            path,
+            settings,
+            max,
+            idle: Mutex::new(Vec::new()),
+            opened: Mutex::new(0),
+            permits: Arc::new(Semaphore::new(max as usize)),
+        })
+    }
+
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Reader, DbError> {
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| DbError::Busy("no reader connection free".into()))?
+            .map_err(|_| DbError::Other("the readers are closed".into()))?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            readers: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    fn open(&self) -> Result<Conn, DbError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&self.path, flags).map_err(classify)?;
+        let mut conn = Conn::new(connection);
+        conn.batch(&self.settings)?;
+        if let Ok(mut opened) = self.opened.lock() {
+            *opened += 1;
+        }
+        Ok(conn)
+    }
+
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    /// (open, idle, most).
+    pub(crate) fn stats(&self) -> (u32, u32, u32) {
+        let opened = self.opened.lock().map_or(0, |n| *n);
+        let idle = self
+            .idle
+            .lock()
+            .map_or(0, |idle| u32::try_from(idle.len()).unwrap_or(u32::MAX));
+        (opened, idle, self.max)
+    }
+}
+
+/// A lent connection; given back when dropped.
+pub(crate) struct Reader {
+    conn: Option<Conn>,
+    readers: Arc<Readers>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Reader {
+    fn conn(&mut self) -> Result<&mut Conn, DbError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| DbError::Other("the reader is gone".into()))
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
+            idle.push(conn);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlConn for Reader {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, DbError> {
+        self.conn()?.fetch_optional(sql, params).await
+    }
+
+    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        self.conn()?.fetch_all(sql, params).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        self.conn()?.execute(sql, params).await
+    }
+}
