@@ -89,6 +89,7 @@ impl Driver for PgDriver {
     /// (nearly) empty is planned as if it were still small, and lookups by key scan it.
     fn after_bulk(&self) -> &'static [&'static str] {
         &[
+            "ANALYZE tag_groups",
             "ANALYZE users",
             "ANALYZE tag_assignments",
             "ANALYZE assignment_history",

@@ -2,8 +2,8 @@
 //! in one transaction.
 
 use crate::driver::SqlConn;
-use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::HISTORY_COLUMNS};
-use crate::{groups, internal, tenants};
+use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
+use crate::{internal, tenants};
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -26,9 +26,19 @@ pub(crate) async fn find_by_refs(
     row.map(|r| records::assignment(r.as_ref())).transpose()
 }
 
+/// What one history entry records beside the values.
+struct Entry<'a> {
+    org: OrgId,
+    assignment: i64,
+    version: i64,
+    executor: &'a Executor,
+    source: Source,
+    at: i64,
+}
+
 async fn record_history(
     conn: &mut dyn SqlConn,
-    after: &Assignment,
+    entry: &Entry<'_>,
     old_value: Option<String>,
     new_value: Option<String>,
 ) -> Result<()> {
@@ -37,16 +47,16 @@ async fn record_history(
          executor_ref, executor_name, source, old_value, new_value, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
-            after.org_id.0.into(),
-            after.id.into(),
-            after.version.into(),
-            after.executor.kind.as_str().into(),
-            after.executor.id.into(),
-            after.executor.name.as_str().into(),
-            after.source.as_str().into(),
+            entry.org.0.into(),
+            entry.assignment.into(),
+            entry.version.into(),
+            entry.executor.kind.as_str().into(),
+            entry.executor.id.into(),
+            entry.executor.name.as_str().into(),
+            entry.source.as_str().into(),
             old_value.as_deref().into(),
             new_value.as_deref().into(),
-            after.mtime.into(),
+            entry.at.into(),
         ],
     )
     .await
@@ -59,7 +69,9 @@ fn live_text(a: &Assignment) -> Option<String> {
 }
 
 /// One assignment inside the caller's transaction: checks, upsert, history. The group is
-/// share-locked so an attribute change cannot slip in between the check and the write.
+/// share-locked so an attribute change cannot slip in between the check and the write. The
+/// group and the user are read in one statement, and the written row is built from what was
+/// read and written rather than read again: a single assign is five statements.
 pub(crate) async fn assign(
     conn: &mut dyn SqlConn,
     locks: (&str, &str),
@@ -67,23 +79,51 @@ pub(crate) async fn assign(
     command: &AssignCommand,
 ) -> Result<Assignment> {
     let (share, update) = locks;
-    let group = groups::find(conn, org, &command.tags_group_id, share)
-        .await?
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS}, \
+         (SELECT id FROM users WHERE org_id = $1 AND user_id = $3) AS user_ref \
+         FROM tag_groups WHERE org_id = $1 AND entity_id = $2 AND NOT is_deleted {share}"
+    );
+    let params = [
+        org.0.into(),
+        command.tags_group_id.as_str().into(),
+        command.user_id.as_str().into(),
+    ];
+    let row = conn
+        .fetch_optional(&sql, &params)
+        .await
+        .map_err(internal)?
         .ok_or(Error::GroupNotFound)?;
-    let user = tenants::find_user(conn, org, &command.user_id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
+    let group = records::tag_group(row.as_ref())?;
+    let user_ref = row.opt_int("user_ref")?.ok_or(Error::UserNotFound)?;
     if !group.is_active {
         return Err(Error::GroupInactive);
     }
     let value = TagValue::parse(group.attribute, &command.raw_value)?;
     let write = Write {
         org,
-        refs: (user.id, group.id),
+        refs: (user_ref, group.id),
         executor: &command.executor,
         source: command.source,
     };
-    write_value(conn, update, &write, &value).await
+    let written = write_value(conn, update, &write, &value).await?;
+    Ok(Assignment {
+        org_id: org,
+        id: written.id,
+        entity_id: written.entity_id,
+        user_id: command.user_id.clone(),
+        group_id: group.id,
+        tags_group_id: group.entity_id,
+        group_name: group.name,
+        variable_name: group.variable_name,
+        value,
+        executor: command.executor.clone(),
+        source: command.source,
+        version: written.version,
+        ctime: written.ctime,
+        mtime: written.mtime,
+        is_deleted: false,
+    })
 }
 
 /// Who writes which (user, group) pair, and through which door.
@@ -94,6 +134,15 @@ pub(crate) struct Write<'a> {
     pub source: Source,
 }
 
+/// The row a [`write_value`] left.
+pub(crate) struct Written {
+    pub id: i64,
+    pub entity_id: ExternalId,
+    pub version: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+}
+
 /// Sets the value of a pair inside the caller's transaction: insert or update, then the
 /// history entry. A first assignment races other first assignments of the same pair: the
 /// loser's insert does nothing, and its next pass finds (and locks) the winner's row.
@@ -102,7 +151,7 @@ pub(crate) async fn write_value(
     update_lock: &str,
     write: &Write<'_>,
     value: &TagValue,
-) -> Result<Assignment> {
+) -> Result<Written> {
     let Write {
         org,
         refs,
@@ -125,23 +174,37 @@ pub(crate) async fn write_value(
         now.into(),
         entity_id.as_str().into(),
     ];
-    let before = loop {
+    let (before, written) = loop {
         if let Some(existing) = find_by_refs(conn, update_lock, org, refs).await? {
-            break Some(existing);
+            let written = Written {
+                id: existing.id,
+                entity_id: existing.entity_id.clone(),
+                version: existing.version + 1,
+                ctime: existing.ctime,
+                mtime: now,
+            };
+            break (Some(existing), written);
         }
         let inserted = conn
-            .execute(
+            .fetch_optional(
                 "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
                  number_value, string_value, executor_kind, executor_ref, executor_name, source, \
                  ctime, mtime, entity_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
-                 ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING",
+                 ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING RETURNING id",
                 &values,
             )
             .await
             .map_err(internal)?;
-        if inserted == 1 {
-            break None;
+        if let Some(row) = inserted {
+            let written = Written {
+                id: row.int("id")?,
+                entity_id: entity_id.clone(),
+                version: 0,
+                ctime: now,
+                mtime: now,
+            };
+            break (None, written);
         }
     };
     if before.is_some() {
@@ -155,12 +218,17 @@ pub(crate) async fn write_value(
         .await
         .map_err(internal)?;
     }
-    let after = find_by_refs(conn, "", org, refs)
-        .await?
-        .ok_or_else(|| Error::internal("assignment vanished after write"))?;
+    let entry = Entry {
+        org,
+        assignment: written.id,
+        version: written.version,
+        executor,
+        source,
+        at: now,
+    };
     let old = before.as_ref().and_then(live_text);
-    record_history(conn, &after, old, Some(value.to_text())).await?;
-    Ok(after)
+    record_history(conn, &entry, old, Some(value.to_text())).await?;
+    Ok(written)
 }
 
 /// Soft-deletes the live assignment of a pair inside the caller's transaction.
@@ -201,7 +269,15 @@ pub(crate) async fn remove_value(
     let after = find_by_refs(conn, "", org, refs)
         .await?
         .ok_or_else(|| Error::internal("assignment vanished after removal"))?;
-    record_history(conn, &after, live_text(&before), None).await?;
+    let entry = Entry {
+        org,
+        assignment: after.id,
+        version: after.version,
+        executor,
+        source,
+        at: after.mtime,
+    };
+    record_history(conn, &entry, live_text(&before), None).await?;
     Ok(Some(after))
 }
 
