@@ -557,8 +557,9 @@ def write_docs(results, args, users, duration, redis_requests, elapsed):
         "ext4 on a virtual disk; every process on the same machine, one workload at a time.",
         f"- tagd {commit} (release build, `{version([str(TAGD), '--version'])}`); "
         f"{version(['redis-server', '--version'])}; webdis {webdis_version()}; "
-        f"{psql('-c', 'SHOW server_version').stdout.strip() and 'PostgreSQL ' + psql('-c', 'SHOW server_version').stdout.strip()}"
-        f" (fsync on, synchronous_commit on); {version(['pgbench', '--version'])}; "
+        f"PostgreSQL {pg_setting('server_version')} (fsync {pg_setting('fsync')}, synchronous_commit "
+        f"{pg_setting('synchronous_commit')}, shared_buffers {pg_setting('shared_buffers')}); "
+        f"{version(['pgbench', '--version'])}; "
         f"SQLite CLI {version(['sqlite3', '--version']).split()[0]}; {version(['wrk', '-v'])}.",
         END,
     ])
@@ -570,6 +571,10 @@ def write_docs(results, args, users, duration, redis_requests, elapsed):
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
     log(f"wrote {path}")
+
+
+def pg_setting(name):
+    return psql("-c", f"SHOW {name}").stdout.strip()
 
 
 def webdis_version():
