@@ -22,6 +22,9 @@ pub enum Error {
     /// No such organization.
     #[error("organization not found")]
     OrgNotFound,
+    /// No such app in this organization.
+    #[error("app not found")]
+    AppNotFound,
     /// No such tag group in this organization (v5 40401).
     #[error("tag group not found")]
     GroupNotFound,

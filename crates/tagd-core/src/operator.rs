@@ -49,6 +49,21 @@ pub async fn create_app(store: &dyn Store, corp_id: &str, name: &str) -> Result<
     Ok((app, secret))
 }
 
+/// Revokes every token issued to the app (an app of another organization is not found);
+/// answers how many. A server caches a valid token for `--token-cache-secs` (10 s by
+/// default), so a token revoked by another process stops working within that time; the
+/// admin API also empties its own server's cache, so there it stops at once.
+pub async fn revoke_app_tokens(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<u64> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    let app_id = crate::ids::ExternalId::parse("app_id", app_id)?;
+    let app = store
+        .find_app(&app_id)
+        .await?
+        .filter(|app| app.org_id == org.id)
+        .ok_or(Error::AppNotFound)?;
+    store.revoke_tokens(org.id, app.id).await
+}
+
 /// A credential from the `Authorization: Basic ...` header a client already sends, so that
 /// exact header authenticates (its password may be any bytes).
 pub async fn create_basic_credential_from_header(

@@ -67,6 +67,8 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
         expires_at: i64,
     ) -> Result<()>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    /// Revokes every unrevoked token of the app; answers how many.
+    async fn revoke_tokens(&self, org: OrgId, app: i64) -> Result<u64>;
 
     // --- tag groups -----------------------------------------------------------------------
     /// Creates an active, custom, unlocked group at version 0. Name and variable name must

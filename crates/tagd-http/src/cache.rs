@@ -72,6 +72,13 @@ impl<V: Clone> TtlCache<V> {
         (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
     pub fn put(&self, key: [u8; 32], value: V) {
         if self.ttl.is_zero() {
             return;

@@ -172,6 +172,10 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
         tenants::find_token(self.read().await?.as_mut(), token_hash).await
     }
+    async fn revoke_tokens(&self, org: OrgId, app: i64) -> Result<u64> {
+        in_write!(self, |tx| tenants::revoke_tokens(tx.as_mut(), org, app)
+            .await?)
+    }
 
     async fn create_tag_group(
         &self,

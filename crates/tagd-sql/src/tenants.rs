@@ -211,6 +211,15 @@ pub(crate) async fn create_token(
     Ok(())
 }
 
+pub(crate) async fn revoke_tokens(conn: &mut dyn SqlConn, org: OrgId, app: i64) -> Result<u64> {
+    conn.execute(
+        "UPDATE tokens SET revoked = TRUE WHERE org_id = $1 AND app_ref = $2 AND NOT revoked",
+        &[org.0.into(), app.into()],
+    )
+    .await
+    .map_err(internal)
+}
+
 pub(crate) async fn find_token(
     conn: &mut dyn SqlConn,
     token_hash: &str,

@@ -18,6 +18,7 @@ macro_rules! conformance {
             an_organization_gets_a_32_hex_corp_id_and_is_found_by_it,
             creating_the_same_user_twice_is_idempotent,
             apps_credentials_and_tokens_are_found_by_their_public_keys_only,
+            revoking_tokens_marks_only_that_apps_tokens_in_that_organization,
             a_basic_credential_user_name_is_unique_across_the_server,
             the_admin_token_hash_is_stored_once,
             a_new_tag_group_is_active_custom_unlocked_at_version_zero,

@@ -104,6 +104,14 @@ pub enum AppCommand {
         #[arg(long)]
         name: String,
     },
+    /// Revoke every token of an app; a running server stops accepting them within its
+    /// `--token-cache-secs` (the admin API's revoke-tokens stops them at once).
+    RevokeTokens {
+        #[arg(long)]
+        corp_id: String,
+        #[arg(long)]
+        app_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +182,10 @@ pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
         Command::App(AppCommand::Create { corp_id, name }) => {
             let (app, secret) = operator::create_app(store, &corp_id, &name).await?;
             json!({"app_id": app.app_id, "app_secret": secret, "corp_id": corp_id, "name": app.name})
+        }
+        Command::App(AppCommand::RevokeTokens { corp_id, app_id }) => {
+            let revoked = operator::revoke_app_tokens(store, &corp_id, &app_id).await?;
+            json!({"app_id": app_id, "revoked": revoked})
         }
         Command::Credential(CredentialCommand::Create {
             corp_id,

@@ -63,9 +63,10 @@ impl IntoResponse for AdminError {
                 Error::InvalidParameter { .. } | Error::InvalidValue(_) => {
                     (StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
                 }
-                Error::OrgNotFound | Error::GroupNotFound | Error::UserNotFound => {
-                    (StatusCode::NOT_FOUND, "not_found", e.to_string())
-                }
+                Error::OrgNotFound
+                | Error::AppNotFound
+                | Error::GroupNotFound
+                | Error::UserNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
                 Error::Duplicate(_)
                 | Error::StaleVersion
                 | Error::AttributeInUse

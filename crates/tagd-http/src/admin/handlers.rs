@@ -234,3 +234,32 @@ pub(super) async fn lock_group(
         locked: group.is_locked,
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct TokensRevoked {
+    app_id: String,
+    /// How many tokens were live and are now revoked.
+    revoked: u64,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}/revoke-tokens", tag = "admin",
+    security(("admin_token" = [])),
+    params(
+        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
+        ("app_id" = String, Path, description = "The app's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "Every token of the app is revoked; this server stops accepting them at once, other tagd processes within their token cache time", body = TokensRevoked),
+        (status = 400, description = "Invalid id", body = AdminErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
+        (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody),
+        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+pub(super) async fn revoke_tokens(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((corp_id, app_id)): Path<(String, String)>,
+) -> Result<Json<TokensRevoked>, AdminError> {
+    let revoked = operator::revoke_app_tokens(state.store.as_ref(), &corp_id, &app_id).await?;
+    // This server's cache forgets every token; the next use of each is checked again.
+    state.token_cache.clear();
+    Ok(Json(TokensRevoked { app_id, revoked }))
+}

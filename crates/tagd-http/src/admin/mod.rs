@@ -17,6 +17,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::create_org))
         .routes(routes!(handlers::create_app))
+        .routes(routes!(handlers::revoke_tokens))
         .routes(routes!(handlers::create_basic_credential))
         .routes(routes!(handlers::create_user))
         .routes(routes!(handlers::lock_group))

@@ -109,8 +109,8 @@ impl V5Error {
                     40402,
                     "user not found in this organization".into(),
                 ),
-                // The token's organization vanished: the token is as good as revoked.
-                Error::OrgNotFound => (
+                // The token's organization or app vanished: the token is as good as revoked.
+                Error::OrgNotFound | Error::AppNotFound => (
                     S::UNAUTHORIZED,
                     40101,
                     "missing, malformed, expired or revoked token".into(),

@@ -131,3 +131,38 @@ pub async fn the_admin_token_hash_is_stored_once(store: DynStore) {
         Some("h1")
     );
 }
+
+pub async fn revoking_tokens_marks_only_that_apps_tokens_in_that_organization(store: DynStore) {
+    let a = store.create_org("A").await.expect("a");
+    let b = store.create_org("B").await.expect("b");
+    let crm = store.create_app(a.id, "crm", "h1").await.expect("crm");
+    let pos = store.create_app(a.id, "pos", "h2").await.expect("pos");
+    for (org, app, token) in [
+        (a.id, crm.id, "t1"),
+        (a.id, crm.id, "t2"),
+        (a.id, pos.id, "t3"),
+    ] {
+        store
+            .create_token(org, app, &sha256_hex(token), 4_000_000_000)
+            .await
+            .expect("token");
+    }
+    let revoked = |token: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_token(&sha256_hex(token))
+                .await
+                .expect("query")
+                .expect("found")
+                .revoked
+        }
+    };
+    // Scoped by organization: B cannot revoke A's app's tokens by its id.
+    assert_eq!(store.revoke_tokens(b.id, crm.id).await.expect("revoke"), 0);
+    assert!(!revoked("t1").await);
+    assert_eq!(store.revoke_tokens(a.id, crm.id).await.expect("revoke"), 2);
+    assert!(revoked("t1").await && revoked("t2").await);
+    assert!(!revoked("t3").await, "another app's token");
+    assert_eq!(store.revoke_tokens(a.id, crm.id).await.expect("again"), 0);
+}

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     a_token_issued_with_a_zero_lifetime_is_refused_with_40101,
     a_wrong_secret_an_unknown_app_id_and_a_malformed_one_get_the_same_40101,
     an_x_app_id_other_than_the_tokens_app_answers_40301_even_in_the_same_org,
+    revoking_an_apps_tokens_stops_them_at_once_and_only_in_its_organization,
 );
 
 async fn a_missing_malformed_or_unknown_token_answers_40101_the_same_way_and_changes_nothing(
@@ -190,4 +191,38 @@ async fn an_x_app_id_other_than_the_tokens_app_answers_40301_even_in_the_same_or
     let missing = org.send_raw(Method::GET, &list, &headers, None).await;
     refused(&missing, 403, 40301);
     assert_eq!(snapshot(&org, &["cat"], &[]).await, before);
+}
+
+async fn revoking_an_apps_tokens_stops_them_at_once_and_only_in_its_organization(app: &TestApp) {
+    let org = app.v5_org("Acme").await;
+    let other = app.v5_org("Other").await;
+    org.create_user("u1").await;
+    other.create_user("u1").await;
+    let list = |o: &V5Org| format!("{TAG_LIST}?corp_id={}&user_id=u1", o.corp_id);
+    // Used once, so the token sits in the server's cache when it is revoked.
+    success(&org.get(&list(&org)).await);
+    let revoke =
+        |corp: &str, app_id: &str| format!("/admin/v1/orgs/{corp}/apps/{app_id}/revoke-tokens");
+
+    // Another organization's corp_id cannot name this app: not found, nothing revoked.
+    let response = app
+        .admin_post(&revoke(&other.corp_id, &org.app_id), &json!({}))
+        .await;
+    assert_eq!(response.status(), 404);
+    success(&org.get(&list(&org)).await);
+
+    let response = app
+        .admin_post(&revoke(&org.corp_id, &org.app_id), &json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["revoked"], json!(1));
+    refused(&org.get(&list(&org)).await, 401, 40101);
+    // The other organization's token is untouched.
+    success(&other.get(&list(&other)).await);
+    let response = app
+        .admin_post(&revoke(&org.corp_id, &org.app_id), &json!({}))
+        .await;
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["revoked"], json!(0), "nothing left to revoke");
 }
