@@ -10,9 +10,9 @@
 //! `dirty`; whoever takes the connection next rolls back to it first, so the other writes of
 //! the batch are unaffected.
 
-use crate::rows::Conn;
+use crate::rows::{sql_conn_via_lent, Conn, Lends};
 use std::sync::Arc;
-use tagd_sql::{DbError, Param, Row, SqlConn, SqlTx};
+use tagd_sql::{DbError, SqlTx};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
@@ -191,8 +191,8 @@ pub(crate) struct GroupTx {
     wake: Arc<Notify>,
 }
 
-impl GroupTx {
-    fn conn(&mut self) -> Result<&mut Conn, DbError> {
+impl Lends for GroupTx {
+    fn lent(&mut self) -> Result<&mut Conn, DbError> {
         self.guard
             .as_mut()
             .ok_or_else(|| DbError::Other("the write is over".into()))?
@@ -206,25 +206,6 @@ impl Drop for GroupTx {
         if self.guard.take().is_some() {
             self.wake.notify_one();
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl SqlConn for GroupTx {
-    async fn fetch_optional(
-        &mut self,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> Result<Option<Row>, DbError> {
-        self.conn()?.fetch_optional(sql, params).await
-    }
-
-    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        self.conn()?.fetch_all(sql, params).await
-    }
-
-    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        self.conn()?.execute(sql, params).await
     }
 }
 
@@ -255,3 +236,5 @@ impl SqlTx for GroupTx {
             .unwrap_or_else(|_| Err(DbError::Other("the committer stopped".into())))
     }
 }
+
+sql_conn_via_lent!(GroupTx);

@@ -1,11 +1,11 @@
 //! The read-only connections: a few, opened as needed, each lent to one task at a time.
 
-use crate::rows::{classify, Conn};
+use crate::rows::{classify, sql_conn_via_lent, Conn, Lends};
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tagd_sql::{DbError, Param, Row, SqlConn};
+use tagd_sql::DbError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a read waits for a free connection before the request is answered busy.
@@ -87,8 +87,8 @@ pub(crate) struct Reader {
     _permit: OwnedSemaphorePermit,
 }
 
-impl Reader {
-    fn conn(&mut self) -> Result<&mut Conn, DbError> {
+impl Lends for Reader {
+    fn lent(&mut self) -> Result<&mut Conn, DbError> {
         self.conn
             .as_mut()
             .ok_or_else(|| DbError::Other("the reader is gone".into()))
@@ -103,21 +103,4 @@ impl Drop for Reader {
     }
 }
 
-#[async_trait::async_trait]
-impl SqlConn for Reader {
-    async fn fetch_optional(
-        &mut self,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> Result<Option<Row>, DbError> {
-        self.conn()?.fetch_optional(sql, params).await
-    }
-
-    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        self.conn()?.fetch_all(sql, params).await
-    }
-
-    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        self.conn()?.execute(sql, params).await
-    }
-}
+sql_conn_via_lent!(Reader);

@@ -13,7 +13,7 @@ use rusqlite::{Connection, ToSql};
 use std::sync::Arc;
 use tagd_core::{Error, Result};
 use tagd_sql::records::Columns;
-use tagd_sql::{DbError, Param, Row, SqlConn};
+use tagd_sql::{DbError, Param, Row};
 
 /// Prepared statements kept per connection (the store has fewer distinct statements).
 const STATEMENT_CACHE: usize = 512;
@@ -31,7 +31,7 @@ impl Conn {
         self.0.execute_batch(sql).map_err(classify)
     }
 
-    fn query(
+    pub(crate) fn query(
         &mut self,
         sql: &str,
         params: &[Param<'_>],
@@ -64,23 +64,8 @@ impl Conn {
         }
         Ok(out)
     }
-}
 
-#[async_trait::async_trait]
-impl SqlConn for Conn {
-    async fn fetch_optional(
-        &mut self,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> Result<Option<Row>, DbError> {
-        Ok(self.query(sql, params, true)?.into_iter().next())
-    }
-
-    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        self.query(sql, params, false)
-    }
-
-    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+    pub(crate) fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
         let (sql, order) = positional(sql);
         let binds = ordered(params, &order)?;
         let mut statement = self.0.prepare_cached(&sql).map_err(classify)?;
@@ -90,6 +75,57 @@ impl SqlConn for Conn {
         Ok(u64::try_from(changed).unwrap_or(u64::MAX))
     }
 }
+
+/// Whatever holds a connection for a while (the connection itself, a lent reader, a write's
+/// savepoint) runs statements on it, through [`sql_conn_via_lent!`].
+pub(crate) trait Lends: Send {
+    fn lent(&mut self) -> Result<&mut Conn, DbError>;
+}
+
+impl Lends for Conn {
+    fn lent(&mut self) -> Result<&mut Conn, DbError> {
+        Ok(self)
+    }
+}
+
+/// The store's [`SqlConn`] for a [`Lends`] type, written once (a blanket impl of a foreign
+/// trait is not allowed).
+macro_rules! sql_conn_via_lent {
+    ($holder:ty) => {
+        #[async_trait::async_trait]
+        impl tagd_sql::SqlConn for $holder {
+            async fn fetch_optional(
+                &mut self,
+                sql: &str,
+                params: &[tagd_sql::Param<'_>],
+            ) -> Result<Option<tagd_sql::Row>, tagd_sql::DbError> {
+                use $crate::rows::Lends;
+                Ok(self.lent()?.query(sql, params, true)?.into_iter().next())
+            }
+
+            async fn fetch_all(
+                &mut self,
+                sql: &str,
+                params: &[tagd_sql::Param<'_>],
+            ) -> Result<Vec<tagd_sql::Row>, tagd_sql::DbError> {
+                use $crate::rows::Lends;
+                self.lent()?.query(sql, params, false)
+            }
+
+            async fn execute(
+                &mut self,
+                sql: &str,
+                params: &[tagd_sql::Param<'_>],
+            ) -> Result<u64, tagd_sql::DbError> {
+                use $crate::rows::Lends;
+                self.lent()?.execute(sql, params)
+            }
+        }
+    };
+}
+pub(crate) use sql_conn_via_lent;
+
+sql_conn_via_lent!(Conn);
 
 /// A row copied out of its statement, read by column name.
 struct Owned {
