@@ -46,6 +46,23 @@ def sh(args, **kwargs):
     return subprocess.run(args, **kwargs)
 
 
+def answers(url):
+    try:
+        urllib.request.urlopen(url, timeout=1).read()
+        return True
+    except OSError:
+        return False
+
+
+def wait_for(what, ready, seconds=10):
+    """Polls `ready` until it is true; a peer that never comes up stops the run."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not become ready in {seconds} s")
+        time.sleep(0.05)
+
+
 def timed(args, **kwargs):
     start = time.monotonic()
     result = sh(args, **kwargs)
@@ -111,13 +128,7 @@ class Tagd:
             [str(TAGD), "serve", "--listen", f"127.0.0.1:{TAGD_PORT}", "--database", self.database,
              "--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.work / f"tagd-{self.backend}.log", "a"))
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{TAGD_PORT}/readyz", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"tagd on {self.backend} did not become ready")
+        wait_for(f"tagd on {self.backend}", lambda: answers(f"http://127.0.0.1:{TAGD_PORT}/readyz"))
 
     def stop(self):
         if self.server:
@@ -199,10 +210,8 @@ class Redis:
                   "database": 0, "verbosity": 0, "logfile": str(self.dir / "webdis.log")}
         (self.dir / "webdis.json").write_text(json.dumps(config))
         self.webdis = None
-        for _ in range(100):
-            if sh(["redis-cli", "-p", str(REDIS_PORT), "ping"], check=False).stdout.strip() == "PONG":
-                break
-            time.sleep(0.05)
+        wait_for("redis-server", lambda: sh(["redis-cli", "-p", str(REDIS_PORT), "ping"],
+                                            check=False).stdout.strip() == "PONG")
 
     def cli(self, *args):
         return sh(["redis-cli", "-p", str(REDIS_PORT), *args]).stdout
@@ -214,13 +223,7 @@ class Redis:
     def start_webdis(self):
         self.webdis = subprocess.Popen(["webdis", str(self.dir / "webdis.json")], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{WEBDIS_PORT}/PING", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("webdis did not start")
+        wait_for("webdis", lambda: answers(f"http://127.0.0.1:{WEBDIS_PORT}/PING"))
 
     def close(self):
         for process in (self.webdis, self.server):

@@ -127,9 +127,8 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
     Ok(SqlStore::new(SqliteDriver::connect(url).await?))
 }
 
-/// The [`SETTINGS`] as sqlx connection options for `url` (migrations, and tools that check
-/// a database with sqlx).
-pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
+/// The [`SETTINGS`] as sqlx connection options for `url`, for the migrations.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| Error::invalid("database", e.to_string()))?
         .create_if_missing(true);
@@ -193,6 +192,22 @@ impl SqliteDriver {
             .map_err(Error::internal)?
             .ok_or_else(|| Error::internal("integrity_check answered nothing"))?;
         row.text("integrity_check")
+    }
+
+    /// `synchronous` (2 is FULL) and `journal_mode` as the writer connection, the one every
+    /// write commits through, has them.
+    pub async fn writer_durability(&self) -> Result<(i64, String)> {
+        // A savepoint that is never committed: rolled back when dropped.
+        let mut tx = self.group.begin().await.map_err(Error::internal)?;
+        let mut read = async |pragma: &str| -> Result<tagd_sql::Row> {
+            tx.fetch_optional(&format!("PRAGMA {pragma}"), &[])
+                .await
+                .map_err(Error::internal)?
+                .ok_or_else(|| Error::internal(format!("PRAGMA {pragma} answered nothing")))
+        };
+        let synchronous = read("synchronous").await?.int("synchronous")?;
+        let journal = read("journal_mode").await?.text("journal_mode")?;
+        Ok((synchronous, journal))
     }
 
     pub async fn close(&self) {

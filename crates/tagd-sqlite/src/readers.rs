@@ -3,6 +3,7 @@
 use crate::rows::{classify, sql_conn_via_lent, Conn, Lends};
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tagd_sql::DbError;
@@ -16,7 +17,7 @@ pub(crate) struct Readers {
     settings: String,
     max: u32,
     idle: Mutex<Vec<Conn>>,
-    opened: Mutex<u32>,
+    opened: AtomicU32,
     permits: Arc<Semaphore>,
 }
 
@@ -27,7 +28,7 @@ impl Readers {
             settings,
             max,
             idle: Mutex::new(Vec::new()),
-            opened: Mutex::new(0),
+            opened: AtomicU32::new(0),
             permits: Arc::new(Semaphore::new(max as usize)),
         })
     }
@@ -56,9 +57,7 @@ impl Readers {
         let connection = Connection::open_with_flags(&self.path, flags).map_err(classify)?;
         let mut conn = Conn::new(connection);
         conn.batch(&self.settings)?;
-        if let Ok(mut opened) = self.opened.lock() {
-            *opened += 1;
-        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -71,7 +70,7 @@ impl Readers {
 
     /// (open, idle, most).
     pub(crate) fn stats(&self) -> (u32, u32, u32) {
-        let opened = self.opened.lock().map_or(0, |n| *n);
+        let opened = self.opened.load(Ordering::Relaxed);
         let idle = self
             .idle
             .lock()

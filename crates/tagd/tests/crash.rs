@@ -83,19 +83,12 @@ async fn postgres_survives_sigkill_without_losing_or_repeating_a_write() {
 async fn durability_settings_behind_power_loss_are_in_effect() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("settings.db").display());
-    let options = tagd_sqlite::connect_options(&url).expect("tagd's SQLite options");
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+    // Read on the writer connection itself: every write commits through it.
+    let driver = tagd_sqlite::SqliteDriver::connect(&url)
         .await
-        .expect("SQLite connects");
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&mut conn)
-        .await
-        .expect("synchronous");
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
-        .expect("journal_mode");
-    conn.close().await.expect("closed");
+        .expect("SQLite opens");
+    let (synchronous, journal) = driver.writer_durability().await.expect("settings");
+    driver.close().await;
     assert_eq!(
         (synchronous, journal.as_str()),
         (2, "wal"),
