@@ -35,7 +35,7 @@ tagd=target/release/tagd
 
 corp_id=$($tagd --database "$database" org create --name bench | jq -r .corp_id)
 app=$($tagd --database "$database" app create --corp-id "$corp_id" --name bench)
-TAGD_ADMIN_TOKEN=bench TAGD_LOG=warn $tagd serve --listen 127.0.0.1:$port --database "$database" >/dev/null 2>&1 &
+TAGD_ADMIN_TOKEN=bench-admin-token-0123456789abcdef TAGD_LOG=warn $tagd serve --listen 127.0.0.1:$port --database "$database" >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf localhost:$port/readyz >/dev/null && break; sleep 0.1; done
 token=$(curl -sf -XPOST localhost:$port/api/v5/auth/token -H 'content-type: application/json' \

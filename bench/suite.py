@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -33,6 +34,8 @@ TAGS_PER_USER = 10
 GROUPS = [(f"t{i}", "define" if i < 4 else "number" if i < 7 else "string") for i in range(10)]
 CITIES = ["Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur", "Surat", "Indore"]
 W2_LABELS = 100
+# tagd refuses an operator-set admin token under 32 characters.
+BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
 
 def log(message):
@@ -95,6 +98,17 @@ def write_import_csv(path, users):
             out.write("".join(f"{uid},{GROUPS[t][0]},{value_of(i, t)}\n" for t in range(TAGS_PER_USER)))
 
 
+# W8: two labels, one on every user and one on every other user, for label search by prefix.
+W8_LABELS = [("Premium Gold", "w8_premium", 1), ("Silver Club", "w8_silver", 2)]
+
+
+def write_w8_csv(path, users):
+    with open(path, "w") as out:
+        out.write("user_id,variable_name,value\n")
+        for variable, every in ((v, e) for _, v, e in W8_LABELS):
+            out.write("".join(f"{user_id(i)},{variable},True\n" for i in range(0, users, every)))
+
+
 def write_redis_commands(path, users):
     """RESP for redis-cli --pipe: one set per user, one member `variable=value` per tag."""
 
@@ -123,7 +137,7 @@ class Tagd:
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     def start(self):
-        env = {**os.environ, "TAGD_ADMIN_TOKEN": "bench", "TAGD_LOG": "warn"}
+        env = {**os.environ, "TAGD_ADMIN_TOKEN": BENCH_ADMIN_TOKEN, "TAGD_LOG": "warn"}
         self.server = subprocess.Popen(
             [str(TAGD), "serve", "--listen", f"127.0.0.1:{TAGD_PORT}", "--database", self.database,
              "--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"],
@@ -166,6 +180,10 @@ class Tagd:
                     "name": variable, "variable_name": variable, "description": "",
                     "attribute": attribute, "category": "bench", "corp_id": self.corp_id}, v5)
                 self.groups[variable] = created["data"]["tags_group_id"]
+            for name, variable, _ in W8_LABELS:
+                self.call("POST", "/api/v5/entity/tags/group/create", {
+                    "name": name, "variable_name": variable, "description": "",
+                    "attribute": "define", "category": "label", "corp_id": self.corp_id}, v5)
             labels = [{"name": f"label{i:03}"} for i in range(W2_LABELS)]
             self.call("POST", "/v2/organization/labels", {"orgLabels": labels},
                       {"authorization": "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="})
@@ -357,7 +375,7 @@ def pg_schema_bytes(schema):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100k users, 8 s loads: under 5 minutes")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W7", help="comma-separated workloads")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W7,W8", help="comma-separated workloads")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--users", type=int, help="override the number of users (a trial run)")
     parser.add_argument("--duration", type=int, help="override the seconds of each load")
@@ -410,6 +428,9 @@ def main():
                 sh(["redis-cli", "-p", str(REDIS_PORT), "--pipe"], stdin=stdin)
             peer["redis_bytes"] = (redis.used_memory() - before) / (users * TAGS_PER_USER)
             log(f"W7 peer: redis used_memory {peer['redis_bytes']:.1f} B/assignment")
+        if "W8" in only:
+            peer["redis_sort"] = redis_sort_holders(redis, work, users)
+            log(f"W8 peer: redis SORT {peer['redis_sort']:.0f} holders/s")
         if "W4" in only:
             redis.start_webdis()
             env = {**os.environ, "TAGD_BENCH_USERS": str(users), "TAGD_BENCH_USER_BASE": user_id(0)}
@@ -447,7 +468,7 @@ def run_backend(backend, work, users, duration, only, peer, results):
     tagd.prepare()
 
     # W3: the import; then the raw load of the same rows into a copy of the same schema.
-    if {"W3", "W4", "W7"} & only:
+    if {"W3", "W4", "W7", "W8"} & only:
         seconds, out = timed([str(TAGD), "--database", tagd.database, "import", "--corp-id", tagd.corp_id,
                               "--progress-every", "0", str(work / "assignments.csv")])
         summary = json.loads(out.stdout)
@@ -458,6 +479,11 @@ def run_backend(backend, work, users, duration, only, peer, results):
             peer_seconds = raw_load(backend, work, users)
             name = "psql_copy" if backend == "postgres" else "sqlite3_cli"
             results.add("W3", "import_10_tags_per_user", backend, seconds, "s", name, peer_seconds)
+
+    if "W8" in only:
+        write_w8_csv(work / "w8.csv", users)
+        sh([str(TAGD), "--database", tagd.database, "import", "--corp-id", tagd.corp_id,
+            "--progress-every", "0", str(work / "w8.csv")])
 
     if "W7" in only:
         disk = sqlite_disk_bytes(work / "tagd.db") if backend == "sqlite" else pg_schema_bytes("bench_tagd")
@@ -481,12 +507,82 @@ def run_backend(backend, work, users, duration, only, peer, results):
             w1 = wrk("assign.lua", base, duration, env)
             results.add("W1", "assign", backend, w1["rps"], "req/s", "redis_sadd", peer["redis_sadd"])
             results.add("W1", "assign", backend, w1["rps"], "req/s", "pgbench_insert", peer["pgbench_insert"], "tps")
+        if "W8" in only:
+            w8 = search_stream(users)
+            results.add("W8", "label_search_stream_all", backend, w8["all"], "holders/s",
+                        "redis_sort", peer["redis_sort"])
+            results.add("W8", "label_search_stream_half", backend, w8["half"], "holders/s",
+                        "redis_sort", peer["redis_sort"])
+            results.add("W8", "healthz_p99_during_search", backend, w8["healthz_p99_ms"], "ms",
+                        "healthz_p99_idle", w8["healthz_idle_p99_ms"])
         if "W2" in only:
             w2 = wrk("change_labels_100.lua", base, duration, env)
             results.add("W2", "change_labels_100", backend, w2["rps"] * W2_LABELS, "labels/s",
                         "pgbench_100_rows", peer["pgbench_100_rows"], "rows/s")
     finally:
         tagd.stop()
+
+
+def healthz_latencies(stop, out):
+    """/healthz one request after another until `stop` is set, each latency in ms into `out`."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        urllib.request.urlopen(f"http://127.0.0.1:{TAGD_PORT}/healthz").read()
+        out.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.005)
+
+
+def p99(values):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+
+
+def search_stream(users):
+    """W8: `limit=-1` label searches by prefix (every user, then every other user), streamed
+    to the end, holders per second; and /healthz p99 while they run against idle."""
+    idle = []
+    stop = threading.Event()
+    stop.set()
+    for _ in range(200):
+        started = time.perf_counter()
+        urllib.request.urlopen(f"http://127.0.0.1:{TAGD_PORT}/healthz").read()
+        idle.append((time.perf_counter() - started) * 1000)
+    during = []
+    stop = threading.Event()
+    prober = threading.Thread(target=healthz_latencies, args=(stop, during))
+    prober.start()
+    rates = {}
+    try:
+        for key, prefix, expected in (("all", "prem", users), ("half", "sil", (users + 1) // 2)):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{TAGD_PORT}/v2/customers/labels/search?q={prefix}&limit=-1",
+                headers={"authorization": "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="})
+            started = time.perf_counter()
+            body = json.loads(urllib.request.urlopen(request, timeout=600).read())
+            seconds = time.perf_counter() - started
+            if len(body["data"]) != expected:
+                raise RuntimeError(f"W8 {prefix}: {len(body['data'])} holders, expected {expected}")
+            rates[key] = expected / seconds
+            log(f"W8 q={prefix}: {expected:,} holders in {seconds:.2f} s")
+    finally:
+        stop.set()
+        prober.join()
+    return {**rates, "healthz_p99_ms": p99(during), "healthz_idle_p99_ms": p99(idle)}
+
+
+def redis_sort_holders(redis, work, users):
+    """The peer of W8: the holders of a label as a Redis set, read back sorted by number."""
+    redis.cli("del", "label:premium")
+    commands = work / "w8.resp"
+    with open(commands, "w") as out:
+        for start in range(0, users, 1000):
+            ids = [user_id(i) for i in range(start, min(users, start + 1000))]
+            parts = ["SADD", "label:premium", *ids]
+            out.write(f"*{len(parts)}\r\n" + "".join(f"${len(p)}\r\n{p}\r\n" for p in parts))
+    with open(commands) as stdin:
+        sh(["redis-cli", "-p", str(REDIS_PORT), "--pipe"], stdin=stdin)
+    seconds, _ = timed(["redis-cli", "-p", str(REDIS_PORT), "SORT", "label:premium"])
+    return users / seconds
 
 
 def raw_load(backend, work, users):
@@ -536,7 +632,7 @@ def version(args):
 
 def write_docs(results, args, users, duration, redis_requests, elapsed):
     command = "bench/run.sh" + (" --quick" if args.quick else "") + \
-        (f" --only {args.only}" if args.only != "W1,W2,W3,W4,W7" else "")
+        (f" --only {args.only}" if args.only != "W1,W2,W3,W4,W7,W8" else "")
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024

@@ -19,7 +19,7 @@ auth="Basic $(printf 'bench:bench-password' | base64 -w0)"
 
 run() {
   local cache_secs=$1
-  TAGD_ADMIN_TOKEN=bench TAGD_LOG=warn $tagd serve --listen 127.0.0.1:$port --database "$database" \
+  TAGD_ADMIN_TOKEN=bench-admin-token-0123456789abcdef TAGD_LOG=warn $tagd serve --listen 127.0.0.1:$port --database "$database" \
     --basic-auth-cache-secs "$cache_secs" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf localhost:$port/readyz >/dev/null && break; sleep 0.1; done

@@ -25,6 +25,12 @@ pub enum Error {
     /// No such app in this organization.
     #[error("app not found")]
     AppNotFound,
+    /// No such Basic credential in this organization.
+    #[error("basic credential not found")]
+    CredentialNotFound,
+    /// The organization has as many tag groups as its cap allows (v5 40905, v2 warning 33003).
+    #[error("the organization has reached its limit of {max} tag groups")]
+    TagGroupLimit { max: i64 },
     /// No such tag group in this organization (v5 40401).
     #[error("tag group not found")]
     GroupNotFound,

@@ -81,25 +81,58 @@ pub enum ClaimOutcome {
 type Renderer = Box<dyn Fn(&dyn Any) -> Option<StoredResponse> + Send + Sync>;
 
 struct Pending {
-    claim: Claim,
+    claim: Option<Claim>,
     renderer: Option<Renderer>,
     recorded: bool,
+    /// The request's write has started to commit: from here it cannot be rolled back, so a
+    /// deadline must wait for its real outcome instead of answering "rolled back".
+    committing: bool,
 }
 
 tokio::task_local! {
     static PENDING: Arc<Mutex<Pending>>;
 }
 
+/// What a gated request's writes report back to the gate while it runs.
+#[derive(Clone)]
+pub struct RequestScope {
+    pending: Arc<Mutex<Pending>>,
+}
+
+impl RequestScope {
+    /// A scope for one request, with its claimed key if it has one.
+    pub fn new(claim: Option<Claim>) -> Self {
+        RequestScope {
+            pending: Arc::new(Mutex::new(Pending {
+                claim,
+                renderer: None,
+                recorded: false,
+                committing: false,
+            })),
+        }
+    }
+
+    /// Runs the request inside this scope.
+    pub async fn run<F: std::future::Future>(&self, request: F) -> F::Output {
+        PENDING.scope(self.pending.clone(), request).await
+    }
+
+    /// A write recorded the response with its effect.
+    pub fn recorded(&self) -> bool {
+        self.pending.lock().map(|p| p.recorded).unwrap_or(false)
+    }
+
+    /// A write of the request has begun to commit.
+    pub fn committing(&self) -> bool {
+        self.pending.lock().map(|p| p.committing).unwrap_or(false)
+    }
+}
+
 /// Runs `request` with `claim` active, and says whether a write recorded its response.
 pub async fn scope<F: std::future::Future>(claim: Claim, request: F) -> (F::Output, bool) {
-    let pending = Arc::new(Mutex::new(Pending {
-        claim,
-        renderer: None,
-        recorded: false,
-    }));
-    let output = PENDING.scope(pending.clone(), request).await;
-    let recorded = pending.lock().map(|p| p.recorded).unwrap_or(false);
-    (output, recorded)
+    let scope = RequestScope::new(Some(claim));
+    let output = scope.run(request).await;
+    (output, scope.recorded())
 }
 
 /// Registers how the current request's response is rendered from a write's result of type
@@ -120,11 +153,21 @@ pub fn render_for_commit(value: &dyn Any) -> Option<(Claim, StoredResponse)> {
     PENDING
         .try_with(|pending| {
             let p = pending.lock().ok()?;
+            let claim = p.claim.clone()?;
             let response = p.renderer.as_ref()?(value)?;
-            Some((p.claim.clone(), response))
+            Some((claim, response))
         })
         .ok()
         .flatten()
+}
+
+/// For the store, just before it commits: past this point the write cannot be undone.
+pub fn mark_committing() {
+    let _ = PENDING.try_with(|pending| {
+        if let Ok(mut p) = pending.lock() {
+            p.committing = true;
+        }
+    });
 }
 
 /// For the store, once that transaction committed.

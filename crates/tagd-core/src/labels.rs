@@ -11,6 +11,8 @@ pub const LABEL_NOT_FOUND: u32 = 33000;
 /// v2 warning: a remove was asked of a customer who carries no label at all.
 pub const USER_LABELS_NOT_FOUND: u32 = 33001;
 /// v2 warning: `organization/labels` was asked to create a name in use.
+/// v2 warning: the organization has reached its cap on labels (tag groups).
+pub const LABEL_LIMIT_REACHED: u32 = 33003;
 pub const LABEL_EXISTS: u32 = 33002;
 
 /// Most `add` plus `remove` entries one changeLabels request may carry.
@@ -42,6 +44,14 @@ impl LabelWarning {
         LabelWarning {
             code: LABEL_EXISTS,
             message: format!("{name} label already exists"),
+        }
+    }
+
+    /// The organization is at its cap on tag groups (Capillary's `ORG_MAX_LABEL_COUNT`).
+    pub fn limit_reached(name: &str) -> Self {
+        LabelWarning {
+            code: LABEL_LIMIT_REACHED,
+            message: format!("{name} label limit reached"),
         }
     }
 }

@@ -11,6 +11,21 @@ pub struct Organization {
     pub corp_id: CorpId,
     pub name: String,
     pub ctime: i64,
+    /// While disabled, every credential of the organization is refused; its data is kept.
+    pub disabled: bool,
+    /// Its own cap on tag groups; `None` takes the server's default.
+    pub max_tag_groups: Option<i64>,
+}
+
+/// How much an organization holds, for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrgCounts {
+    pub users: i64,
+    /// Tag groups that are not deleted (labels included).
+    pub tag_groups: i64,
+    pub live_assignments: i64,
+    pub apps: i64,
+    pub basic_credentials: i64,
 }
 
 /// A person known to one organization (v2: a customer).
@@ -236,3 +251,9 @@ pub struct Page<T> {
     pub total: i64,
     pub rows: Vec<T>,
 }
+
+/// The cap on an organization's tag groups (labels included) when neither it nor the server
+/// sets one: Capillary's `ORG_MAX_LABEL_COUNT` in spirit.
+pub const DEFAULT_MAX_TAG_GROUPS: i64 = 10_000;
+/// The largest cap the operator may set.
+pub const MAX_TAG_GROUPS_LIMIT: i64 = 1_000_000;

@@ -4,13 +4,66 @@
 use crate::error::{Error, Result};
 use serde::Serialize;
 
-fn has_control_chars(s: &str) -> bool {
-    s.chars().any(char::is_control)
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters that change how text looks without showing themselves: zero-width ones, the
+/// bidirectional controls (the "Trojan Source" characters) and the byte order mark. Two names
+/// that differ only by these would look the same to a person.
+pub fn is_invisible_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'                  // soft hyphen
+        | '\u{034F}'                // combining grapheme joiner
+        | '\u{061C}'                // Arabic letter mark
+        | '\u{115F}' | '\u{1160}'   // Hangul fillers
+        | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors and vowel separator
+        | '\u{200B}'..='\u{200F}'   // zero-width space, joiners, LRM, RLM
+        | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
+        | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, bidi isolates
+        | '\u{3164}'                // Hangul filler
+        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
+        | '\u{FEFF}'                // byte order mark, zero-width no-break space
+        | '\u{FFA0}'                // halfwidth Hangul filler
+        | '\u{FFF0}'..='\u{FFFF}'   // specials and non-characters
+        | '\u{E0000}'..='\u{E007F}' // tag characters
+        | '\u{10FFFE}' | '\u{10FFFF}')
+}
+
+/// The NFC form of `raw` with surrounding white space trimmed, refused (naming `field`) when
+/// it holds a control, zero-width or bidirectional character: what every name and label of
+/// tagd is stored as, so two names that look the same are the same.
+pub fn clean_text(field: &str, raw: &str) -> Result<String> {
+    let text: String = raw.trim().nfc().collect();
+    if text.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    if text.chars().any(is_invisible_format_char) {
+        return Err(Error::invalid(
+            field,
+            "must not contain zero-width, bidirectional or other invisible characters",
+        ));
+    }
+    Ok(text)
+}
+
+/// The key a name is searched by: its Unicode lower case, in NFC. Stored beside every tag
+/// group's name and compared byte-wise, so "starts with, ignoring case" is a range on an index.
+pub fn search_key(name: &str) -> String {
+    name.nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect()
+}
+
+/// The first string after every string that starts with `prefix` (byte-wise): `prefix` with
+/// U+10FFFF appended, a non-character no stored key holds.
+pub fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 /// Checks a trimmed, non-empty name of at most `max` characters without control characters.
-fn bounded_name(field: &str, raw: &str, max: usize) -> Result<String> {
-    let trimmed = raw.trim();
+pub(crate) fn bounded_name(field: &str, raw: &str, max: usize) -> Result<String> {
+    let trimmed = clean_text(field, raw)?;
     if trimmed.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
@@ -20,10 +73,7 @@ fn bounded_name(field: &str, raw: &str, max: usize) -> Result<String> {
             format!("must be at most {max} characters"),
         ));
     }
-    if has_control_chars(trimmed) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(trimmed.to_owned())
+    Ok(trimmed)
 }
 
 macro_rules! string_newtype {
@@ -124,7 +174,16 @@ impl Description {
         if raw.contains('\0') {
             return Err(Error::invalid(field, "must not contain NUL characters"));
         }
-        Ok(Description(raw.to_owned()))
+        if raw
+            .chars()
+            .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        {
+            return Err(Error::invalid(
+                field,
+                "must not contain bidirectional override characters",
+            ));
+        }
+        Ok(Description(raw.nfc().collect()))
     }
 }
 
@@ -142,6 +201,51 @@ mod tests {
         assert!(GroupName::parse(&"é".repeat(256)).is_err());
         assert!(GroupName::parse("   ").is_err());
         assert!(GroupName::parse("a\0b").is_err());
+    }
+
+    #[test]
+    fn names_are_stored_in_nfc_so_two_that_look_alike_are_one() {
+        let composed = GroupName::parse("Caf\u{e9}").map(|n| n.0).ok();
+        let decomposed = GroupName::parse("Cafe\u{301}").map(|n| n.0).ok();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_deref(), Some("Caf\u{e9}"));
+    }
+
+    #[test]
+    fn zero_width_and_bidi_characters_are_refused_with_the_field_named() {
+        for raw in [
+            "V\u{200B}IP",
+            "VIP\u{202E}",
+            "\u{2066}VIP",
+            "V\u{FEFF}IP",
+            "a\u{200D}b",
+        ] {
+            let refused = GroupName::parse(raw);
+            assert!(
+                matches!(&refused, Err(Error::InvalidParameter { field, .. }) if field == "name"),
+                "{raw:?} gave {refused:?}"
+            );
+        }
+        assert!(LabelName::parse_optional("VIP\u{200F}").is_err());
+        assert!(Description::parse("description", "x\u{202E}y", 1024).is_err());
+        assert!(GroupName::parse("Ünïcödé ✓ 北京").is_ok());
+    }
+
+    #[test]
+    fn the_search_key_ignores_case_and_a_prefix_range_holds_every_name_that_starts_with_it() {
+        assert_eq!(search_key("Premium GOLD"), "premium gold");
+        assert_eq!(search_key("ÉTÉ"), "été");
+        let upper = prefix_upper_bound("prem");
+        for name in [
+            "prem",
+            "premium",
+            "premium gold",
+            "prem\u{10FFFD}x",
+            "prem北",
+        ] {
+            assert!(name >= "prem" && name < upper.as_str(), "{name}");
+        }
+        assert!("prel" < "prem" && "pren" >= upper.as_str());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{CorpId, UserId};
-use crate::model::{App, BasicCredential, Organization, User};
+use crate::model::{App, BasicCredential, OrgCounts, Organization, User, MAX_TAG_GROUPS_LIMIT};
 use crate::secrets::{generate_secret, hash_password, sha256_hex};
 use crate::store::Store;
 
@@ -15,14 +15,7 @@ pub const MAX_USERNAME_CHARS: usize = 128;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn display_name(field: &str, raw: &str) -> Result<String> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_LABEL_CHARS {
-        return Err(Error::invalid(field, "must be 1 to 255 characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(trimmed.to_owned())
+    crate::names::bounded_name(field, raw, MAX_LABEL_CHARS)
 }
 
 /// Finds an organization by its `corp_id`, parsed from a path or argument.
@@ -55,13 +48,148 @@ pub async fn create_app(store: &dyn Store, corp_id: &str, name: &str) -> Result<
 /// admin API also empties its own server's cache, so there it stops at once.
 pub async fn revoke_app_tokens(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<u64> {
     let org = org_by_corp_id(store, corp_id).await?;
-    let app_id = crate::ids::ExternalId::parse("app_id", app_id)?;
-    let app = store
-        .find_app(&app_id)
-        .await?
-        .filter(|app| app.org_id == org.id)
-        .ok_or(Error::AppNotFound)?;
+    let app = org_app(store, &org, app_id).await?;
     store.revoke_tokens(org.id, app.id).await
+}
+
+/// One app of the organization, by its external id.
+async fn org_app(store: &dyn Store, org: &Organization, app_id: &str) -> Result<App> {
+    let app_id = crate::ids::ExternalId::parse("app_id", app_id)?;
+    store
+        .find_org_app(org.id, &app_id)
+        .await?
+        .ok_or(Error::AppNotFound)
+}
+
+/// An organization with what it holds.
+pub async fn describe_org(store: &dyn Store, corp_id: &str) -> Result<(Organization, OrgCounts)> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    let counts = store.org_counts(org.id).await?;
+    Ok((org, counts))
+}
+
+/// Disables (every credential refused at once on the server that did it, within
+/// `--token-cache-secs` and `--basic-auth-cache-secs` on others; data kept) or enables.
+pub async fn set_org_disabled(
+    store: &dyn Store,
+    corp_id: &str,
+    disabled: bool,
+) -> Result<Organization> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    store.set_org_disabled(org.id, disabled).await
+}
+
+/// An organization's cap on tag groups: its own, or the server's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagGroupLimits {
+    /// The cap in force.
+    pub max_tag_groups: i64,
+    /// True when the organization has no cap of its own.
+    pub is_default: bool,
+    /// Tag groups it has (not deleted).
+    pub tag_groups: i64,
+}
+
+pub async fn limits(store: &dyn Store, corp_id: &str) -> Result<TagGroupLimits> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    limits_of(store, &org).await
+}
+
+async fn limits_of(store: &dyn Store, org: &Organization) -> Result<TagGroupLimits> {
+    let counts = store.org_counts(org.id).await?;
+    Ok(TagGroupLimits {
+        max_tag_groups: org
+            .max_tag_groups
+            .unwrap_or_else(|| store.default_max_tag_groups()),
+        is_default: org.max_tag_groups.is_none(),
+        tag_groups: counts.tag_groups,
+    })
+}
+
+/// Sets (or with `None` clears) the organization's own cap. Lowering it below what the
+/// organization has deletes nothing: it only stops new tag groups.
+pub async fn set_limits(
+    store: &dyn Store,
+    corp_id: &str,
+    max_tag_groups: Option<i64>,
+) -> Result<TagGroupLimits> {
+    if let Some(max) = max_tag_groups {
+        if !(0..=MAX_TAG_GROUPS_LIMIT).contains(&max) {
+            return Err(Error::invalid(
+                "max_tag_groups",
+                format!("must be 0 to {MAX_TAG_GROUPS_LIMIT}, or null for the default"),
+            ));
+        }
+    }
+    let org = org_by_corp_id(store, corp_id).await?;
+    let org = store.set_org_max_tag_groups(org.id, max_tag_groups).await?;
+    limits_of(store, &org).await
+}
+
+pub async fn list_apps(store: &dyn Store, corp_id: &str) -> Result<Vec<App>> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    store.list_apps(org.id).await
+}
+
+/// A new secret for the app, shown once; the old one stops issuing tokens at once and every
+/// token issued with it is revoked.
+pub async fn rotate_app_secret(
+    store: &dyn Store,
+    corp_id: &str,
+    app_id: &str,
+) -> Result<(App, String)> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    let app = org_app(store, &org, app_id).await?;
+    let secret = generate_secret();
+    let app = store
+        .rotate_app_secret(org.id, app.id, &sha256_hex(&secret))
+        .await?;
+    Ok((app, secret))
+}
+
+/// Deletes the app and its tokens.
+pub async fn delete_app(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<App> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    let app = org_app(store, &org, app_id).await?;
+    store.delete_app(org.id, app.id).await?;
+    Ok(app)
+}
+
+pub async fn list_basic_credentials(
+    store: &dyn Store,
+    corp_id: &str,
+) -> Result<Vec<BasicCredential>> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    store.list_basic_credentials(org.id).await
+}
+
+/// A new password for a credential of the organization; the old one is refused from then on.
+pub async fn set_basic_password(
+    store: &dyn Store,
+    corp_id: &str,
+    username: &str,
+    password: &[u8],
+) -> Result<BasicCredential> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    check_password(password)?;
+    let hash = hash_password(password).map_err(Error::internal)?;
+    store.set_basic_password(org.id, username, &hash).await
+}
+
+pub async fn delete_basic_credential(
+    store: &dyn Store,
+    corp_id: &str,
+    username: &str,
+) -> Result<()> {
+    let org = org_by_corp_id(store, corp_id).await?;
+    store.delete_basic_credential(org.id, username).await
+}
+
+fn check_password(password: &[u8]) -> Result<()> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::invalid("password", "must be 1 to 1024 bytes"));
+    }
+    Ok(())
 }
 
 /// A credential from the `Authorization: Basic ...` header a client already sends, so that
@@ -98,9 +226,7 @@ pub async fn create_basic_credential(
             "must be 1 to 128 characters without colon, spaces or control characters",
         ));
     }
-    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::invalid("password", "must be 1 to 1024 bytes"));
-    }
+    check_password(password)?;
     let hash = hash_password(password).map_err(Error::internal)?;
     store.create_basic_credential(org.id, username, &hash).await
 }

@@ -42,6 +42,18 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
     async fn create_org(&self, name: &str) -> Result<Organization>;
     async fn find_org_by_corp_id(&self, corp_id: &CorpId) -> Result<Option<Organization>>;
     async fn get_org(&self, org: OrgId) -> Result<Organization>;
+    /// Every organization, oldest first.
+    async fn list_orgs(&self) -> Result<Vec<Organization>>;
+    async fn org_counts(&self, org: OrgId) -> Result<OrgCounts>;
+    /// Disables (every credential refused, data kept) or enables an organization.
+    async fn set_org_disabled(&self, org: OrgId, disabled: bool) -> Result<Organization>;
+    /// Sets the organization's own cap on tag groups; `None` returns it to the default.
+    async fn set_org_max_tag_groups(&self, org: OrgId, max: Option<i64>) -> Result<Organization>;
+    /// The cap on tag groups of organizations that have none of their own.
+    fn default_max_tag_groups(&self) -> i64;
+    fn set_default_max_tag_groups(&self, max: i64);
+    /// Tag groups (not deleted) of every organization that has any, for `/metrics`.
+    async fn tag_groups_per_org(&self) -> Result<Vec<(CorpId, i64)>>;
 
     // --- users ----------------------------------------------------------------------------
     /// Registers a user; idempotent. The flag is true when this call created it.
@@ -50,7 +62,24 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
 
     // --- apps, credentials, tokens --------------------------------------------------------
     async fn create_app(&self, org: OrgId, name: &str, secret_hash: &str) -> Result<App>;
+    /// The app a token request names, unless its organization is disabled (authentication).
     async fn find_app(&self, app_id: &ExternalId) -> Result<Option<App>>;
+    /// One app of the organization, whatever its state (operator).
+    async fn find_org_app(&self, org: OrgId, app_id: &ExternalId) -> Result<Option<App>>;
+    async fn list_apps(&self, org: OrgId) -> Result<Vec<App>>;
+    /// Replaces the app's secret and revokes every token it was issued, in one transaction.
+    async fn rotate_app_secret(&self, org: OrgId, app: i64, secret_hash: &str) -> Result<App>;
+    /// Deletes the app and its tokens; what it wrote keeps its executor id and name.
+    async fn delete_app(&self, org: OrgId, app: i64) -> Result<()>;
+    async fn list_basic_credentials(&self, org: OrgId) -> Result<Vec<BasicCredential>>;
+    /// Replaces a credential's password hash (`CredentialNotFound` in another organization).
+    async fn set_basic_password(
+        &self,
+        org: OrgId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<BasicCredential>;
+    async fn delete_basic_credential(&self, org: OrgId, username: &str) -> Result<()>;
     /// User names are unique across the server, so a Basic header names one organization.
     async fn create_basic_credential(
         &self,
@@ -58,6 +87,7 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
         username: &str,
         password_hash: &str,
     ) -> Result<BasicCredential>;
+    /// The credential a Basic header names, unless its organization is disabled.
     async fn find_basic_credential(&self, username: &str) -> Result<Option<BasicCredential>>;
     async fn create_token(
         &self,
@@ -66,27 +96,33 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
         token_hash: &str,
         expires_at: i64,
     ) -> Result<()>;
+    /// The token of that hash, unless its organization is disabled.
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    /// Deletes tokens that expired before `now` (Unix seconds) or were revoked and would have
+    /// expired by then; returns how many.
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64>;
     /// Revokes every unrevoked token of the app; answers how many.
     async fn revoke_tokens(&self, org: OrgId, app: i64) -> Result<u64>;
 
     // --- tag groups -----------------------------------------------------------------------
     /// Creates an active, custom, unlocked group at version 0. Name and variable name must
-    /// be free in the organization (`Duplicate`).
+    /// be free in the organization (`Duplicate`), and the organization below its cap on tag
+    /// groups (`TagGroupLimit`), counted in the same transaction.
     async fn create_tag_group(
         &self,
         org: OrgId,
         fields: &TagGroupFields,
         executor: &Executor,
     ) -> Result<TagGroup>;
-    /// Creates a batch of groups in one transaction: `None` for an item whose name is already
-    /// in use (by an earlier item too); the others are created. Any other refusal refuses all.
+    /// Creates a batch of groups in one transaction: `Err(Duplicate)` for an item whose name
+    /// is already in use (by an earlier item too), `Err(TagGroupLimit)` for one past the cap;
+    /// the others are created. Any other refusal refuses all.
     async fn create_tag_groups(
         &self,
         org: OrgId,
         batch: &[TagGroupFields],
         executor: &Executor,
-    ) -> Result<Vec<Option<TagGroup>>>;
+    ) -> Result<Vec<Result<TagGroup>>>;
     /// A group that is not deleted.
     async fn find_tag_group(&self, org: OrgId, entity_id: &ExternalId) -> Result<Option<TagGroup>>;
     /// Groups of one category that are not deleted, by `ctime` then `entity_id`.
@@ -173,15 +209,17 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
     async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
     /// Every `define` group of the organization that is not deleted, active or not, by id.
     async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>>;
-    /// How many customers carry a label whose name equals `name` ignoring case.
-    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64>;
-    /// One page of the customers who carry a label named `name` (ignoring case), in customer
-    /// order (numeric ids in numeric order), skipping customers up to and including `after`,
-    /// then `offset` more; each returned assignment is one (customer, matching label).
+    /// How many customers carry a label whose name starts with `prefix`, ignoring case
+    /// (compared by [`crate::names::search_key`]; `%` and `_` are ordinary characters).
+    async fn count_label_holders(&self, org: OrgId, prefix: &str) -> Result<i64>;
+    /// One page of the customers who carry a label whose name starts with `prefix` (ignoring
+    /// case), in customer order (numeric ids in numeric order), skipping customers up to and
+    /// including `after`, then `offset` more; each returned assignment is one (customer,
+    /// matching label). Paged by key: no page sorts the customers before it.
     async fn label_holders(
         &self,
         org: OrgId,
-        name: &str,
+        prefix: &str,
         after: Option<&UserId>,
         offset: i64,
         limit: i64,

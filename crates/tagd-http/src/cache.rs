@@ -1,30 +1,89 @@
 //! A small map of recent successful credential checks, each kept for a fixed time, so a
 //! steady stream of requests does not pay an argon2 verification or a database lookup each.
-//! Only successes are stored; the key is a SHA-256 of the credential, never the secret.
+//! Only successes are stored; the key is an HMAC of the credential under a key drawn at
+//! start ([`CacheKeyer`]), never the secret, so a memory dump of the map cannot be tested
+//! offline against guessed passwords. Each organization may hold at most
+//! [`MAX_PER_PARTITION`] entries, so one tenant cycling credentials evicts only its own.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Most entries kept; past that, expired ones are dropped, and if none are, all of them.
-const MAX_ENTRIES: usize = 10_000;
+/// Most entries kept; past that, expired ones are dropped, and if none are, nothing new is
+/// remembered until some expire (it is a cache: a miss only costs a verification).
+const MAX_ENTRIES: usize = 100_000;
+/// Most entries one organization may hold; past that its own expired entries are dropped,
+/// and if none are, all of its own.
+pub const MAX_PER_PARTITION: usize = 1_000;
+
+/// HMAC-SHA-256 of a credential under a key drawn when the process starts.
+pub struct CacheKeyer {
+    key: [u8; 32],
+}
+
+impl CacheKeyer {
+    pub fn random() -> Self {
+        CacheKeyer {
+            key: rand::random(),
+        }
+    }
+
+    pub fn key(&self, credential: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&self.key) else {
+            // Any key length is valid for HMAC; this cannot happen.
+            return [0; 32];
+        };
+        mac.update(credential);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// What a cached value belongs to (its organization), for the per-partition bound.
+pub trait Partitioned {
+    fn partition(&self) -> i64;
+}
+
+struct Entries<V> {
+    map: HashMap<[u8; 32], (V, Instant)>,
+    per_partition: HashMap<i64, usize>,
+}
+
+impl<V: Partitioned> Entries<V> {
+    fn remove_where(&mut self, mut doomed: impl FnMut(&V, &Instant) -> bool) {
+        let per_partition = &mut self.per_partition;
+        self.map.retain(|_, (value, at)| {
+            let remove = doomed(value, at);
+            if remove {
+                if let Some(n) = per_partition.get_mut(&value.partition()) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            !remove
+        });
+        self.per_partition.retain(|_, n| *n > 0);
+    }
+}
 
 pub struct TtlCache<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (V, Instant)>>,
+    entries: Mutex<Entries<V>>,
     /// One lock per key being computed, so concurrent misses of one key wait for the first
     /// computation instead of each paying for their own (64 clients starting at once with
     /// one Basic credential would otherwise run 64 argon2 verifications).
     flights: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl<V: Clone> TtlCache<V> {
+impl<V: Clone + Partitioned> TtlCache<V> {
     /// A zero `ttl` disables the cache.
     pub fn new(ttl: Duration) -> Self {
         TtlCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                per_partition: HashMap::new(),
+            }),
             flights: Mutex::new(HashMap::new()),
         }
     }
@@ -68,14 +127,29 @@ impl<V: Clone> TtlCache<V> {
     /// The value stored under `key` less than `ttl` ago.
     pub fn get(&self, key: &[u8; 32]) -> Option<V> {
         let entries = self.entries.lock().ok()?;
-        let (value, at) = entries.get(key)?;
+        let (value, at) = entries.map.get(key)?;
         (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
     /// Forgets every entry.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.map.clear();
+            entries.per_partition.clear();
+        }
+    }
+
+    /// Forgets the entries of one partition (organization).
+    pub fn forget_partition(&self, partition: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove_where(|value, _| value.partition() == partition);
+        }
+    }
+
+    /// Forgets the entries `doomed` picks.
+    pub fn forget_where(&self, doomed: impl Fn(&V) -> bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove_where(|value, _| doomed(value));
         }
     }
 
@@ -83,16 +157,29 @@ impl<V: Clone> TtlCache<V> {
         if self.ttl.is_zero() {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                let ttl = self.ttl;
-                entries.retain(|_, (_, at)| at.elapsed() < ttl);
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
-                }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let ttl = self.ttl;
+        let partition = value.partition();
+        if entries.per_partition.get(&partition).copied().unwrap_or(0) >= MAX_PER_PARTITION {
+            entries.remove_where(|v, at| v.partition() == partition && at.elapsed() >= ttl);
+            if entries.per_partition.get(&partition).copied().unwrap_or(0) >= MAX_PER_PARTITION {
+                entries.remove_where(|v, _| v.partition() == partition);
             }
-            entries.insert(key, (value, Instant::now()));
         }
+        if entries.map.len() >= MAX_ENTRIES {
+            entries.remove_where(|_, at| at.elapsed() >= ttl);
+            if entries.map.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        if let Some((old, _)) = entries.map.insert(key, (value, Instant::now())) {
+            if let Some(n) = entries.per_partition.get_mut(&old.partition()) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        *entries.per_partition.entry(partition).or_insert(0) += 1;
     }
 }
 
@@ -100,6 +187,32 @@ impl<V: Clone> TtlCache<V> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    impl Partitioned for &str {
+        fn partition(&self) -> i64 {
+            i64::from(self.as_bytes().first().copied().unwrap_or(0))
+        }
+    }
+
+    #[test]
+    fn one_partition_over_its_bound_evicts_only_its_own_entries() {
+        let cache = TtlCache::new(Duration::from_secs(30));
+        cache.put([0; 32], "b-other-tenant");
+        for i in 0..=MAX_PER_PARTITION {
+            let mut key = [1; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            cache.put(key, "a-flooding-tenant");
+        }
+        assert_eq!(cache.get(&[0; 32]), Some("b-other-tenant"));
+    }
+
+    #[test]
+    fn cache_keys_are_keyed_per_process() {
+        let (one, two) = (CacheKeyer::random(), CacheKeyer::random());
+        assert_eq!(one.key(b"Basic abc"), one.key(b"Basic abc"));
+        assert_ne!(one.key(b"Basic abc"), two.key(b"Basic abc"));
+        assert_ne!(one.key(b"Basic abc"), one.key(b"Basic abd"));
+    }
 
     #[tokio::test]
     async fn concurrent_misses_of_one_key_compute_it_once() {

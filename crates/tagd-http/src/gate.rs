@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use tagd_core::idempotency::{self, Claim, ClaimOutcome, StoredResponse};
+use tagd_core::idempotency::{self, Claim, ClaimOutcome, RequestScope, StoredResponse};
 use tagd_core::{Error, OrgId};
 
 /// Largest request body (API.md §5a).
@@ -47,11 +47,37 @@ pub trait Dialect: Send + Sync + 'static {
     fn org(caller: &Self::Caller) -> OrgId;
 }
 
-fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the last address
+/// in `X-Forwarded-For` that is not a trusted proxy itself (the ones before it could have
+/// been written by the client).
+pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let trusted = &state.config.trusted_proxies;
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        let Ok(address) = hop.parse::<IpAddr>() else {
+            break; // a malformed entry: trust nothing before it
+        };
+        client = address;
+        if !trusted.iter().any(|net| net.contains(&address)) {
+            break;
+        }
+    }
+    client
 }
 
 fn refuse<D: Dialect>(error: GateError) -> Response {
@@ -75,19 +101,10 @@ pub async fn gate<D: Dialect>(request: Request, next: Next) -> Response {
         )));
     };
     let (mut parts, body) = request.into_parts();
-    let ip = client_ip(&parts);
-    if let Some(retry_after_secs) = state.auth_throttle.blocked_for(ip) {
-        return refuse::<D>(GateError::RateLimited { retry_after_secs });
-    }
+    // The dialect throttles its own failed authentications (it knows the user name or app).
     let caller = match D::authenticate(&mut parts, &state).await {
         Ok(caller) => caller,
-        Err(refusal) => {
-            let response = refusal.into_response();
-            if response.status() == StatusCode::UNAUTHORIZED {
-                state.auth_throttle.record_failure(ip);
-            }
-            return response;
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     parts.extensions.insert(caller.clone());
     let org = D::org(&caller);
@@ -141,9 +158,10 @@ async fn run<D: Dialect>(
         (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
         _ => {
             let request = Request::from_parts(parts, body);
-            return match tokio::time::timeout_at(deadline, next.run(request)).await {
-                Ok(response) => response,
-                Err(_) => refuse::<D>(GateError::TimedOut),
+            let scope = RequestScope::new(None);
+            return match within_deadline(&scope, deadline, next.run(request)).await {
+                Some(response) => response,
+                None => refuse::<D>(GateError::TimedOut),
             };
         }
     };
@@ -188,16 +206,12 @@ async fn run<D: Dialect>(
         Err(e) => return refuse::<D>(GateError::Domain(e)),
     }
     let request = Request::from_parts(parts, Body::from(bytes));
-    let (outcome, recorded) = idempotency::scope(
-        claim.clone(),
-        tokio::time::timeout_at(deadline, next.run(request)),
-    )
-    .await;
-    let Ok(response) = outcome else {
+    let scope = RequestScope::new(Some(claim.clone()));
+    let Some(response) = within_deadline(&scope, deadline, next.run(request)).await else {
         release(state, &claim).await;
         return refuse::<D>(GateError::TimedOut);
     };
-    if recorded {
+    if scope.recorded() {
         return response;
     }
     // No write recorded this response: a refusal, kept so a retry gets it again; or a server
@@ -227,6 +241,29 @@ async fn run<D: Dialect>(
         }
     }
     Response::from_parts(head, Body::from(bytes))
+}
+
+/// Runs the handler until the deadline. At the deadline a handler whose write has not begun
+/// to commit is dropped (its transaction rolls back, and the caller answers "rolled back");
+/// one whose write is committing is awaited, so the answer is its real outcome and a
+/// committed write is never reported as rolled back.
+async fn within_deadline(
+    scope: &RequestScope,
+    deadline: tokio::time::Instant,
+    handler: impl Future<Output = Response>,
+) -> Option<Response> {
+    let mut handler = std::pin::pin!(scope.run(handler));
+    tokio::select! {
+        response = &mut handler => Some(response),
+        () = tokio::time::sleep_until(deadline) => {
+            if scope.committing() {
+                tracing::warn!("deadline passed while the write was committing: answering its outcome");
+                Some(handler.await)
+            } else {
+                None
+            }
+        }
+    }
 }
 
 async fn release(state: &AppState, claim: &Claim) {
@@ -276,4 +313,46 @@ pub fn send(stored: &StoredResponse) -> Response {
         response.headers_mut().insert("content-type", content_type);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_millis(50)
+    }
+
+    #[tokio::test]
+    async fn a_handler_still_running_at_the_deadline_is_dropped_before_it_commits() {
+        let scope = RequestScope::new(None);
+        let answered = within_deadline(&scope, soon(), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            StatusCode::OK.into_response()
+        })
+        .await;
+        assert!(
+            answered.is_none(),
+            "cut short: the caller answers rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_committing_at_the_deadline_answers_its_real_outcome() {
+        let scope = RequestScope::new(None);
+        let answered = within_deadline(&scope, soon(), async {
+            idempotency::mark_committing();
+            // The commit (an fsync, a batch of group commit) outlasts the deadline.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            StatusCode::CREATED.into_response()
+        })
+        .await;
+        assert_eq!(
+            answered.map(|r| r.status()),
+            Some(StatusCode::CREATED),
+            "never \"rolled back\" for a write that committed"
+        );
+    }
 }

@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 pub mod v2;
 pub mod v5;
+pub mod verify;
 
 use axum::Router;
 use std::sync::Arc;
@@ -43,6 +44,11 @@ pub struct HttpConfig {
     pub auth_failures_per_minute: u32,
     /// Longest a request may run before it is cut short (and rolled back).
     pub request_timeout_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Threads that verify Basic passwords (argon2), and verifications that may wait for one.
+    pub password_verifiers: usize,
+    pub password_verify_queue: usize,
 }
 
 impl HttpConfig {
@@ -57,6 +63,9 @@ impl HttpConfig {
             rate_limit_burst: 4000,
             auth_failures_per_minute: 60,
             request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            password_verifiers: 2,
+            password_verify_queue: 32,
         }
     }
 }
@@ -71,6 +80,9 @@ pub struct AppState {
     pub token_cache: Arc<cache::TtlCache<tagd_core::TokenRecord>>,
     pub rate_limiter: Arc<limits::RateLimiter>,
     pub auth_throttle: Arc<limits::AuthThrottle>,
+    pub verifier: Arc<verify::Verifier>,
+    /// Keys the credential caches, with a key drawn at start.
+    pub cache_keyer: Arc<cache::CacheKeyer>,
 }
 
 impl AppState {
@@ -89,7 +101,25 @@ impl AppState {
                 config.rate_limit_burst,
             )),
             auth_throttle: Arc::new(limits::AuthThrottle::new(config.auth_failures_per_minute)),
+            verifier: Arc::new(verify::Verifier::new(
+                config.password_verifiers,
+                config.password_verify_queue,
+            )),
+            cache_keyer: Arc::new(cache::CacheKeyer::random()),
         }
+    }
+
+    /// Forgets every cached credential of an organization (after an operator change to its
+    /// credentials), so this server refuses a revoked one at once.
+    pub fn forget_credentials_of(&self, org: tagd_core::OrgId) {
+        self.basic_auth_cache.forget_partition(org.0);
+        self.token_cache.forget_partition(org.0);
+    }
+}
+
+impl cache::Partitioned for tagd_core::TokenRecord {
+    fn partition(&self) -> i64 {
+        self.org_id.0
     }
 }
 
@@ -112,9 +142,31 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The complete application: routes, `/openapi.json`, and the observing middleware.
 pub fn app(state: AppState) -> Router {
-    let (router, mut document) = routes().split_for_parts();
-    openapi::add_gate_responses(&mut document);
-    let document = Arc::new(document);
+    let router = routes().split_for_parts().0;
+    finish(router, state)
+}
+
+/// The application split for `--admin-listen`: the dialects and operational routes for the
+/// public address, and the admin API for the operator's address. Both serve `/openapi.json`
+/// (the whole document) and the operational routes.
+pub fn app_split(state: AppState) -> (Router, Router) {
+    let public = OpenApiRouter::new()
+        .merge(ops::routes())
+        .merge(v5::routes())
+        .merge(v2::routes())
+        .split_for_parts()
+        .0;
+    let admin = OpenApiRouter::new()
+        .merge(ops::routes())
+        .merge(admin::routes())
+        .split_for_parts()
+        .0;
+    (finish(public, state.clone()), finish(admin, state))
+}
+
+/// `/openapi.json`, the body limit and the observing middleware around `router`.
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    let document = Arc::new(openapi_document());
     router
         .merge(ops::openapi_route(document))
         // The dialects read bodies with their own limit (and drain what is over it); this one

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tagd_core::OrgId;
 
@@ -86,11 +86,25 @@ impl RateLimiter {
     }
 }
 
-/// Counts failed authentications per client address in fixed one-minute windows; past the
-/// allowance the address is refused (429) until the window ends, before any password check.
+/// What failed authentications are counted against: the client address, and the identity
+/// tried, so an attacker rotating addresses still runs out on the one user name or app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuthSubject {
+    Address(IpAddr),
+    /// A v2 Basic user name.
+    User(String),
+    /// A v5 app id (token requests).
+    App(String),
+}
+
+/// Counts failed authentications per subject in fixed one-minute windows. A verification
+/// takes a slot in each of its subjects *before* it starts ([`AuthThrottle::begin`]), so
+/// concurrent attempts count, and gives them back only when it succeeds: a failure, or a
+/// request dropped mid-way, keeps its slot. Past the allowance the subject is refused (429)
+/// until its window ends, before any verification runs.
 pub struct AuthThrottle {
     per_minute: u32,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: Mutex<Failures>,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -103,26 +117,117 @@ impl AuthThrottle {
         }
     }
 
-    /// Seconds the address must wait, when it is over its allowance.
-    pub fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
+    /// Takes a slot in every subject, or none and answers the seconds to wait when one of
+    /// them is out of slots.
+    pub fn begin(self: &Arc<Self>, subjects: Vec<AuthSubject>) -> Result<AuthAttempt, u64> {
+        let Ok(mut failures) = self.failures.lock() else {
+            return Err(1);
+        };
+        let room = make_room(&mut failures);
+        let now = Instant::now();
+        let mut wait = None;
+        for subject in &subjects {
+            if let Some((count, since)) = failures.get_mut(subject) {
+                if since.elapsed() >= WINDOW {
+                    (*count, *since) = (0, now);
+                }
+                if *count >= self.per_minute {
+                    let left = (WINDOW - since.elapsed()).as_secs().max(1);
+                    wait = Some(wait.map_or(left, |w: u64| w.max(left)));
+                }
+            }
+        }
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for subject in &subjects {
+            count_one(&mut failures, subject, now, room);
+        }
+        Ok(AuthAttempt {
+            throttle: self.clone(),
+            subjects,
+        })
+    }
+
+    /// Seconds `subject` must wait, when it is out of slots.
+    pub fn blocked_for(&self, subject: &AuthSubject) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
-        let (count, since) = failures.get(&ip)?;
+        let (count, since) = failures.get(subject)?;
         let elapsed = since.elapsed();
         (*count >= self.per_minute && elapsed < WINDOW).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
-    pub fn record_failure(&self, ip: IpAddr) {
+    /// For checks too cheap to be worth racing (a token lookup, a SHA-256 comparison): refused
+    /// while any subject is out of slots, otherwise nothing is taken until [`Self::failed`].
+    pub fn check(&self, subjects: &[AuthSubject]) -> Result<(), u64> {
+        match subjects.iter().filter_map(|s| self.blocked_for(s)).max() {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one failure against every subject.
+    pub fn failed(&self, subjects: &[AuthSubject]) {
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };
-        if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        let room = make_room(&mut failures);
+        let now = Instant::now();
+        for subject in subjects {
+            count_one(&mut failures, subject, now, room);
         }
-        let entry = failures.entry(ip).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= WINDOW {
-            *entry = (0, Instant::now());
+    }
+
+    fn give_back(&self, subjects: &[AuthSubject]) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        for subject in subjects {
+            if let Some((count, _)) = failures.get_mut(subject) {
+                *count = count.saturating_sub(1);
+            }
         }
-        entry.0 += 1;
+    }
+}
+
+type Failures = HashMap<AuthSubject, (u32, Instant)>;
+
+/// Drops windows that ended when the map is full; answers whether new subjects fit. When an
+/// attacker fills it with live windows, subjects already tracked still count and new ones are
+/// not added until windows end: memory stays bounded at [`MAX_TRACKED`] entries.
+fn make_room(failures: &mut Failures) -> bool {
+    if failures.len() >= MAX_TRACKED {
+        failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+    }
+    failures.len() < MAX_TRACKED
+}
+
+fn count_one(failures: &mut Failures, subject: &AuthSubject, now: Instant, room: bool) {
+    match failures.get_mut(subject) {
+        Some(entry) => {
+            if entry.1.elapsed() >= WINDOW {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+        None if room => {
+            failures.insert(subject.clone(), (1, now));
+        }
+        None => {}
+    }
+}
+
+/// The slots one verification holds; they stay counted as failures unless
+/// [`AuthAttempt::succeeded`] gives them back.
+#[must_use = "an attempt that is dropped counts as a failure"]
+pub struct AuthAttempt {
+    throttle: Arc<AuthThrottle>,
+    subjects: Vec<AuthSubject>,
+}
+
+impl AuthAttempt {
+    pub fn succeeded(self) {
+        self.throttle.give_back(&self.subjects);
     }
 }
 
@@ -149,14 +254,51 @@ mod tests {
         assert_eq!(limiter.policy(), "\"per-org\";q=3;w=3");
     }
 
+    fn address(last: u8) -> AuthSubject {
+        AuthSubject::Address([127, 0, 0, last].into())
+    }
+
     #[test]
     fn an_address_is_blocked_after_its_allowance_of_failures() {
-        let throttle = AuthThrottle::new(2);
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        throttle.record_failure(ip);
-        assert_eq!(throttle.blocked_for(ip), None);
-        throttle.record_failure(ip);
-        assert!(throttle.blocked_for(ip).is_some());
-        assert_eq!(throttle.blocked_for([10, 0, 0, 1].into()), None);
+        let throttle = Arc::new(AuthThrottle::new(2));
+        drop(throttle.begin(vec![address(1)]));
+        assert_eq!(throttle.blocked_for(&address(1)), None);
+        drop(throttle.begin(vec![address(1)]));
+        assert!(throttle.blocked_for(&address(1)).is_some());
+        assert!(throttle.begin(vec![address(1)]).is_err());
+        assert_eq!(throttle.blocked_for(&address(2)), None);
+    }
+
+    #[test]
+    fn concurrent_attempts_each_hold_a_slot_until_they_succeed() {
+        let throttle = Arc::new(AuthThrottle::new(3));
+        let held: Vec<_> = (0..3)
+            .map(|_| throttle.begin(vec![address(1)]).expect("a slot"))
+            .collect();
+        assert!(
+            throttle.begin(vec![address(1)]).is_err(),
+            "three verifications in flight use the allowance"
+        );
+        for attempt in held {
+            attempt.succeeded();
+        }
+        assert!(
+            throttle.begin(vec![address(1)]).is_ok(),
+            "successes give slots back"
+        );
+    }
+
+    #[test]
+    fn a_user_name_runs_out_whatever_address_tries_it() {
+        let throttle = Arc::new(AuthThrottle::new(2));
+        let user = || AuthSubject::User("loyalty".into());
+        for last in [1, 2] {
+            drop(throttle.begin(vec![address(last), user()]));
+        }
+        assert!(throttle.begin(vec![address(3), user()]).is_err());
+        assert!(
+            throttle.begin(vec![address(3)]).is_ok(),
+            "a refused attempt took no slot of the address"
+        );
     }
 }

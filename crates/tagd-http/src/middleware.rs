@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
@@ -22,11 +22,27 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     well_formed.then(|| raw.to_owned())
 }
 
+/// The method as a metrics label: one of the standard methods, else `other`, so a client
+/// sending made-up methods cannot grow `/metrics`.
+fn metric_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = incoming_request_id(&request)
         .unwrap_or_else(|| tagd_core::ExternalId::generate().to_string());
-    let method = request.method().to_string();
+    let method = metric_method(request.method());
+    // A route template, never the raw path: the label set stays bounded.
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -37,7 +53,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.observe(&method, &route, status, elapsed);
+    state.metrics.observe(method, &route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -98,3 +98,25 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
         }
     }
 }
+
+#[cfg(test)]
+mod unique_operation_ids {
+    /// Client generators name methods after operationIds: two alike make them rename or fail,
+    /// and `openapi-spec-validator` rejects the document.
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let document = serde_json::to_value(crate::openapi_document()).expect("serializable");
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                    panic!("operationId {id} used by {other} and {method} {path}");
+                }
+            }
+        }
+        assert!(seen.len() > 30, "{} operations", seen.len());
+    }
+}

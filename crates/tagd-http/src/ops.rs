@@ -75,9 +75,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Metrics in Prometheus text format", body = String,
         content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state
+    let mut body = state
         .metrics
         .render(&state.store.pool_stats(), state.store.backend());
+    render_tag_groups(&state, &mut body).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -86,6 +87,38 @@ async fn metrics(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Tag groups per organization beside the cap, so an operator sees who nears it. One series
+/// per organization that has tag groups: organizations are made by the operator only.
+async fn render_tag_groups(state: &AppState, out: &mut String) {
+    use std::fmt::Write;
+    let counts = match tokio::time::timeout(READY_TIMEOUT, state.store.tag_groups_per_org()).await {
+        Ok(Ok(counts)) => counts,
+        Ok(Err(e)) => {
+            tracing::warn!(cause = %e, "tag group counts unavailable for /metrics");
+            return;
+        }
+        Err(_) => return,
+    };
+    let _ = writeln!(
+        out,
+        "# HELP tagd_tag_groups Tag groups (labels included, not deleted) per organization."
+    );
+    let _ = writeln!(out, "# TYPE tagd_tag_groups gauge");
+    for (corp_id, n) in counts {
+        let _ = writeln!(out, "tagd_tag_groups{{corp_id=\"{corp_id}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tagd_tag_groups_default_max The cap on tag groups of organizations without their own."
+    );
+    let _ = writeln!(out, "# TYPE tagd_tag_groups_default_max gauge");
+    let _ = writeln!(
+        out,
+        "tagd_tag_groups_default_max {}",
+        state.store.default_max_tag_groups()
+    );
 }
 
 /// `/openapi.json`: served from the document built with the routes. It describes itself too.

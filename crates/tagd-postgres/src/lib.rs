@@ -30,7 +30,7 @@ pub type PgStore = SqlStore<PgDriver>;
 
 /// Connects to `url` (`postgres://...`), applies migrations, and returns the store.
 pub async fn open(url: &str) -> Result<PgStore> {
-    Ok(SqlStore::new(PgDriver::connect(url).await?))
+    SqlStore::open(PgDriver::connect(url).await?).await
 }
 
 impl PgDriver {

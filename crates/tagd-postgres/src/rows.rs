@@ -62,6 +62,7 @@ fn bound<'q>(sql: &'q str, params: &[Param<'q>]) -> Query<'q> {
             Param::Int(v) => query.bind(v),
             Param::Text(v) => query.bind(v),
             Param::Bool(v) => query.bind(v),
+            Param::OptInt(v) => query.bind(v),
             Param::OptText(v) => query.bind(v),
             Param::OptFloat(v) => query.bind(v),
             Param::OptBool(v) => query.bind(v),

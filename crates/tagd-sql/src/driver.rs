@@ -13,6 +13,7 @@ pub enum Param<'a> {
     Int(i64),
     Text(&'a str),
     Bool(bool),
+    OptInt(Option<i64>),
     OptText(Option<&'a str>),
     OptFloat(Option<f64>),
     OptBool(Option<bool>),
@@ -41,6 +42,11 @@ impl From<bool> for Param<'_> {
 impl<'a> From<Option<&'a str>> for Param<'a> {
     fn from(v: Option<&'a str>) -> Self {
         Param::OptText(v)
+    }
+}
+impl From<Option<i64>> for Param<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Param::OptInt(v)
     }
 }
 impl From<Option<f64>> for Param<'_> {
@@ -133,6 +139,11 @@ pub trait Driver: Send + Sync + 'static {
     fn locks(&self) -> Locks;
     /// A connection for reads.
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError>;
+    /// A connection for reads that may run long (a search over many customers): a driver
+    /// that runs statements on the calling thread runs these off the async workers.
+    async fn read_long(&self) -> Result<Box<dyn SqlConn>, DbError> {
+        self.read().await
+    }
     /// A new write transaction.
     async fn write(&self) -> Result<Box<dyn SqlTx>, DbError>;
     fn pool_stats(&self) -> Vec<PoolStats>;

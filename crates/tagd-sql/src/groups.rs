@@ -3,6 +3,7 @@
 use crate::driver::{DbError, SqlConn, SqlTx};
 use crate::internal;
 use crate::records::{self, sql::GROUP_COLUMNS};
+use tagd_core::names;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -54,26 +55,102 @@ async fn ensure_names_free(
     }
 }
 
-/// Creates every group it can in one transaction; `None` where the name is already in use
-/// (also by an earlier item of the same batch).
+/// The organization's cap on tag groups and how many it has, read under `lock_clause` (the
+/// organization's row is locked on PostgreSQL, so concurrent creates in one organization
+/// count one after another and never overshoot the cap; SQLite has one writer).
+pub(crate) async fn room(
+    conn: &mut dyn SqlConn,
+    lock_clause: &str,
+    org: OrgId,
+    default_cap: i64,
+) -> Result<TagGroupRoom> {
+    let cap = conn
+        .fetch_optional(
+            &format!("SELECT max_tag_groups FROM organizations WHERE id = $1 {lock_clause}"),
+            &[org.0.into()],
+        )
+        .await
+        .map_err(internal)?
+        .ok_or(Error::OrgNotFound)?
+        .opt_int("max_tag_groups")?
+        .unwrap_or(default_cap);
+    let used = conn
+        .fetch_optional(
+            "SELECT COUNT(*) AS n FROM tag_groups WHERE org_id = $1 AND NOT is_deleted",
+            &[org.0.into()],
+        )
+        .await
+        .map_err(internal)?
+        .map(|r| r.int("n"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(TagGroupRoom { cap, used })
+}
+
+/// What [`room`] found; each create takes one place.
+pub(crate) struct TagGroupRoom {
+    cap: i64,
+    used: i64,
+}
+
+impl TagGroupRoom {
+    fn take(&mut self) -> Result<()> {
+        if self.used >= self.cap {
+            return Err(Error::TagGroupLimit { max: self.cap });
+        }
+        self.used += 1;
+        Ok(())
+    }
+}
+
+/// Creates every group it can in one transaction: `Err(Duplicate("name"))` where the name is
+/// already in use (also by an earlier item of the same batch), `Err(TagGroupLimit)` past the
+/// organization's cap; any other refusal (a variable name in use) refuses the whole batch.
 pub(crate) async fn create_many(
     tx: &mut dyn SqlTx,
+    mut room: TagGroupRoom,
     org: OrgId,
     batch: &[TagGroupFields],
     executor: &Executor,
-) -> Result<Vec<Option<TagGroup>>> {
+) -> Result<Vec<Result<TagGroup>>> {
     let mut created = Vec::with_capacity(batch.len());
     for fields in batch {
+        if let Err(full) = room.take() {
+            // A name in use is the more useful answer, and it would take no place anyway.
+            match ensure_names_free(tx, org, fields, 0).await {
+                Err(Error::Duplicate(what)) if what == "name" => {
+                    created.push(Err(Error::Duplicate(what)));
+                }
+                Err(e) => return Err(e),
+                Ok(()) => created.push(Err(full)),
+            }
+            continue;
+        }
         match create(tx, org, fields, executor).await {
-            Ok(group) => created.push(Some(group)),
-            Err(Error::Duplicate(what)) if what == "name" => created.push(None),
+            Ok(group) => created.push(Ok(group)),
+            Err(Error::Duplicate(what)) if what == "name" => {
+                room.used -= 1;
+                created.push(Err(Error::Duplicate(what)));
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(created)
 }
 
-pub(crate) async fn create(
+/// Creates one group after taking its place in `room`.
+pub(crate) async fn create_within(
+    conn: &mut dyn SqlConn,
+    mut room: TagGroupRoom,
+    org: OrgId,
+    fields: &TagGroupFields,
+    executor: &Executor,
+) -> Result<TagGroup> {
+    room.take()?;
+    create(conn, org, fields, executor).await
+}
+
+async fn create(
     conn: &mut dyn SqlConn,
     org: OrgId,
     fields: &TagGroupFields,
@@ -87,7 +164,8 @@ pub(crate) async fn create(
             &format!(
                 "INSERT INTO tag_groups (org_id, entity_id, name, variable_name, description, \
                  attribute, category, ctime, mtime, updated_by_kind, updated_by_ref, \
-                 updated_by_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) \
+                 updated_by_name, name_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) \
                  RETURNING {GROUP_COLUMNS}"
             ),
             &[
@@ -102,6 +180,7 @@ pub(crate) async fn create(
                 executor.kind.as_str().into(),
                 executor.id.into(),
                 executor.name.as_str().into(),
+                names::search_key(fields.name.as_str()).as_str().into(),
             ],
         )
         .await
@@ -187,8 +266,8 @@ pub(crate) async fn update(
             &format!(
                 "UPDATE tag_groups SET name = $3, variable_name = $4, description = $5, \
                  attribute = $6, category = $7, version = version + 1, mtime = $8, \
-                 updated_by_kind = $9, updated_by_ref = $10, updated_by_name = $11 \
-                 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
+                 updated_by_kind = $9, updated_by_ref = $10, updated_by_name = $11, \
+                 name_key = $12 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
             ),
             &[
                 org.0.into(),
@@ -202,6 +281,7 @@ pub(crate) async fn update(
                 executor.kind.as_str().into(),
                 executor.id.into(),
                 executor.name.as_str().into(),
+                names::search_key(fields.name.as_str()).as_str().into(),
             ],
         )
         .await
@@ -268,4 +348,30 @@ pub(crate) async fn find_for_update(
     find(conn, org, entity_id, lock_clause)
         .await?
         .ok_or(Error::GroupNotFound)
+}
+
+/// Fills the search key of groups written before it existed (migration 0003), in Rust so
+/// both backends fold case the same way; returns how many were filled.
+pub(crate) async fn fill_missing_search_keys(tx: &mut dyn SqlTx) -> Result<u64> {
+    let rows = tx
+        .fetch_all(
+            "SELECT org_id, id, name FROM tag_groups WHERE name_key IS NULL",
+            &[],
+        )
+        .await
+        .map_err(internal)?;
+    for row in &rows {
+        let key = names::search_key(&row.text("name")?);
+        tx.execute(
+            "UPDATE tag_groups SET name_key = $3 WHERE org_id = $1 AND id = $2",
+            &[
+                row.int("org_id")?.into(),
+                row.int("id")?.into(),
+                key.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    }
+    Ok(rows.len() as u64)
 }

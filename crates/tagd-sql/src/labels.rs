@@ -6,6 +6,7 @@ use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
 use crate::{internal, tenants};
 use std::collections::{HashMap, HashSet};
 use tagd_core::labels::{plan_label_change, LabelChange, LabelWarning};
+use tagd_core::names;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -126,49 +127,73 @@ pub(crate) async fn list_label_groups(conn: &mut dyn SqlConn, org: OrgId) -> Res
         .collect()
 }
 
-/// The assignments carrying a label named `$2` (ignoring case) in organization `$1`.
-const HOLDS_NAMED_LABEL: &str = "a.org_id = $1 AND lower(g.name) = lower(CAST($2 AS TEXT))";
-const HOLDER_JOINS: &str = "FROM tag_assignments a \
-     JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
-     JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref";
+/// A label whose search key starts with the prefix: `$2` <= key < `$3` (the key and its
+/// upper bound, from [`names::search_key`] and [`names::prefix_upper_bound`]), a range on the
+/// `(org_id, name_key)` index. `%` and `_` are ordinary characters here.
+const NAME_HAS_PREFIX: &str = "g.name_key >= $2 AND g.name_key < $3";
+
+/// The search key of `prefix` and the first key past every key that starts with it.
+fn prefix_range(prefix: &str) -> (String, String) {
+    let key = names::search_key(prefix);
+    let upper = names::prefix_upper_bound(&key);
+    (key, upper)
+}
 
 pub(crate) async fn count_label_holders(
     conn: &mut dyn SqlConn,
     org: OrgId,
-    name: &str,
+    prefix: &str,
 ) -> Result<i64> {
+    let (key, upper) = prefix_range(prefix);
     let sql = format!(
-        "SELECT COUNT(DISTINCT a.user_ref) AS n {HOLDER_JOINS} \
-         WHERE {HOLDS_NAMED_LABEL} AND {CARRIED_LABEL}"
+        "SELECT COUNT(DISTINCT a.user_ref) AS n FROM tag_groups g \
+         JOIN tag_assignments a ON a.org_id = g.org_id AND a.group_ref = g.id \
+         WHERE g.org_id = $1 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL}"
     );
     let row = conn
-        .fetch_optional(&sql, &[org.0.into(), name.into()])
+        .fetch_optional(
+            &sql,
+            &[org.0.into(), key.as_str().into(), upper.as_str().into()],
+        )
         .await
         .map_err(internal)?;
     row.map_or(Ok(0), |r| r.int("n"))
 }
 
+/// Customers are walked in v2 order (numeric ids: shorter first, then by text) on the
+/// `users_in_customer_order` index, from just after the last one sent (`$4` length, `$5`
+/// id; -1 and '' for the first page), each checked for a matching label through its own
+/// assignments; a page stops after `$6` holders. So a page costs the customers it passes,
+/// and streaming every holder walks the organization's customers once, never re-sorting.
 pub(crate) async fn label_holders(
     conn: &mut dyn SqlConn,
-    (org, name): (OrgId, &str),
+    (org, prefix): (OrgId, &str),
     after: Option<&UserId>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<Assignment>> {
-    // Customers in numeric order of their ids: shorter digit strings first, then by text.
+    let (key, upper) = prefix_range(prefix);
     let sql = format!(
         "WITH holders AS (\
-           SELECT DISTINCT a.user_ref, length(u.user_id) AS ulen, u.user_id AS uid {HOLDER_JOINS} \
-           WHERE {HOLDS_NAMED_LABEL} AND {CARRIED_LABEL} AND (CAST($3 AS TEXT) IS NULL OR \
-             (length(u.user_id), u.user_id) > (length(CAST($3 AS TEXT)), CAST($3 AS TEXT))) \
-           ORDER BY ulen, uid LIMIT $4 OFFSET $5) \
+           SELECT u.id AS user_ref, length(u.user_id) AS ulen, u.user_id AS uid FROM users u \
+           WHERE u.org_id = $1 \
+             AND (length(u.user_id) > $4 OR (length(u.user_id) = $4 AND u.user_id > $5)) \
+             AND EXISTS (SELECT 1 FROM tag_assignments a \
+               JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
+               WHERE a.org_id = u.org_id AND a.user_ref = u.id \
+                 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL}) \
+           ORDER BY length(u.user_id), u.user_id LIMIT $6 OFFSET $7) \
          {ASSIGNMENT_SELECT} JOIN holders h ON h.user_ref = a.user_ref \
-         WHERE {HOLDS_NAMED_LABEL} AND {CARRIED_LABEL} ORDER BY h.ulen, h.uid, g.id"
+         WHERE a.org_id = $1 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL} \
+         ORDER BY h.ulen, h.uid, g.id"
     );
+    let after_len = after.map_or(-1, |u| u.as_str().chars().count() as i64);
     let params = [
         org.0.into(),
-        name.into(),
-        after.map(UserId::as_str).into(),
+        key.as_str().into(),
+        upper.as_str().into(),
+        after_len.into(),
+        after.map_or("", UserId::as_str).into(),
         limit.into(),
         offset.into(),
     ];

@@ -19,19 +19,48 @@ pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx};
 use assignments::Write;
 use async_trait::async_trait;
 use groups::Flag;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use tagd_core::idempotency::{Claim, ClaimOutcome, StoredResponse};
 use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
+
+/// Runs `$body` on a write transaction bound to `$tx`, records the request's idempotent
+/// response in it when one is pending, and commits.
+macro_rules! in_write {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut $tx = $self.write().await?;
+        let value = $body;
+        finish($tx, value).await
+    }};
+}
 
 /// Store on any [`Driver`].
 #[derive(Clone)]
 pub struct SqlStore<D: Driver> {
     driver: D,
+    /// The cap on tag groups of organizations without one of their own.
+    default_max_tag_groups: Arc<AtomicI64>,
 }
 
 impl<D: Driver> SqlStore<D> {
     pub fn new(driver: D) -> Self {
-        SqlStore { driver }
+        SqlStore {
+            driver,
+            default_max_tag_groups: Arc::new(AtomicI64::new(DEFAULT_MAX_TAG_GROUPS)),
+        }
+    }
+
+    /// The store over a migrated database, with what the migrations could not compute in
+    /// SQL filled in (the search keys of tag groups written before they existed).
+    pub async fn open(driver: D) -> Result<Self> {
+        let store = SqlStore::new(driver);
+        let filled = in_write!(store, |tx| groups::fill_missing_search_keys(tx.as_mut())
+            .await?)?;
+        if filled > 0 {
+            tracing::info!(filled, "search keys of existing tag groups filled in");
+        }
+        Ok(store)
     }
 
     pub fn driver(&self) -> &D {
@@ -77,20 +106,11 @@ impl<D: Driver> SqlStore<D> {
     }
 }
 
-/// Runs `$body` on a write transaction bound to `$tx`, records the request's idempotent
-/// response in it when one is pending, and commits.
-macro_rules! in_write {
-    ($self:ident, |$tx:ident| $body:expr) => {{
-        let mut $tx = $self.write().await?;
-        let value = $body;
-        finish($tx, value).await
-    }};
-}
-
 /// Commits a write, with the idempotency record of its request when one is pending.
 async fn finish<T: std::any::Any + Send>(mut tx: Box<dyn SqlTx>, value: T) -> Result<T> {
     let rendered = tagd_core::idempotency::render_for_commit(&value);
     let recorded = idempotency::record_with_effect(tx.as_mut(), rendered).await?;
+    tagd_core::idempotency::mark_committing();
     tx.commit().await.map_err(internal)?;
     if recorded {
         tagd_core::idempotency::mark_recorded();
@@ -132,6 +152,37 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn get_org(&self, org: OrgId) -> Result<Organization> {
         tenants::get_org(self.read().await?.as_mut(), org).await
     }
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        tenants::list_orgs(self.read().await?.as_mut()).await
+    }
+    async fn org_counts(&self, org: OrgId) -> Result<OrgCounts> {
+        tenants::org_counts(self.read().await?.as_mut(), org).await
+    }
+    async fn set_org_disabled(&self, org: OrgId, disabled: bool) -> Result<Organization> {
+        in_write!(self, |tx| tenants::set_org_disabled(
+            tx.as_mut(),
+            org,
+            disabled
+        )
+        .await?)
+    }
+    async fn set_org_max_tag_groups(&self, org: OrgId, max: Option<i64>) -> Result<Organization> {
+        in_write!(self, |tx| tenants::set_org_max_tag_groups(
+            tx.as_mut(),
+            org,
+            max
+        )
+        .await?)
+    }
+    fn default_max_tag_groups(&self) -> i64 {
+        self.default_max_tag_groups.load(Ordering::Relaxed)
+    }
+    fn set_default_max_tag_groups(&self, max: i64) {
+        self.default_max_tag_groups.store(max, Ordering::Relaxed);
+    }
+    async fn tag_groups_per_org(&self) -> Result<Vec<(CorpId, i64)>> {
+        tenants::tag_groups_per_org(self.read().await?.as_mut()).await
+    }
     async fn create_user(&self, org: OrgId, user_id: &UserId) -> Result<(User, bool)> {
         in_write!(self, |tx| tenants::create_user(tx.as_mut(), org, user_id)
             .await?)
@@ -150,6 +201,43 @@ impl<D: Driver> Store for SqlStore<D> {
     }
     async fn find_app(&self, app_id: &ExternalId) -> Result<Option<App>> {
         tenants::find_app(self.read().await?.as_mut(), app_id).await
+    }
+    async fn find_org_app(&self, org: OrgId, app_id: &ExternalId) -> Result<Option<App>> {
+        tenants::find_org_app(self.read().await?.as_mut(), org, app_id).await
+    }
+    async fn list_apps(&self, org: OrgId) -> Result<Vec<App>> {
+        tenants::list_apps(self.read().await?.as_mut(), org).await
+    }
+    async fn rotate_app_secret(&self, org: OrgId, app: i64, secret_hash: &str) -> Result<App> {
+        in_write!(self, |tx| {
+            tenants::rotate_app_secret(tx.as_mut(), org, app, secret_hash).await?
+        })
+    }
+    async fn delete_app(&self, org: OrgId, app: i64) -> Result<()> {
+        in_write!(self, |tx| tenants::delete_app(tx.as_mut(), org, app)
+            .await?)
+    }
+    async fn list_basic_credentials(&self, org: OrgId) -> Result<Vec<BasicCredential>> {
+        tenants::list_basic_credentials(self.read().await?.as_mut(), org).await
+    }
+    async fn set_basic_password(
+        &self,
+        org: OrgId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<BasicCredential> {
+        in_write!(self, |tx| {
+            tenants::set_basic_password(tx.as_mut(), org, username, password_hash).await?
+        })
+    }
+    async fn delete_basic_credential(&self, org: OrgId, username: &str) -> Result<()> {
+        in_write!(self, |tx| {
+            tenants::delete_basic_credential(tx.as_mut(), org, username).await?
+        })
+    }
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64> {
+        in_write!(self, |tx| tenants::purge_expired_tokens(tx.as_mut(), now)
+            .await?)
     }
     async fn create_basic_credential(
         &self,
@@ -183,27 +271,23 @@ impl<D: Driver> Store for SqlStore<D> {
         fields: &TagGroupFields,
         executor: &Executor,
     ) -> Result<TagGroup> {
-        in_write!(self, |tx| groups::create(
-            tx.as_mut(),
-            org,
-            fields,
-            executor
-        )
-        .await?)
+        let (lock, cap) = (self.driver.locks().update, self.default_max_tag_groups());
+        in_write!(self, |tx| {
+            let room = groups::room(tx.as_mut(), lock, org, cap).await?;
+            groups::create_within(tx.as_mut(), room, org, fields, executor).await?
+        })
     }
     async fn create_tag_groups(
         &self,
         org: OrgId,
         batch: &[TagGroupFields],
         executor: &Executor,
-    ) -> Result<Vec<Option<TagGroup>>> {
-        in_write!(self, |tx| groups::create_many(
-            tx.as_mut(),
-            org,
-            batch,
-            executor
-        )
-        .await?)
+    ) -> Result<Vec<Result<TagGroup>>> {
+        let (lock, cap) = (self.driver.locks().update, self.default_max_tag_groups());
+        in_write!(self, |tx| {
+            let room = groups::room(tx.as_mut(), lock, org, cap).await?;
+            groups::create_many(tx.as_mut(), room, org, batch, executor).await?
+        })
     }
     async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
         groups::find(self.read().await?.as_mut(), org, id, "").await
@@ -335,20 +419,20 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
         labels::list_label_groups(self.read().await?.as_mut(), org).await
     }
-    async fn count_label_holders(&self, org: OrgId, name: &str) -> Result<i64> {
-        labels::count_label_holders(self.read().await?.as_mut(), org, name).await
+    async fn count_label_holders(&self, org: OrgId, prefix: &str) -> Result<i64> {
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        labels::count_label_holders(conn.as_mut(), org, prefix).await
     }
     async fn label_holders(
         &self,
         org: OrgId,
-        name: &str,
+        prefix: &str,
         after: Option<&UserId>,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Assignment>> {
-        let conn = self.read().await?;
-        let mut conn = conn;
-        labels::label_holders(conn.as_mut(), (org, name), after, offset, limit).await
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        labels::label_holders(conn.as_mut(), (org, prefix), after, offset, limit).await
     }
 
     async fn claim_idempotency_key(&self, claim: &Claim) -> Result<ClaimOutcome> {

@@ -99,6 +99,8 @@ pub fn organization(row: &dyn Columns) -> Result<Organization> {
         corp_id: ExternalId::from_trusted(row.text("corp_id")?),
         name: row.text("name")?,
         ctime: row.int("ctime")?,
+        disabled: row.flag("disabled")?,
+        max_tag_groups: row.opt_int("max_tag_groups")?,
     })
 }
 
@@ -164,7 +166,7 @@ pub mod sql {
          FROM tokens t \
          JOIN apps p ON p.org_id = t.org_id AND p.id = t.app_ref \
          JOIN organizations o ON o.id = t.org_id \
-         WHERE t.token_hash = $1";
+         WHERE t.token_hash = $1 AND NOT o.disabled";
 
     pub const HISTORY_COLUMNS: &str = "assignment_ref, version, executor_kind, executor_ref, \
          executor_name, source, old_value, new_value, at";

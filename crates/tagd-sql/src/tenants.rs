@@ -1,6 +1,6 @@
 //! Organizations, users, apps, credentials, tokens and operator settings.
 
-use crate::driver::{DbError, SqlConn};
+use crate::driver::{DbError, Param, SqlConn};
 use crate::records::{self, sql::TOKEN_SELECT};
 use crate::{internal, one};
 use tagd_core::timefmt::now_unix;
@@ -39,7 +39,7 @@ pub(crate) async fn init_admin_token_hash(conn: &mut dyn SqlConn, hash: &str) ->
     Ok(inserted == 1)
 }
 
-const ORG_COLUMNS: &str = "id, corp_id, name, ctime";
+const ORG_COLUMNS: &str = "id, corp_id, name, ctime, disabled, max_tag_groups";
 
 pub(crate) async fn create_org(conn: &mut dyn SqlConn, name: &str) -> Result<Organization> {
     let corp_id = ExternalId::generate();
@@ -76,6 +76,87 @@ pub(crate) async fn get_org(conn: &mut dyn SqlConn, org: OrgId) -> Result<Organi
         .map_err(internal)?
         .ok_or(Error::OrgNotFound)?;
     records::organization(row.as_ref())
+}
+
+pub(crate) async fn list_orgs(conn: &mut dyn SqlConn) -> Result<Vec<Organization>> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY id");
+    let rows = conn.fetch_all(&sql, &[]).await.map_err(internal)?;
+    rows.iter()
+        .map(|r| records::organization(r.as_ref()))
+        .collect()
+}
+
+pub(crate) async fn org_counts(conn: &mut dyn SqlConn, org: OrgId) -> Result<OrgCounts> {
+    get_org(conn, org).await?;
+    let row = conn
+        .fetch_optional(
+            "SELECT \
+               (SELECT COUNT(*) FROM users WHERE org_id = $1) AS users, \
+               (SELECT COUNT(*) FROM tag_groups WHERE org_id = $1 AND NOT is_deleted) AS groups, \
+               (SELECT COUNT(*) FROM tag_assignments WHERE org_id = $1 AND NOT is_deleted) \
+                 AS assignments, \
+               (SELECT COUNT(*) FROM apps WHERE org_id = $1) AS apps, \
+               (SELECT COUNT(*) FROM basic_credentials WHERE org_id = $1) AS credentials",
+            &[org.0.into()],
+        )
+        .await
+        .map_err(internal)?;
+    let row = one(row)?;
+    Ok(OrgCounts {
+        users: row.int("users")?,
+        tag_groups: row.int("groups")?,
+        live_assignments: row.int("assignments")?,
+        apps: row.int("apps")?,
+        basic_credentials: row.int("credentials")?,
+    })
+}
+
+/// Sets one operator setting of an organization (`column` is this module's own literal).
+async fn set_org_column(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    column: &str,
+    value: Param<'_>,
+) -> Result<Organization> {
+    let sql =
+        format!("UPDATE organizations SET {column} = $2 WHERE id = $1 RETURNING {ORG_COLUMNS}");
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), value])
+        .await
+        .map_err(internal)?
+        .ok_or(Error::OrgNotFound)?;
+    records::organization(row.as_ref())
+}
+
+pub(crate) async fn set_org_disabled(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    disabled: bool,
+) -> Result<Organization> {
+    set_org_column(conn, org, "disabled", disabled.into()).await
+}
+
+pub(crate) async fn set_org_max_tag_groups(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    max: Option<i64>,
+) -> Result<Organization> {
+    set_org_column(conn, org, "max_tag_groups", max.into()).await
+}
+
+pub(crate) async fn tag_groups_per_org(conn: &mut dyn SqlConn) -> Result<Vec<(CorpId, i64)>> {
+    let rows = conn
+        .fetch_all(
+            "SELECT o.corp_id, COUNT(*) AS n FROM tag_groups g \
+             JOIN organizations o ON o.id = g.org_id \
+             WHERE NOT g.is_deleted GROUP BY o.corp_id ORDER BY o.corp_id",
+            &[],
+        )
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|r| Ok((ExternalId::from_trusted(r.text("corp_id")?), r.int("n")?)))
+        .collect()
 }
 
 pub(crate) async fn create_user(
@@ -140,13 +221,75 @@ pub(crate) async fn create_app(
     records::app(one(row)?.as_ref())
 }
 
+/// Only apps of enabled organizations: this is the lookup authentication makes.
 pub(crate) async fn find_app(conn: &mut dyn SqlConn, app_id: &ExternalId) -> Result<Option<App>> {
-    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = $1");
+    let sql = format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE app_id = $1 \
+         AND org_id IN (SELECT id FROM organizations WHERE NOT disabled)"
+    );
     let row = conn
         .fetch_optional(&sql, &[app_id.as_str().into()])
         .await
         .map_err(internal)?;
     row.map(|r| records::app(r.as_ref())).transpose()
+}
+
+pub(crate) async fn find_org_app(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    app_id: &ExternalId,
+) -> Result<Option<App>> {
+    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE org_id = $1 AND app_id = $2");
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), app_id.as_str().into()])
+        .await
+        .map_err(internal)?;
+    row.map(|r| records::app(r.as_ref())).transpose()
+}
+
+pub(crate) async fn list_apps(conn: &mut dyn SqlConn, org: OrgId) -> Result<Vec<App>> {
+    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE org_id = $1 ORDER BY id");
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into()])
+        .await
+        .map_err(internal)?;
+    rows.iter().map(|r| records::app(r.as_ref())).collect()
+}
+
+pub(crate) async fn rotate_app_secret(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    app: i64,
+    secret_hash: &str,
+) -> Result<App> {
+    let sql = format!(
+        "UPDATE apps SET secret_hash = $3 WHERE org_id = $1 AND id = $2 RETURNING {APP_COLUMNS}"
+    );
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), app.into(), secret_hash.into()])
+        .await
+        .map_err(internal)?
+        .ok_or(Error::AppNotFound)?;
+    revoke_tokens(conn, org, app).await?;
+    records::app(row.as_ref())
+}
+
+pub(crate) async fn delete_app(conn: &mut dyn SqlConn, org: OrgId, app: i64) -> Result<()> {
+    let params = [org.0.into(), app.into()];
+    conn.execute(
+        "DELETE FROM tokens WHERE org_id = $1 AND app_ref = $2",
+        &params,
+    )
+    .await
+    .map_err(internal)?;
+    let deleted = conn
+        .execute("DELETE FROM apps WHERE org_id = $1 AND id = $2", &params)
+        .await
+        .map_err(internal)?;
+    if deleted == 0 {
+        return Err(Error::AppNotFound);
+    }
+    Ok(())
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, org_id, username, password_hash, ctime";
@@ -175,17 +318,78 @@ pub(crate) async fn create_basic_credential(
     records::basic_credential(one(row)?.as_ref())
 }
 
+/// Only credentials of enabled organizations: this is the lookup authentication makes.
 pub(crate) async fn find_basic_credential(
     conn: &mut dyn SqlConn,
     username: &str,
 ) -> Result<Option<BasicCredential>> {
-    let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM basic_credentials WHERE username = $1");
+    let sql = format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM basic_credentials WHERE username = $1 \
+         AND org_id IN (SELECT id FROM organizations WHERE NOT disabled)"
+    );
     let row = conn
         .fetch_optional(&sql, &[username.into()])
         .await
         .map_err(internal)?;
     row.map(|r| records::basic_credential(r.as_ref()))
         .transpose()
+}
+
+pub(crate) async fn list_basic_credentials(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+) -> Result<Vec<BasicCredential>> {
+    let sql =
+        format!("SELECT {CREDENTIAL_COLUMNS} FROM basic_credentials WHERE org_id = $1 ORDER BY id");
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into()])
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|r| records::basic_credential(r.as_ref()))
+        .collect()
+}
+
+pub(crate) async fn set_basic_password(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    username: &str,
+    password_hash: &str,
+) -> Result<BasicCredential> {
+    let sql = format!(
+        "UPDATE basic_credentials SET password_hash = $3 WHERE org_id = $1 AND username = $2 \
+         RETURNING {CREDENTIAL_COLUMNS}"
+    );
+    let row = conn
+        .fetch_optional(&sql, &[org.0.into(), username.into(), password_hash.into()])
+        .await
+        .map_err(internal)?
+        .ok_or(Error::CredentialNotFound)?;
+    records::basic_credential(row.as_ref())
+}
+
+pub(crate) async fn delete_basic_credential(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    username: &str,
+) -> Result<()> {
+    let deleted = conn
+        .execute(
+            "DELETE FROM basic_credentials WHERE org_id = $1 AND username = $2",
+            &[org.0.into(), username.into()],
+        )
+        .await
+        .map_err(internal)?;
+    if deleted == 0 {
+        return Err(Error::CredentialNotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn purge_expired_tokens(conn: &mut dyn SqlConn, now: i64) -> Result<u64> {
+    conn.execute("DELETE FROM tokens WHERE expires_at < $1", &[now.into()])
+        .await
+        .map_err(internal)
 }
 
 pub(crate) async fn create_token(

@@ -124,7 +124,7 @@ pub type SqliteStore = SqlStore<SqliteDriver>;
 /// Opens (creating if missing) the database at `url`, applies migrations, and returns the
 /// store.
 pub async fn open(url: &str) -> Result<SqliteStore> {
-    Ok(SqlStore::new(SqliteDriver::connect(url).await?))
+    SqlStore::open(SqliteDriver::connect(url).await?).await
 }
 
 /// The [`SETTINGS`] as sqlx connection options for `url`, for the migrations.
@@ -241,6 +241,13 @@ impl Driver for SqliteDriver {
             Some(readers) => Ok(Box::new(readers.acquire().await?)),
             // In memory: a savepoint never committed, rolled back when the read is done.
             None => Ok(Box::new(self.group.begin().await?)),
+        }
+    }
+
+    async fn read_long(&self) -> Result<Box<dyn SqlConn>, DbError> {
+        match &self.readers {
+            Some(readers) => Ok(Box::new(readers::LongReader(readers.acquire().await?))),
+            None => self.read().await,
         }
     }
 

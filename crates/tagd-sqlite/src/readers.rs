@@ -103,3 +103,41 @@ impl Drop for Reader {
 }
 
 sql_conn_via_lent!(Reader);
+
+/// A reader for statements that may run long (label search): each runs under tokio's
+/// `block_in_place`, so the async worker it started on hands its other tasks to another
+/// worker meanwhile, and `/healthz` and short requests keep being answered.
+pub(crate) struct LongReader(pub(crate) Reader);
+
+/// Runs `f` off the async workers when the runtime can do that (multi-threaded), else inline.
+fn off_workers<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+#[async_trait::async_trait]
+impl tagd_sql::SqlConn for LongReader {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[tagd_sql::Param<'_>],
+    ) -> Result<Option<tagd_sql::Row>, DbError> {
+        let rows = off_workers(|| self.0.lent()?.query(sql, params, true))?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn fetch_all(
+        &mut self,
+        sql: &str,
+        params: &[tagd_sql::Param<'_>],
+    ) -> Result<Vec<tagd_sql::Row>, DbError> {
+        off_workers(|| self.0.lent()?.query(sql, params, false))
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[tagd_sql::Param<'_>]) -> Result<u64, DbError> {
+        off_workers(|| self.0.lent()?.execute(sql, params))
+    }
+}

@@ -197,6 +197,7 @@ impl ToSql for Bind<'_> {
             Param::Int(v) => ToSqlOutput::Owned(Value::Integer(v)),
             Param::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
             Param::Bool(v) => ToSqlOutput::Owned(Value::Integer(i64::from(v))),
+            Param::OptInt(v) => ToSqlOutput::Owned(v.map_or(Value::Null, Value::Integer)),
             Param::OptText(v) => v.map_or(ToSqlOutput::Owned(Value::Null), |t| {
                 ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes()))
             }),

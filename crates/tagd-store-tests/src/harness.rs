@@ -88,7 +88,7 @@ pub async fn postgres_at(url: &str) -> Option<Fixture> {
     let driver = PgDriver::connect_with(options, 8)
         .await
         .expect("PostgreSQL store connects");
-    let store = SqlStore::new(driver);
+    let store = SqlStore::open(driver).await.expect("store opens");
     let separator = if url.contains('?') { '&' } else { '?' };
     let process_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     Some(Fixture {

@@ -51,6 +51,12 @@ macro_rules! conformance {
             an_import_into_one_organization_never_touches_another,
             export_pages_by_key_through_live_assignments_then_bare_users,
             concurrent_imports_of_the_same_rows_write_each_change_once,
+            label_search_matches_names_by_prefix_ignoring_case_with_wildcards_taken_literally,
+            label_search_pages_by_customer_key_without_repeating_a_customer,
+            the_tag_group_cap_holds_under_concurrent_creates,
+            rotating_deleting_and_disabling_take_every_secret_back,
+            expired_tokens_are_purged_and_live_ones_kept,
+            organizations_are_listed_with_counts_of_what_they_hold,
         );
     };
     (@tests $backend:ident: $($test:ident),* $(,)?) => {

@@ -41,14 +41,29 @@ pub enum AdminToken {
     Generated(String),
 }
 
+/// Shortest admin token an operator may set: 32 characters, as long as the 128-bit tokens
+/// tagd generates are in hex, so it cannot be guessed in any number of tries the throttle
+/// allows.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// The SHA-256 of the admin token to accept, generating and storing one on first start when
-/// the operator set none. Only the hash is ever stored.
+/// the operator set none. Only the hash is ever stored. A token the operator sets must be at
+/// least [`MIN_ADMIN_TOKEN_CHARS`] characters.
 pub async fn resolve_admin_token(
     store: &dyn Store,
     from_env: Option<&str>,
 ) -> Result<(String, AdminToken)> {
     if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
-        return Ok((sha256_hex(token.trim()), AdminToken::FromEnvironment));
+        let token = token.trim();
+        if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(Error::invalid(
+                "TAGD_ADMIN_TOKEN",
+                format!(
+                    "must be at least {MIN_ADMIN_TOKEN_CHARS} characters (try `openssl rand -hex 32`)"
+                ),
+            ));
+        }
+        return Ok((sha256_hex(token), AdminToken::FromEnvironment));
     }
     if let Some(hash) = store.admin_token_hash().await? {
         return Ok((hash, AdminToken::Stored));

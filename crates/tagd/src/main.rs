@@ -34,11 +34,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     let store = open_store(&cli.database)
         .await
         .map_err(|e| format!("tagd: cannot open the database: {e}"))?;
+    store.set_default_max_tag_groups(cli.max_tag_groups_per_org);
     match cli.command {
         Command::Serve(args) => {
-            let env_token = std::env::var("TAGD_ADMIN_TOKEN").ok();
             let (admin_token_hash, origin) =
-                resolve_admin_token(store.as_ref(), env_token.as_deref())
+                resolve_admin_token(store.as_ref(), args.admin_token.as_deref())
                     .await
                     .map_err(|e| format!("tagd: cannot set up the admin token: {e}"))?;
             if let AdminToken::Generated(token) = origin {
@@ -49,7 +49,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("tagd: cannot listen on {}: {e}", args.listen))?;
             let local = listener.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(listen = %local, backend = store.backend(), "tagd serving");
+            let admin_listener = match &args.admin_listen {
+                Some(address) => Some(
+                    tokio::net::TcpListener::bind(address)
+                        .await
+                        .map_err(|e| format!("tagd: cannot listen on {address}: {e}"))?,
+                ),
+                None => None,
+            };
+            tracing::info!(listen = %local, admin_listen = ?args.admin_listen,
+                backend = store.backend(), "tagd serving");
             let config = HttpConfig {
                 token_ttl_secs: args.token_ttl_secs,
                 basic_auth_cache_secs: args.basic_auth_cache_secs,
@@ -58,11 +67,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 rate_limit_burst: args.rate_limit_burst,
                 auth_failures_per_minute: args.auth_failures_per_minute,
                 request_timeout_secs: args.request_timeout_secs,
+                trusted_proxies: args.trusted_proxies.clone(),
+                password_verifiers: usize::from(args.password_verifiers),
                 ..HttpConfig::new(admin_token_hash)
             };
-            server::serve(listener, store, config, server::shutdown_signal())
-                .await
-                .map_err(|e| format!("tagd: server error: {e}"))?;
+            server::serve_split(
+                listener,
+                admin_listener,
+                store,
+                config,
+                server::shutdown_signal(),
+            )
+            .await
+            .map_err(|e| format!("tagd: server error: {e}"))?;
             tracing::info!("tagd stopped");
             Ok(())
         }

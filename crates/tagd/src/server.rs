@@ -14,34 +14,97 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let purger = tokio::spawn(purge_idempotency_keys(store.clone()));
-    let app = tagd_http::app(AppState::new(store, config));
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    purger.abort();
+    serve_split(listener, None, store, config, shutdown).await
+}
+
+/// Serves the dialects on `listener` and, when `admin` is given, the admin API on it alone
+/// (`--admin-listen`); both stop together when `shutdown` completes.
+pub async fn serve_split(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    store: Arc<dyn Store>,
+    config: HttpConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let purgers = [
+        tokio::spawn(purge_idempotency_keys(store.clone())),
+        tokio::spawn(purge_expired_tokens(store.clone())),
+    ];
+    let state = AppState::new(store, config);
+    let served = match admin {
+        None => {
+            let app = tagd_http::app(state);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+        Some(admin_listener) => {
+            let (public, admin) = tagd_http::app_split(state);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let stopped_too = stopped.clone();
+            let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let signal = tokio::spawn(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            });
+            let public = axum::serve(
+                listener,
+                public.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(until(stopped));
+            let admin = axum::serve(
+                admin_listener,
+                admin.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(until(stopped_too));
+            let (public, admin) = tokio::join!(public, admin);
+            signal.abort();
+            public.and(admin)
+        }
+    };
+    for purger in purgers {
+        purger.abort();
+    }
     served
 }
 
-/// How often idempotency keys past their 24 hours are deleted.
+/// How often idempotency keys past their 24 hours and expired tokens are deleted.
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-async fn purge_idempotency_keys(store: Arc<dyn Store>) {
+/// Runs `purge` every [`PURGE_EVERY`], logging what it deleted as `what`.
+async fn purge_periodically<F, Fut>(what: &'static str, purge: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = tagd_core::Result<u64>>,
+{
     let mut every = tokio::time::interval(PURGE_EVERY);
     loop {
         every.tick().await;
-        match store
-            .purge_idempotency_keys(tagd_core::idempotency::RETENTION_SECS)
-            .await
-        {
+        match purge().await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
-            Err(e) => tracing::warn!(cause = %e, "could not purge idempotency keys"),
+            Ok(purged) => tracing::info!(purged, what, "expired rows deleted"),
+            Err(e) => tracing::warn!(cause = %e, what, "could not purge expired rows"),
         }
     }
+}
+
+async fn purge_expired_tokens(store: Arc<dyn Store>) {
+    purge_periodically("tokens", || {
+        store.purge_expired_tokens(tagd_core::timefmt::now_unix())
+    })
+    .await;
+}
+
+async fn purge_idempotency_keys(store: Arc<dyn Store>) {
+    purge_periodically("idempotency keys", || {
+        store.purge_idempotency_keys(tagd_core::idempotency::RETENTION_SECS)
+    })
+    .await;
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

@@ -107,7 +107,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+const ADMIN_TOKEN: &str = "binary-test-token-0123456789abcdef0123";
+
 fn start_server(database: &str) -> Server {
+    start_server_with(database, &[])
+}
+
+fn start_server_with(database: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tagd"))
         .args([
@@ -117,7 +123,8 @@ fn start_server(database: &str) -> Server {
             "--database",
             database,
         ])
-        .env("TAGD_ADMIN_TOKEN", "binary-test-token")
+        .args(extra)
+        .env("TAGD_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -162,7 +169,7 @@ async fn create_org_over_http(server: &Server) -> Value {
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{}/admin/v1/orgs", server.address))
-        .bearer_auth("binary-test-token")
+        .bearer_auth(ADMIN_TOKEN)
         .json(&serde_json::json!({"name": "Acme"}))
         .send()
         .await
@@ -218,4 +225,202 @@ async fn serve_with_a_postgres_url_serves_the_same_api_from_postgresql() {
     );
     assert!(server.terminate().success());
     fixture.cleanup().await;
+}
+
+#[test]
+fn an_admin_token_under_32_characters_is_refused_at_start_and_help_names_the_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("short.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .env("TAGD_ADMIN_TOKEN", "x")
+        .output()
+        .expect("tagd runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 characters"), "{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("tagd runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for setting in [
+        "TAGD_ADMIN_TOKEN",
+        "TAGD_ADMIN_LISTEN",
+        "TAGD_TRUSTED_PROXIES",
+        "TAGD_PASSWORD_VERIFIERS",
+        "TAGD_MAX_TAG_GROUPS_PER_ORG",
+    ] {
+        assert!(help.contains(setting), "{setting} missing from --help");
+    }
+    assert!(
+        !help.contains("binary-test-token"),
+        "no token value is shown"
+    );
+}
+
+#[tokio::test]
+async fn with_admin_listen_the_admin_api_is_served_there_and_not_on_the_public_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("split.db").display());
+    let admin_port = free_port();
+    let admin_address = format!("127.0.0.1:{admin_port}");
+    let server = start_server_with(&db, &["--admin-listen", &admin_address]);
+    let client = reqwest::Client::new();
+    let create = |base: String| {
+        client
+            .post(format!("{base}/admin/v1/orgs"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"name": "Acme"}))
+            .send()
+    };
+    let public = create(server.address.clone()).await.expect("sent");
+    assert_eq!(public.status(), 404, "no admin API on --listen");
+    let admin = create(format!("http://{admin_address}"))
+        .await
+        .expect("sent");
+    assert_eq!(admin.status(), 201);
+    let v2_on_admin = client
+        .get(format!("http://{admin_address}/v2/organization/labels"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(v2_on_admin.status(), 404, "the dialects stay on --listen");
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), 200);
+    assert!(
+        server.terminate().success(),
+        "both addresses drain and exit 0"
+    );
+}
+
+#[test]
+fn the_cli_lists_rotates_deletes_disables_and_caps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let corp_id = tagd(&db, &["org", "create", "--name", "Acme"])["corp_id"]
+        .as_str()
+        .expect("corp_id")
+        .to_owned();
+    let app = tagd(
+        &db,
+        &["app", "create", "--corp-id", &corp_id, "--name", "crm"],
+    );
+    let app_id = app["app_id"].as_str().expect("app_id").to_owned();
+    let listed = tagd(&db, &["app", "list", "--corp-id", &corp_id]);
+    assert_eq!(listed[0]["app_id"], app_id.as_str());
+    assert!(!listed
+        .to_string()
+        .contains(app["app_secret"].as_str().expect("secret")));
+    let rotated = tagd(
+        &db,
+        &[
+            "app",
+            "rotate-secret",
+            "--corp-id",
+            &corp_id,
+            "--app-id",
+            &app_id,
+        ],
+    );
+    assert_ne!(rotated["app_secret"], app["app_secret"]);
+    tagd(
+        &db,
+        &[
+            "credential",
+            "create",
+            "--corp-id",
+            &corp_id,
+            "--username",
+            "loyalty",
+            "--password",
+            "a",
+        ],
+    );
+    tagd(
+        &db,
+        &[
+            "credential",
+            "set-password",
+            "--corp-id",
+            &corp_id,
+            "--username",
+            "loyalty",
+            "--password",
+            "b",
+        ],
+    );
+    let credentials = tagd(&db, &["credential", "list", "--corp-id", &corp_id]);
+    assert_eq!(credentials[0]["username"], "loyalty");
+    assert!(!credentials.to_string().contains("argon2"));
+    let disabled = tagd(&db, &["org", "disable", "--corp-id", &corp_id]);
+    assert_eq!(disabled["disabled"], true);
+    let shown = tagd(&db, &["org", "show", "--corp-id", &corp_id]);
+    assert_eq!(
+        (
+            shown["disabled"].as_bool(),
+            shown["counts"]["apps"].as_i64()
+        ),
+        (Some(true), Some(1))
+    );
+    tagd(&db, &["org", "enable", "--corp-id", &corp_id]);
+    let capped = tagd(
+        &db,
+        &[
+            "org",
+            "limits",
+            "--corp-id",
+            &corp_id,
+            "--max-tag-groups",
+            "5",
+        ],
+    );
+    assert_eq!(
+        (
+            capped["max_tag_groups"].as_i64(),
+            capped["is_default"].as_bool()
+        ),
+        (Some(5), Some(false))
+    );
+    let default = tagd(
+        &db,
+        &[
+            "org",
+            "limits",
+            "--corp-id",
+            &corp_id,
+            "--max-tag-groups",
+            "default",
+        ],
+    );
+    assert_eq!(default["max_tag_groups"], 10_000);
+    let orgs = tagd(&db, &["org", "list"]);
+    assert_eq!(orgs.as_array().map(Vec::len), Some(1));
+    tagd(
+        &db,
+        &["app", "delete", "--corp-id", &corp_id, "--app-id", &app_id],
+    );
+    tagd(
+        &db,
+        &[
+            "credential",
+            "delete",
+            "--corp-id",
+            &corp_id,
+            "--username",
+            "loyalty",
+        ],
+    );
+    assert_eq!(
+        tagd(&db, &["app", "list", "--corp-id", &corp_id]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        tagd(&db, &["credential", "list", "--corp-id", &corp_id]),
+        serde_json::json!([])
+    );
 }

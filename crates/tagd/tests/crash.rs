@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tagd_core::{ExternalId, OrgId, Store, TagValue, UserId};
 use tagd_store_tests::harness;
 
-const ADMIN_TOKEN: &str = "crash-test-token";
+const ADMIN_TOKEN: &str = "crash-test-token-0123456789abcdef0123";
 /// Users registered up front; write `i` targets user `u{i}`, so at most this many writes.
 const USERS: usize = 20_000;
 /// Rounds of start, retry, stream, SIGKILL.
@@ -217,6 +217,11 @@ async fn start_server(database: &str, log: &Path) -> Server {
             &format!("127.0.0.1:{port}"),
             "--database",
             database,
+            // The test writes as fast as it can; the rate limit is not what it tests.
+            "--rate-limit-per-sec",
+            "1000000",
+            "--rate-limit-burst",
+            "1000000",
         ])
         .env("TAGD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("TAGD_LOG_FORMAT", "json")

@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 #[derive(Debug)]
 pub enum AdminError {
     Unauthorized,
+    /// Too many failed admin authentications from this address; retry after this many seconds.
+    RateLimited(u64),
     Domain(Error),
     /// The body is not the JSON the route takes; keeps the extractor's status (400, 415, 422).
     BadBody(StatusCode, String),
@@ -24,7 +26,8 @@ pub struct AdminErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct AdminErrorDetail {
-    /// A stable word: `unauthorized`, `invalid_parameter`, `not_found`, `conflict`, `internal`.
+    /// A stable word: `unauthorized`, `rate_limited`, `invalid_parameter`, `not_found`, `conflict`,
+    /// `busy`, `internal`.
     code: &'static str,
     message: String,
 }
@@ -52,11 +55,21 @@ impl From<BodyError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            AdminError::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
         let (status, code, message) = match self {
             AdminError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "a valid admin token is required".to_owned(),
+            ),
+            AdminError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many failed admin logins from this address; retry after Retry-After seconds"
+                    .to_owned(),
             ),
             AdminError::BadBody(status, message) => (status, "invalid_parameter", message),
             AdminError::Domain(e) => match e {
@@ -65,6 +78,7 @@ impl IntoResponse for AdminError {
                 }
                 Error::OrgNotFound
                 | Error::AppNotFound
+                | Error::CredentialNotFound
                 | Error::GroupNotFound
                 | Error::UserNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
                 Error::Duplicate(_)
@@ -72,6 +86,7 @@ impl IntoResponse for AdminError {
                 | Error::AttributeInUse
                 | Error::GroupInactive
                 | Error::GroupLocked
+                | Error::TagGroupLimit { .. }
                 | Error::IdempotencyInFlight => (StatusCode::CONFLICT, "conflict", e.to_string()),
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())
@@ -98,6 +113,11 @@ impl IntoResponse for AdminError {
             error: AdminErrorDetail { code, message },
         });
         let mut response = (status, body).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -171,7 +171,7 @@ pub struct UserCreated {
     created: bool,
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin", operation_id = "admin_create_user",
     security(("admin_token" = [])),
     params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
     request_body = NewUser,

@@ -104,17 +104,27 @@ pub(super) async fn create_labels(
     let names: Vec<String> = batch.iter().map(|f| f.name.to_string()).collect();
     let executor = caller.executor();
     let write = state.store.create_tag_groups(caller.org, &batch, &executor);
-    Ok(respond(write, move |created: &Vec<Option<TagGroup>>| {
-        let warnings = created
-            .iter()
-            .zip(&names)
-            .filter(|(group, _)| group.is_none())
-            .map(|(_, name)| LabelWarning::exists(name).into())
-            .collect();
-        let entity = created.iter().rev().find_map(|g| g.as_ref().map(|g| g.id));
-        stored_json(StatusCode::OK, &LabelsCreated { entity, warnings })
-    })
-    .await?)
+    Ok(
+        respond(write, move |created: &Vec<tagd_core::Result<TagGroup>>| {
+            let warnings = created
+                .iter()
+                .zip(&names)
+                .filter_map(|(group, name)| match group {
+                    Ok(_) => None,
+                    Err(tagd_core::Error::TagGroupLimit { .. }) => {
+                        Some(LabelWarning::limit_reached(name).into())
+                    }
+                    Err(_) => Some(LabelWarning::exists(name).into()),
+                })
+                .collect();
+            let entity = created
+                .iter()
+                .rev()
+                .find_map(|g| g.as_ref().ok().map(|g| g.id));
+            stored_json(StatusCode::OK, &LabelsCreated { entity, warnings })
+        })
+        .await?,
+    )
 }
 
 /// One label of the catalog.

@@ -29,8 +29,8 @@ pub enum V2Error {
     TooLarge,
     /// 422: the `Idempotency-Key` was used with a different request.
     KeyReused,
-    /// 429: over the rate limit, or too many failed logins from this address.
-    RateLimited,
+    /// 429: over the rate limit, or too many failed logins; retry after this many seconds.
+    RateLimited(u64),
     /// 503: the request took too long and was rolled back.
     TimedOut,
 }
@@ -40,7 +40,7 @@ impl From<crate::gate::GateError> for V2Error {
         use crate::gate::GateError;
         match e {
             GateError::TooLarge => V2Error::TooLarge,
-            GateError::RateLimited { .. } => V2Error::RateLimited,
+            GateError::RateLimited { retry_after_secs } => V2Error::RateLimited(retry_after_secs),
             GateError::TimedOut => V2Error::TimedOut,
             GateError::Domain(e) => V2Error::from(e),
         }
@@ -106,6 +106,10 @@ impl From<BodyError> for V2Error {
 
 impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            V2Error::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
         let (status, code, message) = match self {
             V2Error::BadRequest(message) => (StatusCode::BAD_REQUEST, 400, message),
             V2Error::Unauthorized => (
@@ -133,7 +137,7 @@ impl IntoResponse for V2Error {
                 422,
                 "this Idempotency-Key was used with a different request".to_owned(),
             ),
-            V2Error::RateLimited => (
+            V2Error::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 429,
                 "rate limit exceeded; retry after Retry-After seconds".to_owned(),
@@ -160,6 +164,11 @@ impl IntoResponse for V2Error {
             }],
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,6 +1,8 @@
-//! `GET /v2/customers/labels/search`: customers who carry a label (API.md §3.5). With
-//! `limit=-1` every customer is streamed, fetched in bounded chunks by customer key, so memory
-//! stays flat however many there are.
+//! `GET /v2/customers/labels/search`: customers who carry a label whose name starts with `q`,
+//! ignoring case (API.md §3.5). With `limit=-1` every customer is streamed, fetched in bounded
+//! chunks by customer key (each chunk starts where the last ended, so the whole stream walks
+//! the customers once), and memory stays flat however many there are. A stream still running
+//! at the request deadline is cut off: the client sees a truncated body, not a complete one.
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{customer_id_json, V2Caller};
@@ -26,7 +28,8 @@ const STREAM_CHUNK: i64 = 500;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// The label's name, compared ignoring case.
+    /// The start of the label's name, compared ignoring case (`pre` finds `Premium`); `%`
+    /// and `_` are ordinary characters.
     #[param(required = true, min_length = 1, pattern = r"\S")]
     q: Option<String>,
     /// Customers to skip; default 0.
@@ -98,7 +101,8 @@ fn holders(rows: Vec<Assignment>) -> Vec<Holder> {
     out
 }
 
-/// Customers carrying the label `q`, ordered by `userId`.
+/// Customers carrying a label whose name starts with `q` (ignoring case), ordered by `userId`,
+/// each once with every matching label.
 #[utoipa::path(get, path = "/v2/customers/labels/search", tag = "v2",
     security(("v2_basic" = [])),
     params(SearchQuery),
@@ -158,11 +162,13 @@ pub(super) async fn search_customers(
         };
         return Ok(Json(answer).into_response());
     }
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(state.config.request_timeout_secs);
     Ok(stream_all(
         state.store.clone(),
-        caller.org,
-        name,
+        (caller.org, name),
         pagination,
+        deadline,
     ))
 }
 
@@ -173,7 +179,12 @@ enum Phase {
     Done,
 }
 
-fn stream_all(store: Arc<dyn Store>, org: OrgId, name: String, pagination: Pagination) -> Response {
+fn stream_all(
+    store: Arc<dyn Store>,
+    (org, name): (OrgId, String),
+    pagination: Pagination,
+    deadline: std::time::Instant,
+) -> Response {
     let head = format!(
         "{{\"pagination\":{},\"data\":[",
         serde_json::to_string(&pagination).unwrap_or_default()
@@ -193,6 +204,13 @@ fn stream_all(store: Arc<dyn Store>, org: OrgId, name: String, pagination: Pagin
                     },
                 )),
                 Phase::Chunk { after, first } => {
+                    if std::time::Instant::now() >= deadline {
+                        tracing::warn!("label search stream cut off at the request deadline");
+                        return Some((
+                            Err(std::io::Error::other("request deadline passed")),
+                            Phase::Done,
+                        ));
+                    }
                     let skip = if after.is_none() { offset } else { 0 };
                     let rows = match store
                         .label_holders(org, &name, after.as_ref(), skip, STREAM_CHUNK)

@@ -22,8 +22,9 @@ pub enum V5Error {
     Domain(Error),
     /// 41301: the body is over 1 MiB.
     TooLarge,
-    /// 42901: over the organization's rate limit, or too many failed logins from this address.
-    RateLimited,
+    /// 42901: over the organization's rate limit, or too many failed logins; retry after this
+    /// many seconds.
+    RateLimited(u64),
     /// 50001 with 503: the request ran too long and was rolled back.
     TimedOut,
 }
@@ -33,7 +34,7 @@ impl From<crate::gate::GateError> for V5Error {
         use crate::gate::GateError;
         match e {
             GateError::TooLarge => V5Error::TooLarge,
-            GateError::RateLimited { .. } => V5Error::RateLimited,
+            GateError::RateLimited { retry_after_secs } => V5Error::RateLimited(retry_after_secs),
             GateError::TimedOut => V5Error::TimedOut,
             GateError::Domain(e) => V5Error::Domain(e),
         }
@@ -78,7 +79,7 @@ impl V5Error {
                 41301,
                 "request body over 1 MiB".into(),
             ),
-            V5Error::RateLimited => (
+            V5Error::RateLimited(_) => (
                 S::TOO_MANY_REQUESTS,
                 42901,
                 "rate limit exceeded; retry after Retry-After seconds".into(),
@@ -110,7 +111,8 @@ impl V5Error {
                     "user not found in this organization".into(),
                 ),
                 // The token's organization or app vanished: the token is as good as revoked.
-                Error::OrgNotFound | Error::AppNotFound => (
+                Error::TagGroupLimit { .. } => (S::CONFLICT, 40905, e.to_string()),
+                Error::OrgNotFound | Error::AppNotFound | Error::CredentialNotFound => (
                     S::UNAUTHORIZED,
                     40101,
                     "missing, malformed, expired or revoked token".into(),
@@ -146,8 +148,12 @@ impl V5Error {
 
 impl IntoResponse for V5Error {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            V5Error::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
         let (status, code, msg) = self.parts();
-        (
+        let mut response = (
             status,
             Json(V5ErrorBody {
                 code,
@@ -155,7 +161,14 @@ impl IntoResponse for V5Error {
                 data: None,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }
 

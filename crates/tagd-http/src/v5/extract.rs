@@ -4,12 +4,12 @@
 
 use super::error::V5Error;
 use crate::body::{parse_query, read_json, BodyError};
+use crate::limits::AuthSubject;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use tagd_core::secrets::sha256_hex;
 use tagd_core::timefmt::now_unix;
 use tagd_core::{CorpId, Error, Executor, ExecutorKind, ExternalId, OrgId};
@@ -66,16 +66,22 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V5Caller, V
         .filter(|t| !t.is_empty())
         .ok_or(V5Error::Unauthorized)?;
     let hash = sha256_hex(token);
-    let key: [u8; 32] = Sha256::digest(hash.as_bytes()).into();
+    let key = state.cache_keyer.key(hash.as_bytes());
     let record = match state.token_cache.get(&key) {
         Some(record) => record,
         None => {
-            let record = state
-                .store
-                .find_token(&hash)
-                .await?
-                .filter(|t| !t.revoked)
-                .ok_or(V5Error::Unauthorized)?;
+            // A lookup that finds nothing counts against the address like a wrong password.
+            // It is cheap (no argon2), so it takes no slot up front: many clients of one
+            // address whose cached tokens expire together must not refuse each other.
+            let address = [AuthSubject::Address(crate::gate::client_ip(parts, state))];
+            state
+                .auth_throttle
+                .check(&address)
+                .map_err(V5Error::RateLimited)?;
+            let Some(record) = state.store.find_token(&hash).await?.filter(|t| !t.revoked) else {
+                state.auth_throttle.failed(&address);
+                return Err(V5Error::Unauthorized);
+            };
             state.token_cache.put(key, record.clone());
             record
         }

@@ -4,8 +4,10 @@ use super::error::{success, V5Error, V5ErrorBody, V5Result};
 use super::extract::V5Json;
 use super::views::Envelope;
 use crate::gate::send;
+use crate::limits::AuthSubject;
 use crate::AppState;
 use axum::extract::State;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use tagd_core::secrets::{generate_secret, matches_sha256, sha256_hex};
 use tagd_core::timefmt::now_unix;
@@ -34,19 +36,40 @@ pub struct TokenData {
         (status = 200, description = "A new token", body = Envelope<TokenData>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 401, description = "40101: unknown app or wrong secret", body = V5ErrorBody),
+        (status = 429, description = "42901: too many failed attempts from this address or for this app, or the organization's rate limit", body = V5ErrorBody),
         (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
 pub(super) async fn issue_token(
     State(state): State<AppState>,
+    parts: Parts,
     V5Json(request): V5Json<TokenRequest>,
 ) -> V5Result {
-    let app_id = ExternalId::parse("app_id", &request.app_id).map_err(|_| V5Error::Unauthorized)?;
+    // Failures count per address and per app id; a check is one SHA-256 (no argon2), so it
+    // takes no slot up front and concurrent good requests never refuse each other.
+    let subjects = [
+        AuthSubject::Address(crate::gate::client_ip(&parts, &state)),
+        AuthSubject::App(request.app_id.chars().take(64).collect()),
+    ];
+    state
+        .auth_throttle
+        .check(&subjects)
+        .map_err(V5Error::RateLimited)?;
+    let refused = || {
+        state.auth_throttle.failed(&subjects);
+        V5Error::Unauthorized
+    };
+    let app_id = ExternalId::parse("app_id", &request.app_id).map_err(|_| refused())?;
     let app = state.store.find_app(&app_id).await?;
     // Compare against a dummy hash when the app is unknown, so both cases cost the same.
     let expected = app
         .as_ref()
         .map_or(sha256_hex("no such app"), |a| a.secret_hash.clone());
     let secret_ok = matches_sha256(&request.app_secret, &expected);
-    let app = app.filter(|_| secret_ok).ok_or(V5Error::Unauthorized)?;
+    let app = app.filter(|_| secret_ok).ok_or_else(refused)?;
+    // Issuing tokens is work the organization asked for: it counts against its rate limit.
+    let decision = state.rate_limiter.check(app.org_id);
+    if !decision.allowed {
+        return Err(V5Error::RateLimited(decision.retry_after_secs));
+    }
     let token = generate_secret();
     let ttl = state.config.token_ttl_secs;
     state

@@ -285,7 +285,7 @@ pub async fn a_batch_of_groups_skips_names_in_use_and_creates_the_rest_together(
         .expect("batch");
     let names: Vec<_> = created
         .iter()
-        .map(|g| g.as_ref().map(|g| g.name.to_string()))
+        .map(|g| g.as_ref().ok().map(|g| g.name.to_string()))
         .collect();
     assert_eq!(
         names,

@@ -5,6 +5,7 @@ mod bulk;
 mod groups;
 mod identity;
 mod labels;
+mod security;
 mod tenancy;
 
 pub use assignments::*;
@@ -12,6 +13,7 @@ pub use bulk::*;
 pub use groups::*;
 pub use identity::*;
 pub use labels::*;
+pub use security::*;
 pub use tenancy::*;
 
 use std::sync::Arc;

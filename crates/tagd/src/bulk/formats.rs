@@ -191,7 +191,8 @@ impl<R: Read> CsvRows<R> {
             Refusal::Malformed(format!("the `{}` cell is not UTF-8", IMPORT_COLUMNS[k]))
         })?;
         // An empty cell is an absent field, but for `value`, where it is the empty string.
-        Ok((k == 3 || !text.is_empty()).then(|| text.to_owned()))
+        let text = super::spreadsheet::restore(text);
+        Ok((k == 3 || !text.is_empty()).then(|| text.into_owned()))
     }
 
     fn fields(&self) -> Result<RawRow, Refusal> {
@@ -364,24 +365,35 @@ pub fn sink<W: Write + 'static>(format: Format, output: W) -> io::Result<Box<dyn
 struct CsvSink<W: Write>(csv::Writer<W>);
 
 impl<W: Write> RowSink for CsvSink<W> {
+    /// Every cell goes through [`super::spreadsheet::neutralize`], so no cell of an export
+    /// runs as a formula when the file is opened in a spreadsheet.
     fn assignment(&mut self, row: &ExportRow) -> io::Result<()> {
+        let value = row.value.to_text();
+        let (version, mtime) = (row.version.to_string(), format_unix(row.mtime));
+        let cells = [
+            row.user_id.as_str(),
+            row.tags_group_id.as_str(),
+            row.variable_name.as_str(),
+            row.attribute.as_str(),
+            &value,
+            &version,
+            row.source.as_str(),
+            &mtime,
+        ];
         self.0
-            .write_record([
-                row.user_id.as_str(),
-                row.tags_group_id.as_str(),
-                row.variable_name.as_str(),
-                row.attribute.as_str(),
-                &row.value.to_text(),
-                &row.version.to_string(),
-                row.source.as_str(),
-                &format_unix(row.mtime),
-            ])
+            .write_record(
+                cells
+                    .map(super::spreadsheet::neutralize)
+                    .iter()
+                    .map(|c| c.as_bytes()),
+            )
             .map_err(csv_error)
     }
 
     fn user(&mut self, user: &ExportUser) -> io::Result<()> {
-        let mut record = [""; EXPORT_COLUMNS.len()];
-        record[0] = user.user_id.as_str();
+        let user_id = super::spreadsheet::neutralize(user.user_id.as_str());
+        let mut record: [&str; EXPORT_COLUMNS.len()] = [""; EXPORT_COLUMNS.len()];
+        record[0] = &user_id;
         self.0.write_record(record).map_err(csv_error)
     }
 

@@ -6,3 +6,4 @@ pub mod export;
 pub mod formats;
 pub mod import;
 pub mod progress;
+pub mod spreadsheet;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod hardening;
+mod operator;
 mod ops;
 mod v2;
 mod v5;

@@ -3,6 +3,7 @@
 mod idempotency;
 mod limits;
 mod malformed;
+mod throttle;
 
 use crate::helpers::{TestApp, V5Org};
 use reqwest::header::HeaderMap;

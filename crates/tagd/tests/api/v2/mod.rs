@@ -2,6 +2,7 @@
 
 mod endpoints;
 mod interop;
+mod prefix_and_cap;
 mod rules;
 mod seed;
 
