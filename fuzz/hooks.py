@@ -9,6 +9,9 @@ MARKERS = [m for m in os.environ.get("TAGD_FUZZ_OTHER_ORG_MARKERS", "").split(",
 
 @schemathesis.check
 def no_cross_organization_read(ctx, response, case):
+    # The operator's list of every organization is meant to show them all.
+    if case.method.upper() == "GET" and case.operation.path == "/admin/v1/orgs":
+        return None
     text = response.text or ""
     for marker in MARKERS:
         if marker in text:

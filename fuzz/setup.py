@@ -43,8 +43,10 @@ def organization(name, user_prefix, label):
 
 
 a = organization("orga", "alice", "VIP")
+spare = organization("orgc", "carol", "Spare")
 b = organization("orgb", "bobonly", "Bravo secret label")
 markers = [b["corp"], b["app"], b["group"], "bobonly", "Bravo secret label", "orgb-loyalty"]
 print(f"export TAGD_FUZZ_CORP_ID={a['corp']} TAGD_FUZZ_APP_ID={a['app']} TAGD_FUZZ_V5_TOKEN={a['token']}")
 print(f"export TAGD_FUZZ_V2_USER={a['user']} TAGD_FUZZ_V2_PASSWORD={a['password']}")
+print(f"export TAGD_FUZZ_SPARE_CORP_ID={spare['corp']}")
 print(f"export TAGD_FUZZ_OTHER_ORG_MARKERS={shlex.quote(','.join(markers))}")

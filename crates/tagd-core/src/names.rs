@@ -8,19 +8,20 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Characters that change how text looks without showing themselves: zero-width ones, the
 /// bidirectional controls (the "Trojan Source" characters) and the byte order mark. Two names
-/// that differ only by these would look the same to a person.
+/// that differ only by these would look the same to a person. Variation selectors stay
+/// allowed (an emoji's `U+FE0F` is part of how it is written); the zero-width joiner does not,
+/// so emoji joined into one glyph (a family) are refused.
 pub fn is_invisible_format_char(c: char) -> bool {
     matches!(c,
         '\u{00AD}'                  // soft hyphen
         | '\u{034F}'                // combining grapheme joiner
         | '\u{061C}'                // Arabic letter mark
         | '\u{115F}' | '\u{1160}'   // Hangul fillers
-        | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors and vowel separator
+        | '\u{180E}'                // Mongolian vowel separator (formerly a space)
         | '\u{200B}'..='\u{200F}'   // zero-width space, joiners, LRM, RLM
         | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
         | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, bidi isolates
         | '\u{3164}'                // Hangul filler
-        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
         | '\u{FEFF}'                // byte order mark, zero-width no-break space
         | '\u{FFA0}'                // halfwidth Hangul filler
         | '\u{FFF0}'..='\u{FFFF}'   // specials and non-characters

@@ -213,9 +213,10 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
     /// (compared by [`crate::names::search_key`]; `%` and `_` are ordinary characters).
     async fn count_label_holders(&self, org: OrgId, prefix: &str) -> Result<i64>;
     /// One page of the customers who carry a label whose name starts with `prefix` (ignoring
-    /// case), in customer order (numeric ids in numeric order), skipping customers up to and
-    /// including `after`, then `offset` more; each returned assignment is one (customer,
-    /// matching label). Paged by key: no page sorts the customers before it.
+    /// case), in customer order (numeric ids in numeric order): the first page skips `offset`
+    /// customers, a later one starts after `after` (`offset` is then ignored); each returned
+    /// assignment is one (customer, matching label). Paged by key: no page walks or sorts the
+    /// customers before it.
     async fn label_holders(
         &self,
         org: OrgId,

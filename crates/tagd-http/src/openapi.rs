@@ -65,9 +65,12 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
         };
         let gated = path.starts_with("/v2/")
             || (path.starts_with("/api/v5/") && path != "/api/v5/auth/token");
+        let admin = path.starts_with("/admin/");
         for (method, operation) in [
             (HttpMethod::Get, item.get.as_mut()),
             (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
         ] {
             let Some(operation) = operation else { continue };
             let responses = &mut operation.responses.responses;
@@ -76,9 +79,19 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
                     .entry(status.to_owned())
                     .or_insert_with(|| error(schema, description).into());
             };
-            if method == HttpMethod::Post {
+            if matches!(method, HttpMethod::Post | HttpMethod::Put) {
                 add("400", "Malformed body");
                 add("413", "Request body over 1 MiB");
+            }
+            if admin {
+                add("400", "Malformed id in the path");
+                add("401", "Missing or wrong admin token");
+                add(
+                    "429",
+                    "Too many failed admin logins from this address (Retry-After)",
+                );
+                add("500", "Internal error");
+                add("503", "The database is unavailable or busy");
             }
             if gated {
                 add("401", "Missing or bad credentials");

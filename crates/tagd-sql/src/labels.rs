@@ -2,7 +2,7 @@
 
 use crate::driver::{Locks, Param, SqlConn};
 use crate::pairs::{self, PairWrite, Stamp, CHUNK};
-use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
+use crate::records::{self, sql::ASSIGNMENT_COLUMNS, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
 use crate::{internal, tenants};
 use std::collections::{HashMap, HashSet};
 use tagd_core::labels::{plan_label_change, LabelChange, LabelWarning};
@@ -160,11 +160,39 @@ pub(crate) async fn count_label_holders(
     row.map_or(Ok(0), |r| r.int("n"))
 }
 
-/// Customers are walked in v2 order (numeric ids: shorter first, then by text) on the
-/// `users_in_customer_order` index, from just after the last one sent (`$4` length, `$5`
-/// id; -1 and '' for the first page), each checked for a matching label through its own
-/// assignments; a page stops after `$6` holders. So a page costs the customers it passes,
-/// and streaming every holder walks the organization's customers once, never re-sorting.
+/// One page of holders among the customers that `walk` selects (`$4`, and `$5` when
+/// `limit_at` is 6), in v2 order on the `(org_id, length(user_id), user_id)` index, each
+/// checked for a matching label through its own assignments; the page is `$limit_at` holders
+/// after skipping `$limit_at + 1`. `order` must be the index's order for `walk` as SQLite
+/// sees it (within one length, `u.user_id` alone), or it sorts every customer left. `CROSS JOIN` keeps the page the outer loop on SQLite, whose
+/// planner otherwise walked every assignment of the organization against it (64 s for 1,000
+/// holders of 100,000); PostgreSQL plans it as any join.
+fn holders_page_sql(walk: &str, order: &str, limit_at: usize) -> String {
+    let offset_at = limit_at + 1;
+    format!(
+        "WITH holders AS (\
+           SELECT u.id AS user_ref, length(u.user_id) AS ulen, u.user_id AS uid FROM users u \
+           WHERE u.org_id = $1 AND {walk} \
+             AND EXISTS (SELECT 1 FROM tag_assignments a \
+               JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
+               WHERE a.org_id = u.org_id AND a.user_ref = u.id \
+                 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL}) \
+           ORDER BY {order} LIMIT ${limit_at} OFFSET ${offset_at}) \
+         SELECT {ASSIGNMENT_COLUMNS} FROM holders h \
+         CROSS JOIN tag_assignments a \
+         JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
+         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
+         WHERE a.org_id = $1 AND a.user_ref = h.user_ref AND {NAME_HAS_PREFIX} \
+           AND {CARRIED_LABEL} \
+         ORDER BY h.ulen, h.uid, g.id"
+    )
+}
+
+/// Customers in v2 order (numeric ids: shorter first, then by text) after `after`: first the
+/// rest of its length (`length = L AND user_id > A`), then the longer ones (`length > L`).
+/// Each is one range of the index, so a page costs the customers it passes and streaming
+/// every holder walks the organization's customers once; one `(length, id) > (L, A)` test
+/// would not be a range, and every page would start again from the shortest ids.
 pub(crate) async fn label_holders(
     conn: &mut dyn SqlConn,
     (org, prefix): (OrgId, &str),
@@ -173,31 +201,37 @@ pub(crate) async fn label_holders(
     limit: i64,
 ) -> Result<Vec<Assignment>> {
     let (key, upper) = prefix_range(prefix);
-    let sql = format!(
-        "WITH holders AS (\
-           SELECT u.id AS user_ref, length(u.user_id) AS ulen, u.user_id AS uid FROM users u \
-           WHERE u.org_id = $1 \
-             AND (length(u.user_id) > $4 OR (length(u.user_id) = $4 AND u.user_id > $5)) \
-             AND EXISTS (SELECT 1 FROM tag_assignments a \
-               JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
-               WHERE a.org_id = u.org_id AND a.user_ref = u.id \
-                 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL}) \
-           ORDER BY length(u.user_id), u.user_id LIMIT $6 OFFSET $7) \
-         {ASSIGNMENT_SELECT} JOIN holders h ON h.user_ref = a.user_ref \
-         WHERE a.org_id = $1 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL} \
-         ORDER BY h.ulen, h.uid, g.id"
-    );
-    let after_len = after.map_or(-1, |u| u.as_str().chars().count() as i64);
-    let params = [
-        org.0.into(),
-        key.as_str().into(),
-        upper.as_str().into(),
-        after_len.into(),
-        after.map_or("", UserId::as_str).into(),
-        limit.into(),
-        offset.into(),
-    ];
-    let rows = conn.fetch_all(&sql, &params).await.map_err(internal)?;
+    let range: [Param<'_>; 3] = [org.0.into(), key.as_str().into(), upper.as_str().into()];
+    let mut rows = Vec::new();
+    let after_len = match after {
+        None => -1,
+        Some(after) => {
+            let len = after.as_str().chars().count() as i64;
+            let sql = holders_page_sql("length(u.user_id) = $4 AND u.user_id > $5", "u.user_id", 6);
+            let mut params = range.to_vec();
+            params.extend::<[Param<'_>; 4]>([
+                len.into(),
+                after.as_str().into(),
+                limit.into(),
+                0_i64.into(),
+            ]);
+            rows = conn.fetch_all(&sql, &params).await.map_err(internal)?;
+            len
+        }
+    };
+    let mut users = rows
+        .iter()
+        .map(|r| r.text("user_id"))
+        .collect::<Result<Vec<_>>>()?;
+    users.dedup();
+    let missing = limit - users.len() as i64;
+    if missing > 0 {
+        let skip = if after.is_none() { offset } else { 0 };
+        let sql = holders_page_sql("length(u.user_id) > $4", "length(u.user_id), u.user_id", 5);
+        let mut params = range.to_vec();
+        params.extend::<[Param<'_>; 3]>([after_len.into(), missing.into(), skip.into()]);
+        rows.extend(conn.fetch_all(&sql, &params).await.map_err(internal)?);
+    }
     rows.iter()
         .map(|r| records::assignment(r.as_ref()))
         .collect()

@@ -152,13 +152,26 @@ pub mod sql {
          calculation_rules, updated_by_kind, updated_by_ref, updated_by_name, version, ctime, \
          mtime";
 
-    pub const ASSIGNMENT_SELECT: &str = "SELECT a.id, a.org_id, a.entity_id, u.user_id, \
-         a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \
-         g.attribute, a.define_value, a.number_value, a.string_value, a.executor_kind, \
-         a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted \
-         FROM tag_assignments a \
+    /// The columns [`super::assignment`] reads, from `a` (tag_assignments), `u` (users) and
+    /// `g` (tag_groups).
+    macro_rules! assignment_columns {
+        () => {
+            "a.id, a.org_id, a.entity_id, u.user_id, \
+             a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \
+             g.attribute, a.define_value, a.number_value, a.string_value, a.executor_kind, \
+             a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted"
+        };
+    }
+
+    pub const ASSIGNMENT_COLUMNS: &str = assignment_columns!();
+
+    pub const ASSIGNMENT_SELECT: &str = concat!(
+        "SELECT ",
+        assignment_columns!(),
+        " FROM tag_assignments a \
          JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
-         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref";
+         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref"
+    );
 
     /// A token with its app's and organization's external ids, by token hash.
     pub const TOKEN_SELECT: &str = "SELECT t.org_id, o.corp_id, t.app_ref, \

@@ -344,6 +344,20 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
         source: Source::OpenApi,
     };
     store.assign(s.org, &v5).await.expect("assigned");
+    // Cells a spreadsheet would run as formulas: exported as text, imported back as they were.
+    for (user, value) in [
+        ("@evil", "=HYPERLINK(\"http://x\",\"y\")"),
+        ("-dash", "-2+3"),
+    ] {
+        let user_id = UserId::parse(user).expect("valid");
+        store.create_user(s.org, &user_id).await.expect("user");
+        let command = AssignCommand {
+            user_id,
+            raw_value: value.into(),
+            ..v5.clone()
+        };
+        store.assign(s.org, &command).await.expect("assigned");
+    }
     let mut input = String::new();
     for i in 0..250 {
         input.push_str(&format!(
@@ -371,7 +385,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
         .await
         .expect("removed");
     let before = state(fixture, s.org).await;
-    assert_eq!(before.len(), 500, "500 imported, one removed, one by v5");
+    assert_eq!(before.len(), 502, "500 imported, one removed, three by v5");
 
     // CSV to a file.
     let csv = s.dir.path().join("export.csv");
@@ -386,7 +400,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
             &exported["users_without_assignments"],
             &exported["rows_written"]
         ),
-        (&Value::from(500), &Value::from(1), &Value::from(501)),
+        (&Value::from(502), &Value::from(1), &Value::from(503)),
         "{exported}"
     );
     assert!(!s.dir.path().join("export.csv.partial").exists());
@@ -404,6 +418,11 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
         text.ends_with("lonely,,,,,,,\n"),
         "users without assignments come last"
     );
+    assert!(
+        text.contains("'@evil,") && text.contains("\"'=HYPERLINK(") && text.contains(",'-2+3,"),
+        "formula cells are neutralized: {text}"
+    );
+    assert!(text.contains(",-0.000001,"), "a plain number is left alone");
 
     // NDJSON to stdout, with the summary on stderr.
     let output = tagd(
@@ -413,7 +432,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
     );
     assert!(output.status.success());
     let rows = json_lines(&output.stdout);
-    assert_eq!(rows.len(), 501);
+    assert_eq!(rows.len(), 503);
     let spend = rows
         .iter()
         .find(|r| r["user_id"] == "r7" && r["variable_name"] == "spend")
@@ -433,7 +452,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
         )
     );
     let summary_line = json_lines(&output.stderr).pop().expect("summary on stderr");
-    assert_eq!(summary_line["rows_written"], 501);
+    assert_eq!(summary_line["rows_written"], 503);
     let ndjson = s.dir.path().join("export.ndjson");
     std::fs::write(&ndjson, &output.stdout).expect("written");
 
@@ -443,7 +462,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
             &["import", "--corp-id", &s.corp_id, path_str(file)],
             None,
         ));
-        assert_eq!(counts(&again), [501, 0, 0, 0, 501, 0], "{file:?}: {again}");
+        assert_eq!(counts(&again), [503, 0, 0, 0, 503, 0], "{file:?}: {again}");
         assert_eq!(
             state(fixture, s.org).await,
             before,

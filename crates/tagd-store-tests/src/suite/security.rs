@@ -180,19 +180,19 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
             })
         })
         .collect();
-    let mut created = 0;
+    let mut created = Vec::new();
     for task in tasks {
         match task.await.expect("task") {
-            Ok(_) => created += 1,
+            Ok(group) => created.push(group.name.to_string()),
             Err(Error::TagGroupLimit { max }) => assert_eq!(max, 5),
             Err(e) => panic!("unexpected refusal: {e:?}"),
         }
     }
-    assert_eq!(created, 5);
+    assert_eq!(created.len(), 5);
     assert_eq!(store.org_counts(org).await.expect("counts").tag_groups, 5);
 
     let batch = [
-        fields("G0", "again0", Attribute::Define, "label"),
+        fields(&created[0], "again0", Attribute::Define, "label"),
         fields("New", "new", Attribute::Define, "label"),
     ];
     let answers = store
