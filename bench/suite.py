@@ -380,6 +380,7 @@ def main():
     parser.add_argument("--users", type=int, help="override the number of users (a trial run)")
     parser.add_argument("--duration", type=int, help="override the seconds of each load")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (data, logs)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     users = args.users or (100_000 if args.quick else 1_000_000)
@@ -441,9 +442,12 @@ def main():
             run_backend(backend, work, users, duration, only, peer, results)
     finally:
         redis.close()
-        for schema in schemas:
+        for schema in [] if args.keep else schemas:
             psql("-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE", check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     elapsed = time.monotonic() - started
     log(f"suite finished in {elapsed:.0f} s")

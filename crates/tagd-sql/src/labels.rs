@@ -164,7 +164,9 @@ pub(crate) async fn count_label_holders(
 /// `limit_at` is 6), in v2 order on the `(org_id, length(user_id), user_id)` index, each
 /// checked for a matching label through its own assignments; the page is `$limit_at` holders
 /// after skipping `$limit_at + 1`. `order` must be the index's order for `walk` as SQLite
-/// sees it (within one length, `u.user_id` alone), or it sorts every customer left. `CROSS JOIN` keeps the page the outer loop on SQLite, whose
+/// sees it (within one length, `u.user_id` alone), or it sorts every customer left. The
+/// `OFFSET 0` keeps PostgreSQL from turning the `EXISTS` into a semi-join that hashes every
+/// holder of the label for each page (294 ms a page of 500 against 2 ms). `CROSS JOIN` keeps the page the outer loop on SQLite, whose
 /// planner otherwise walked every assignment of the organization against it (64 s for 1,000
 /// holders of 100,000); PostgreSQL plans it as any join.
 fn holders_page_sql(walk: &str, order: &str, limit_at: usize) -> String {
@@ -176,7 +178,7 @@ fn holders_page_sql(walk: &str, order: &str, limit_at: usize) -> String {
              AND EXISTS (SELECT 1 FROM tag_assignments a \
                JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
                WHERE a.org_id = u.org_id AND a.user_ref = u.id \
-                 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL}) \
+                 AND {NAME_HAS_PREFIX} AND {CARRIED_LABEL} LIMIT 1 OFFSET 0) \
            ORDER BY {order} LIMIT ${limit_at} OFFSET ${offset_at}) \
          SELECT {ASSIGNMENT_COLUMNS} FROM holders h \
          CROSS JOIN tag_assignments a \

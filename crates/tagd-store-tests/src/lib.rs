@@ -72,3 +72,68 @@ macro_rules! conformance {
         )*
     };
 }
+
+#[cfg(test)]
+mod registration {
+    use std::collections::BTreeSet;
+
+    /// The suite's files, each with its `mod` line in `suite/mod.rs` (checked below).
+    const SUITE_FILES: [(&str, &str); 7] = [
+        ("assignments", include_str!("suite/assignments.rs")),
+        ("bulk", include_str!("suite/bulk.rs")),
+        ("groups", include_str!("suite/groups.rs")),
+        ("identity", include_str!("suite/identity.rs")),
+        ("labels", include_str!("suite/labels.rs")),
+        ("security", include_str!("suite/security.rs")),
+        ("tenancy", include_str!("suite/tenancy.rs")),
+    ];
+
+    fn defined_behaviours() -> BTreeSet<String> {
+        SUITE_FILES
+            .iter()
+            .flat_map(|(_, source)| source.lines())
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split('(').next())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    }
+
+    fn registered_behaviours() -> Vec<String> {
+        let lib = include_str!("lib.rs");
+        let list = lib
+            .split("$crate::conformance!(@tests $backend:")
+            .nth(1)
+            .and_then(|rest| rest.split(");").next())
+            .unwrap_or_default();
+        list.split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A behaviour written and not listed in `conformance!` would never run, on any backend;
+    /// one listed twice would run twice. Neither compiles into a failure by itself.
+    #[test]
+    fn every_suite_behaviour_is_registered_once_in_the_conformance_macro() {
+        let registered = registered_behaviours();
+        let unique: BTreeSet<String> = registered.iter().cloned().collect();
+        assert_eq!(unique.len(), registered.len(), "a behaviour is listed twice");
+        let defined = defined_behaviours();
+        let missing: Vec<_> = defined.difference(&unique).collect();
+        assert!(missing.is_empty(), "defined but never run: {missing:?}");
+        assert_eq!(defined, unique);
+        assert!(defined.len() >= 40, "{} behaviours found", defined.len());
+    }
+
+    #[test]
+    fn every_suite_module_is_read_by_the_registration_check() {
+        let declared: BTreeSet<&str> = include_str!("suite/mod.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("mod "))
+            .map(|name| name.trim_end_matches(';'))
+            .collect();
+        let read: BTreeSet<&str> = SUITE_FILES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(declared, read, "add the new suite file to SUITE_FILES");
+    }
+}
