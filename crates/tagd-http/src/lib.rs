@@ -51,21 +51,36 @@ pub struct HttpConfig {
     pub password_verify_queue: usize,
 }
 
+/// The default of every setting of the HTTP layer: what `HttpConfig::new` uses and what the
+/// command line shows in `--help` (the README's table is checked against that help).
+pub mod defaults {
+    pub const TOKEN_TTL_SECS: i64 = 7200;
+    pub const BASIC_AUTH_CACHE_SECS: u64 = 30;
+    pub const TOKEN_CACHE_SECS: u64 = 10;
+    pub const RATE_LIMIT_PER_SEC: u32 = 2000;
+    pub const RATE_LIMIT_BURST: u32 = 4000;
+    pub const AUTH_FAILURES_PER_MINUTE: u32 = 60;
+    pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+    pub const PASSWORD_VERIFIERS: u16 = 2;
+    /// Verifications that may wait for a verifier thread before a login gets 429.
+    pub const PASSWORD_VERIFY_QUEUE: usize = 32;
+}
+
 impl HttpConfig {
-    /// The defaults of the command line, for `admin_token_hash`.
+    /// The defaults of [`defaults`], for `admin_token_hash`.
     pub fn new(admin_token_hash: String) -> Self {
         HttpConfig {
             admin_token_hash,
-            token_ttl_secs: 7200,
-            basic_auth_cache_secs: 30,
-            token_cache_secs: 10,
-            rate_limit_per_sec: 2000,
-            rate_limit_burst: 4000,
-            auth_failures_per_minute: 60,
-            request_timeout_secs: 30,
+            token_ttl_secs: defaults::TOKEN_TTL_SECS,
+            basic_auth_cache_secs: defaults::BASIC_AUTH_CACHE_SECS,
+            token_cache_secs: defaults::TOKEN_CACHE_SECS,
+            rate_limit_per_sec: defaults::RATE_LIMIT_PER_SEC,
+            rate_limit_burst: defaults::RATE_LIMIT_BURST,
+            auth_failures_per_minute: defaults::AUTH_FAILURES_PER_MINUTE,
+            request_timeout_secs: defaults::REQUEST_TIMEOUT_SECS,
             trusted_proxies: Vec::new(),
-            password_verifiers: 2,
-            password_verify_queue: 32,
+            password_verifiers: usize::from(defaults::PASSWORD_VERIFIERS),
+            password_verify_queue: defaults::PASSWORD_VERIFY_QUEUE,
         }
     }
 }

@@ -20,11 +20,12 @@ use crate::records::Columns;
 use std::collections::{HashMap, HashSet};
 use tagd_core::*;
 
-/// Rows one multi-row statement carries (at most 8 parameters a row). Small on purpose:
-/// SQLite finds a `$n` parameter by a linear search of the statement's names, at prepare and
-/// at every bind, so a statement's cost grows with the square of its parameters. Measured
-/// (200,000 rows): 100 rows a statement import 1.7x faster than 500 on SQLite, about 10%
-/// slower on PostgreSQL.
+/// Rows one multi-row statement carries (at most 8 parameters a row). SQLite once made this
+/// small: it found a named `$n` parameter by a linear search of the statement's names, so a
+/// statement's cost grew with the square of its parameters (100 rows a statement imported
+/// 1.7x faster than 500). The SQLite driver now binds anonymous `?` parameters in order
+/// (`tagd-sqlite/src/rows.rs`), which removed that cost, so statements carry 500 rows again
+/// (docs/BENCHMARKS.md, "Bulk import and export, first version").
 pub(crate) const CHUNK: usize = 500;
 
 /// One change: set `value` on the pair (user ref, group ref), or remove its live value.

@@ -118,7 +118,11 @@ mod registration {
     fn every_suite_behaviour_is_registered_once_in_the_conformance_macro() {
         let registered = registered_behaviours();
         let unique: BTreeSet<String> = registered.iter().cloned().collect();
-        assert_eq!(unique.len(), registered.len(), "a behaviour is listed twice");
+        assert_eq!(
+            unique.len(),
+            registered.len(),
+            "a behaviour is listed twice"
+        );
         let defined = defined_behaviours();
         let missing: Vec<_> = defined.difference(&unique).collect();
         assert!(missing.is_empty(), "defined but never run: {missing:?}");

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use tagd_core::timefmt::format_unix;
 use tagd_core::{operator, Result, Store};
+use tagd_http::defaults;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,32 +60,32 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Lifetime of v5 access tokens, in seconds.
-    #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = 7200,
+    #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = defaults::TOKEN_TTL_SECS,
           value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
     pub token_ttl_secs: i64,
     /// How long a successful v2 Basic verification is remembered, in seconds; 0 disables it.
-    #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = 30,
+    #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = defaults::BASIC_AUTH_CACHE_SECS,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub basic_auth_cache_secs: u64,
     /// How long a valid v5 token is remembered without a database lookup, in seconds; a
     /// revoked token keeps working at most this long. 0 disables it.
-    #[arg(long, env = "TAGD_TOKEN_CACHE_SECS", default_value_t = 10,
+    #[arg(long, env = "TAGD_TOKEN_CACHE_SECS", default_value_t = defaults::TOKEN_CACHE_SECS,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub token_cache_secs: u64,
     /// Requests a second each organization may make on average (per process).
-    #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = 2000,
+    #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = defaults::RATE_LIMIT_PER_SEC,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_sec: u32,
     /// Requests an organization may make in a burst (per process).
-    #[arg(long, env = "TAGD_RATE_LIMIT_BURST", default_value_t = 4000,
+    #[arg(long, env = "TAGD_RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
     /// Failed authentications a client address may make a minute before it gets 429.
-    #[arg(long, env = "TAGD_AUTH_FAILURES_PER_MINUTE", default_value_t = 60,
+    #[arg(long, env = "TAGD_AUTH_FAILURES_PER_MINUTE", default_value_t = defaults::AUTH_FAILURES_PER_MINUTE,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failures_per_minute: u32,
     /// Longest a request may run before it is cut short and rolled back, in seconds.
-    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS", default_value_t = 30,
+    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_secs: u64,
     /// Log format: `auto` (JSON unless stdout is a terminal), `json` or `text`.
@@ -102,8 +103,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Threads that verify Basic passwords (argon2, about 50 ms and 19 MiB each); at most 32
-    /// more verifications wait, further ones get 429.
-    #[arg(long, env = "TAGD_PASSWORD_VERIFIERS", default_value_t = 2,
+    /// more verifications wait (`defaults::PASSWORD_VERIFY_QUEUE`), further ones get 429.
+    #[arg(long, env = "TAGD_PASSWORD_VERIFIERS", default_value_t = defaults::PASSWORD_VERIFIERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub password_verifiers: u16,
 }

@@ -424,3 +424,68 @@ fn the_cli_lists_rotates_deletes_disables_and_caps() {
         serde_json::json!([])
     );
 }
+
+/// The README's settings table against `tagd serve --help`: every flag the server takes is in
+/// the table with its variable and default, and every row names a real flag with the default
+/// clap applies. The defaults live once, in code; this keeps the README from drifting.
+#[test]
+fn the_readme_settings_table_matches_serve_help() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let help = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("tagd runs");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let lines: Vec<&str> = help.lines().collect();
+    // The help of one flag: its line and the lines up to the next flag.
+    let section = |flag: &str| -> String {
+        let start = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(&format!("{flag} ")) || l.trim() == flag)
+            .unwrap_or_else(|| panic!("{flag} is not in `tagd serve --help`"));
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-h"))
+            .map_or(lines.len(), |n| start + 1 + n);
+        lines[start..end].join(" ")
+    };
+    let mut documented = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `--")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (flag, env, default) = (
+            cells[1].trim_matches('`'),
+            cells[2].trim_matches('`'),
+            cells[3],
+        );
+        let text = section(flag);
+        assert!(
+            text.contains(&format!("[env: {env}")),
+            "{flag}: {env} not in {text}"
+        );
+        match default.strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
+            Some(value) => assert!(
+                text.contains(&format!("[default: {value}]")),
+                "{flag}: README says {value}, help says {text}"
+            ),
+            None => assert!(!text.contains("[default:"), "{flag}: README says {default}"),
+        }
+        documented.push(flag.to_owned());
+    }
+    for line in &lines {
+        // An option's own line starts with it; descriptions mention flags mid-sentence.
+        let Some(flag) = line
+            .trim_start()
+            .strip_prefix("--")
+            .and_then(|rest| rest.split([' ', '=']).next())
+            .map(|name| format!("--{name}"))
+        else {
+            continue;
+        };
+        if flag != "--help" {
+            assert!(
+                documented.iter().any(|d| *d == flag),
+                "{flag} is missing from the README table"
+            );
+        }
+    }
+}
