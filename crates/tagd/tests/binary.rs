@@ -483,7 +483,7 @@ fn the_readme_settings_table_matches_serve_help() {
         };
         if flag != "--help" {
             assert!(
-                documented.iter().any(|d| *d == flag),
+                documented.contains(&flag),
                 "{flag} is missing from the README table"
             );
         }
