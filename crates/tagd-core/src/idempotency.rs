@@ -170,6 +170,16 @@ pub fn mark_committing() {
     });
 }
 
+/// For the store, once its commit returned (committed or failed): a later write of the same
+/// request has not begun to commit.
+pub fn mark_commit_done() {
+    let _ = PENDING.try_with(|pending| {
+        if let Ok(mut p) = pending.lock() {
+            p.committing = false;
+        }
+    });
+}
+
 /// For the store, once that transaction committed.
 pub fn mark_recorded() {
     let _ = PENDING.try_with(|pending| {

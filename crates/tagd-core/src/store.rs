@@ -96,6 +96,17 @@ pub trait Store: crate::bulk::Bulk + Send + Sync + 'static {
         token_hash: &str,
         expires_at: i64,
     ) -> Result<()>;
+    /// Issues a token to the app only while its secret is still `secret_hash` and its
+    /// organization enabled, checked in the insert itself: a rotation, deletion or disable
+    /// that commits first wins, and the answer is `false`.
+    async fn issue_token(
+        &self,
+        org: OrgId,
+        app: i64,
+        secret_hash: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<bool>;
     /// The token of that hash, unless its organization is disabled.
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
     /// Deletes tokens that expired before `now` (Unix seconds) or were revoked and would have

@@ -40,6 +40,24 @@ impl CacheKeyer {
     }
 }
 
+/// Takes a key's flight lock out of the map when the last one waiting on it leaves.
+struct Leave<'a> {
+    flights: &'a Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    flight: Arc<tokio::sync::Mutex<()>>,
+    key: [u8; 32],
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.flights.lock() {
+            // Ours and the map's: nobody else waits on this key.
+            if Arc::strong_count(&self.flight) <= 2 {
+                flights.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// What a cached value belongs to (its organization), for the per-partition bound.
 pub trait Partitioned {
     fn partition(&self) -> i64;
@@ -48,6 +66,9 @@ pub trait Partitioned {
 struct Entries<V> {
     map: HashMap<[u8; 32], (V, Instant)>,
     per_partition: HashMap<i64, usize>,
+    /// Bumped by every forget: a value looked up before a forget (a password read before it
+    /// was changed) must not be stored after it.
+    generation: u64,
 }
 
 impl<V: Partitioned> Entries<V> {
@@ -83,6 +104,7 @@ impl<V: Clone + Partitioned> TtlCache<V> {
             entries: Mutex::new(Entries {
                 map: HashMap::new(),
                 per_partition: HashMap::new(),
+                generation: 0,
             }),
             flights: Mutex::new(HashMap::new()),
         }
@@ -106,22 +128,29 @@ impl<V: Clone + Partitioned> TtlCache<V> {
         let Some(flight) = flight else {
             return make().await;
         };
-        let turn = flight.lock().await;
+        // Leaves the map on every path out, a dropped request's included.
+        let leave = Leave {
+            flights: &self.flights,
+            flight,
+            key,
+        };
+        let turn = leave.flight.lock().await;
+        let seen = self.generation();
         let result = match self.get(&key) {
             Some(value) => Ok(value),
             None => make().await,
         };
         if let Ok(value) = &result {
-            self.put(key, value.clone());
+            self.put_unless_forgotten(key, value.clone(), seen);
         }
         drop(turn);
-        if let Ok(mut flights) = self.flights.lock() {
-            // Ours and the map's: nobody else waits on this key.
-            if Arc::strong_count(&flight) <= 2 {
-                flights.remove(&key);
-            }
-        }
         result
+    }
+
+    /// The current generation, to read before a lookup whose result [`Self::put_unless_forgotten`]
+    /// stores.
+    pub fn generation(&self) -> u64 {
+        self.entries.lock().map_or(0, |e| e.generation)
     }
 
     /// The value stored under `key` less than `ttl` ago.
@@ -136,30 +165,40 @@ impl<V: Clone + Partitioned> TtlCache<V> {
         if let Ok(mut entries) = self.entries.lock() {
             entries.map.clear();
             entries.per_partition.clear();
+            entries.generation += 1;
         }
     }
 
     /// Forgets the entries of one partition (organization).
     pub fn forget_partition(&self, partition: i64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove_where(|value, _| value.partition() == partition);
-        }
+        self.forget_where(|value| value.partition() == partition);
     }
 
-    /// Forgets the entries `doomed` picks.
+    /// Forgets the entries `doomed` picks, and anything being looked up meanwhile.
     pub fn forget_where(&self, doomed: impl Fn(&V) -> bool) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove_where(|value, _| doomed(value));
+            entries.generation += 1;
         }
     }
 
     pub fn put(&self, key: [u8; 32], value: V) {
+        let seen = self.generation();
+        self.put_unless_forgotten(key, value, seen);
+    }
+
+    /// Stores `value` unless something was forgotten since generation `seen` was read: the
+    /// value may be what was just revoked.
+    pub fn put_unless_forgotten(&self, key: [u8; 32], value: V, seen: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
+        if entries.generation != seen {
+            return;
+        }
         let ttl = self.ttl;
         let partition = value.partition();
         if entries.per_partition.get(&partition).copied().unwrap_or(0) >= MAX_PER_PARTITION {
@@ -204,6 +243,46 @@ mod tests {
             cache.put(key, "a-flooding-tenant");
         }
         assert_eq!(cache.get(&[0; 32]), Some("b-other-tenant"));
+    }
+
+    #[tokio::test]
+    async fn a_value_looked_up_before_a_forget_is_not_stored_after_it() {
+        let cache = Arc::new(TtlCache::new(Duration::from_secs(30)));
+        let (started, finish) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let lookup = {
+            let (cache, started, finish) = (cache.clone(), started.clone(), finish.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_try_insert([3; 32], || async move {
+                        started.notify_one();
+                        finish.notified().await; // the old password, read before the change
+                        Ok::<_, ()>("a-old")
+                    })
+                    .await
+            })
+        };
+        started.notified().await;
+        cache.forget_partition(i64::from(b'a'));
+        finish.notify_one();
+        assert_eq!(lookup.await.expect("task"), Ok("a-old"));
+        assert_eq!(cache.get(&[3; 32]), None, "not remembered past the forget");
+        assert!(cache.flights.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_lookup_leaves_no_flight_behind() {
+        let cache = TtlCache::new(Duration::from_secs(30));
+        let lookup = cache.get_or_try_insert([4; 32], || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, ()>("never")
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(20), lookup)
+            .await
+            .is_err());
+        assert!(cache.flights.lock().expect("lock").is_empty());
     }
 
     #[test]

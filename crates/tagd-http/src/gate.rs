@@ -32,6 +32,9 @@ pub enum GateError {
     },
     /// The request ran past the timeout; nothing it did was committed.
     TimedOut,
+    /// The request's write was committing at the deadline and had not finished a grace period
+    /// later: whether it was applied is unknown.
+    OutcomeUnknown,
     Domain(Error),
 }
 
@@ -54,7 +57,9 @@ pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+        .to_canonical();
     let trusted = &state.config.trusted_proxies;
     if !trusted.iter().any(|net| net.contains(&peer)) {
         return peer;
@@ -69,7 +74,7 @@ pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in hops.into_iter().rev() {
-        let Ok(address) = hop.parse::<IpAddr>() else {
+        let Ok(address) = hop.parse::<IpAddr>().map(|a| a.to_canonical()) else {
             break; // a malformed entry: trust nothing before it
         };
         client = address;
@@ -160,8 +165,8 @@ async fn run<D: Dialect>(
             let request = Request::from_parts(parts, body);
             let scope = RequestScope::new(None);
             return match within_deadline(&scope, deadline, next.run(request)).await {
-                Some(response) => response,
-                None => refuse::<D>(GateError::TimedOut),
+                Ok(response) => response,
+                Err(cut) => refuse::<D>(cut),
             };
         }
     };
@@ -207,9 +212,17 @@ async fn run<D: Dialect>(
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     let scope = RequestScope::new(Some(claim.clone()));
-    let Some(response) = within_deadline(&scope, deadline, next.run(request)).await else {
-        release(state, &claim).await;
-        return refuse::<D>(GateError::TimedOut);
+    let response = match within_deadline(&scope, deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(GateError::OutcomeUnknown) => {
+            // Not released: if the write did commit, its response was recorded with it and a
+            // retry with the key gets it; if not, the claim's lease runs out and a retry runs.
+            return refuse::<D>(GateError::OutcomeUnknown);
+        }
+        Err(cut) => {
+            release(state, &claim).await;
+            return refuse::<D>(cut);
+        }
     };
     if scope.recorded() {
         return response;
@@ -243,25 +256,29 @@ async fn run<D: Dialect>(
     Response::from_parts(head, Body::from(bytes))
 }
 
+/// How long past the deadline a write that had begun to commit is waited for.
+const COMMIT_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs the handler until the deadline. At the deadline a handler whose write has not begun
-/// to commit is dropped (its transaction rolls back, and the caller answers "rolled back");
-/// one whose write is committing is awaited, so the answer is its real outcome and a
-/// committed write is never reported as rolled back.
+/// to commit is dropped (its transaction rolls back: `TimedOut`, "rolled back"); one whose
+/// write is committing is awaited, so the answer is its real outcome and a committed write is
+/// never reported as rolled back, for at most [`COMMIT_GRACE`] more (`OutcomeUnknown`).
 async fn within_deadline(
     scope: &RequestScope,
     deadline: tokio::time::Instant,
     handler: impl Future<Output = Response>,
-) -> Option<Response> {
+) -> Result<Response, GateError> {
     let mut handler = std::pin::pin!(scope.run(handler));
     tokio::select! {
-        response = &mut handler => Some(response),
+        response = &mut handler => Ok(response),
         () = tokio::time::sleep_until(deadline) => {
-            if scope.committing() {
-                tracing::warn!("deadline passed while the write was committing: answering its outcome");
-                Some(handler.await)
-            } else {
-                None
+            if !scope.committing() {
+                return Err(GateError::TimedOut);
             }
+            tracing::warn!("deadline passed while the write was committing: waiting for its outcome");
+            tokio::time::timeout(COMMIT_GRACE, handler)
+                .await
+                .map_err(|_| GateError::OutcomeUnknown)
         }
     }
 }
@@ -334,7 +351,7 @@ mod tests {
         })
         .await;
         assert!(
-            answered.is_none(),
+            matches!(answered, Err(GateError::TimedOut)),
             "cut short: the caller answers rolled back"
         );
     }
@@ -350,7 +367,7 @@ mod tests {
         })
         .await;
         assert_eq!(
-            answered.map(|r| r.status()),
+            answered.map(|r| r.status()).ok(),
             Some(StatusCode::CREATED),
             "never \"rolled back\" for a write that committed"
         );

@@ -90,11 +90,25 @@ impl RateLimiter {
 /// tried, so an attacker rotating addresses still runs out on the one user name or app.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuthSubject {
+    /// Build with [`AuthSubject::address`]: an IPv6 client counts as its /64, the block one
+    /// host is usually given, so it cannot rotate through its own addresses.
     Address(IpAddr),
     /// A v2 Basic user name.
     User(String),
     /// A v5 app id (token requests).
     App(String),
+}
+
+impl AuthSubject {
+    pub fn address(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                AuthSubject::Address(IpAddr::V6(prefix.into()))
+            }
+            v4 => AuthSubject::Address(v4),
+        }
+    }
 }
 
 /// Counts failed authentications per subject in fixed one-minute windows. A verification
@@ -105,6 +119,9 @@ pub enum AuthSubject {
 pub struct AuthThrottle {
     per_minute: u32,
     failures: Mutex<Failures>,
+    /// When ended windows were last swept from a full map (at most once a second, so a full
+    /// map does not cost a scan per request).
+    swept: Mutex<Instant>,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -114,6 +131,7 @@ impl AuthThrottle {
         AuthThrottle {
             per_minute: failures_per_minute.max(1),
             failures: Mutex::new(HashMap::new()),
+            swept: Mutex::new(Instant::now()),
         }
     }
 
@@ -123,7 +141,12 @@ impl AuthThrottle {
         let Ok(mut failures) = self.failures.lock() else {
             return Err(1);
         };
-        let room = make_room(&mut failures);
+        let room = self.make_room(&mut failures);
+        if !room && subjects.iter().any(|s| !failures.contains_key(s)) {
+            // Full of live windows (a flood of made-up subjects): fail closed for new ones
+            // rather than let their verifications run uncounted.
+            return Err(1);
+        }
         let now = Instant::now();
         let mut wait = None;
         for subject in &subjects {
@@ -149,6 +172,26 @@ impl AuthThrottle {
         })
     }
 
+    /// Drops windows that ended when the map is full (at most once a second); answers whether
+    /// new subjects fit. Memory stays bounded at [`MAX_TRACKED`] entries: when an attacker
+    /// fills the map with live windows, tracked subjects still count, a verification for an
+    /// untracked one is refused, and a cheap failure of an untracked one goes uncounted.
+    fn make_room(&self, failures: &mut Failures) -> bool {
+        if failures.len() >= MAX_TRACKED {
+            let due = self.swept.lock().map_or(true, |mut swept| {
+                let due = swept.elapsed() >= Duration::from_secs(1);
+                if due {
+                    *swept = Instant::now();
+                }
+                due
+            });
+            if due {
+                failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            }
+        }
+        failures.len() < MAX_TRACKED
+    }
+
     /// Seconds `subject` must wait, when it is out of slots.
     pub fn blocked_for(&self, subject: &AuthSubject) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
@@ -171,7 +214,7 @@ impl AuthThrottle {
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };
-        let room = make_room(&mut failures);
+        let room = self.make_room(&mut failures);
         let now = Instant::now();
         for subject in subjects {
             count_one(&mut failures, subject, now, room);
@@ -191,16 +234,6 @@ impl AuthThrottle {
 }
 
 type Failures = HashMap<AuthSubject, (u32, Instant)>;
-
-/// Drops windows that ended when the map is full; answers whether new subjects fit. When an
-/// attacker fills it with live windows, subjects already tracked still count and new ones are
-/// not added until windows end: memory stays bounded at [`MAX_TRACKED`] entries.
-fn make_room(failures: &mut Failures) -> bool {
-    if failures.len() >= MAX_TRACKED {
-        failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
-    }
-    failures.len() < MAX_TRACKED
-}
 
 fn count_one(failures: &mut Failures, subject: &AuthSubject, now: Instant, room: bool) {
     match failures.get_mut(subject) {
@@ -286,6 +319,40 @@ mod tests {
             throttle.begin(vec![address(1)]).is_ok(),
             "successes give slots back"
         );
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64_and_a_mapped_ipv4_as_itself() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(AuthSubject::address(a), AuthSubject::address(b));
+        assert_ne!(AuthSubject::address(a), AuthSubject::address(other));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
+        assert_eq!(
+            AuthSubject::address(mapped),
+            AuthSubject::Address([10, 1, 2, 3].into())
+        );
+    }
+
+    #[test]
+    fn a_full_map_refuses_verifications_for_new_subjects_and_stays_bounded() {
+        let throttle = Arc::new(AuthThrottle::new(5));
+        {
+            let mut failures = throttle.failures.lock().expect("lock");
+            for n in 0..MAX_TRACKED {
+                failures.insert(AuthSubject::User(n.to_string()), (1, Instant::now()));
+            }
+        }
+        assert!(throttle
+            .begin(vec![AuthSubject::User("new".into())])
+            .is_err());
+        throttle.failed(&[AuthSubject::User("new too".into())]);
+        assert!(
+            throttle.begin(vec![AuthSubject::User("7".into())]).is_ok(),
+            "a tracked subject still has its allowance"
+        );
+        assert_eq!(throttle.failures.lock().expect("lock").len(), MAX_TRACKED);
     }
 
     #[test]

@@ -89,8 +89,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Tag groups per organization beside the cap, so an operator sees who nears it. One series
-/// per organization that has tag groups: organizations are made by the operator only.
+/// Tag groups in all organizations and in the largest one, beside the default cap.
+/// Organizations are not named: `/metrics` answers anyone, and a `corp_id` label would list
+/// every tenant and its size. Per organization: `GET /admin/v1/orgs/{corp_id}/limits`.
 async fn render_tag_groups(state: &AppState, out: &mut String) {
     use std::fmt::Write;
     let counts = match tokio::time::timeout(READY_TIMEOUT, state.store.tag_groups_per_org()).await {
@@ -101,24 +102,29 @@ async fn render_tag_groups(state: &AppState, out: &mut String) {
         }
         Err(_) => return,
     };
-    let _ = writeln!(
-        out,
-        "# HELP tagd_tag_groups Tag groups (labels included, not deleted) per organization."
-    );
-    let _ = writeln!(out, "# TYPE tagd_tag_groups gauge");
-    for (corp_id, n) in counts {
-        let _ = writeln!(out, "tagd_tag_groups{{corp_id=\"{corp_id}\"}} {n}");
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let largest = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    for (name, help, value) in [
+        (
+            "tagd_tag_groups",
+            "Tag groups (labels included, not deleted) of all organizations.",
+            total,
+        ),
+        (
+            "tagd_tag_groups_largest_org",
+            "Tag groups of the organization that has the most.",
+            largest,
+        ),
+        (
+            "tagd_tag_groups_default_max",
+            "The cap on tag groups of organizations without their own.",
+            state.store.default_max_tag_groups(),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {value}");
     }
-    let _ = writeln!(
-        out,
-        "# HELP tagd_tag_groups_default_max The cap on tag groups of organizations without their own."
-    );
-    let _ = writeln!(out, "# TYPE tagd_tag_groups_default_max gauge");
-    let _ = writeln!(
-        out,
-        "tagd_tag_groups_default_max {}",
-        state.store.default_max_tag_groups()
-    );
 }
 
 /// `/openapi.json`: served from the document built with the routes. It describes itself too.

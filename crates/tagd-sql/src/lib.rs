@@ -111,7 +111,9 @@ async fn finish<T: std::any::Any + Send>(mut tx: Box<dyn SqlTx>, value: T) -> Re
     let rendered = tagd_core::idempotency::render_for_commit(&value);
     let recorded = idempotency::record_with_effect(tx.as_mut(), rendered).await?;
     tagd_core::idempotency::mark_committing();
-    tx.commit().await.map_err(internal)?;
+    let committed = tx.commit().await;
+    tagd_core::idempotency::mark_commit_done();
+    committed.map_err(internal)?;
     if recorded {
         tagd_core::idempotency::mark_recorded();
     }
@@ -255,6 +257,19 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn create_token(&self, org: OrgId, app: i64, hash: &str, expires_at: i64) -> Result<()> {
         in_write!(self, |tx| {
             tenants::create_token(tx.as_mut(), org, app, hash, expires_at).await?
+        })
+    }
+    async fn issue_token(
+        &self,
+        org: OrgId,
+        app: i64,
+        secret_hash: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
+        in_write!(self, |tx| {
+            tenants::issue_token(tx.as_mut(), (org, app), secret_hash, token_hash, expires_at)
+                .await?
         })
     }
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {

@@ -415,6 +415,33 @@ pub(crate) async fn create_token(
     Ok(())
 }
 
+pub(crate) async fn issue_token(
+    conn: &mut dyn SqlConn,
+    (org, app): (OrgId, i64),
+    secret_hash: &str,
+    token_hash: &str,
+    expires_at: i64,
+) -> Result<bool> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO tokens (org_id, app_ref, token_hash, expires_at, ctime) \
+             SELECT p.org_id, p.id, $3, $4, $5 FROM apps p \
+             JOIN organizations o ON o.id = p.org_id \
+             WHERE p.org_id = $1 AND p.id = $2 AND p.secret_hash = $6 AND NOT o.disabled",
+            &[
+                org.0.into(),
+                app.into(),
+                token_hash.into(),
+                expires_at.into(),
+                now_unix().into(),
+                secret_hash.into(),
+            ],
+        )
+        .await
+        .map_err(refused("token"))?;
+    Ok(inserted == 1)
+}
+
 pub(crate) async fn revoke_tokens(conn: &mut dyn SqlConn, org: OrgId, app: i64) -> Result<u64> {
     conn.execute(
         "UPDATE tokens SET revoked = TRUE WHERE org_id = $1 AND app_ref = $2 AND NOT revoked",

@@ -41,9 +41,9 @@ pub enum AdminToken {
     Generated(String),
 }
 
-/// Shortest admin token an operator may set: 32 characters, as long as the 128-bit tokens
-/// tagd generates are in hex, so it cannot be guessed in any number of tries the throttle
-/// allows.
+/// Shortest admin token an operator may set: 32 characters (the generated one is 64 hex
+/// characters, 256 bits). A random token of that length cannot be guessed in any number of
+/// tries the throttle allows.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// The SHA-256 of the admin token to accept, generating and storing one on first start when

@@ -15,7 +15,7 @@ pub enum AdminError {
     /// Too many failed admin authentications from this address; retry after this many seconds.
     RateLimited(u64),
     Domain(Error),
-    /// The body is not the JSON the route takes; keeps the extractor's status (400, 415, 422).
+    /// The body is not the JSON the route takes (400), or is over 1 MiB (413).
     BadBody(StatusCode, String),
 }
 

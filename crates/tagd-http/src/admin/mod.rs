@@ -45,7 +45,7 @@ impl FromRequestParts<AppState> for Operator {
     /// A wrong or missing token counts as a failed login of the client address: past the
     /// allowance the address is refused (429) before any comparison.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AdminError> {
-        let address = [AuthSubject::Address(crate::gate::client_ip(parts, state))];
+        let address = [AuthSubject::address(crate::gate::client_ip(parts, state))];
         state
             .auth_throttle
             .check(&address)

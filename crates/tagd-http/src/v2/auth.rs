@@ -85,7 +85,7 @@ async fn verify(
     address: std::net::IpAddr,
     state: &AppState,
 ) -> Result<V2Caller, V2Error> {
-    let mut subjects = vec![AuthSubject::Address(address)];
+    let mut subjects = vec![AuthSubject::address(address)];
     let decoded = decode_basic_header(header);
     if let Some((username, _)) = &decoded {
         // Bounded: the key of a map an attacker fills.
@@ -96,7 +96,13 @@ async fn verify(
         .begin(subjects)
         .map_err(V2Error::RateLimited)?;
     let (username, password) = decoded.ok_or(V2Error::Unauthorized)?;
-    let credential = state.store.find_basic_credential(&username).await?;
+    let credential = match state.store.find_basic_credential(&username).await {
+        Ok(credential) => credential,
+        Err(e) => {
+            attempt.succeeded(); // the database failed, not the credential
+            return Err(e.into());
+        }
+    };
     let stored = credential
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());

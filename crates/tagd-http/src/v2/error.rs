@@ -33,6 +33,8 @@ pub enum V2Error {
     RateLimited(u64),
     /// 503: the request took too long and was rolled back.
     TimedOut,
+    /// 503: the write was still committing long past the deadline; its outcome is unknown.
+    OutcomeUnknown,
 }
 
 impl From<crate::gate::GateError> for V2Error {
@@ -42,6 +44,7 @@ impl From<crate::gate::GateError> for V2Error {
             GateError::TooLarge => V2Error::TooLarge,
             GateError::RateLimited { retry_after_secs } => V2Error::RateLimited(retry_after_secs),
             GateError::TimedOut => V2Error::TimedOut,
+            GateError::OutcomeUnknown => V2Error::OutcomeUnknown,
             GateError::Domain(e) => V2Error::from(e),
         }
     }
@@ -146,6 +149,13 @@ impl IntoResponse for V2Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 503,
                 "the request took too long and was rolled back; retry it".to_owned(),
+            ),
+            V2Error::OutcomeUnknown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                503,
+                "the write was still committing when the request ran out of time; whether it was \
+                 applied is unknown: read it back, or retry with the same Idempotency-Key"
+                    .to_owned(),
             ),
             V2Error::Internal(cause) => {
                 tracing::error!(%cause, "v2 request failed");

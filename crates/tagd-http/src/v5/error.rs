@@ -27,6 +27,8 @@ pub enum V5Error {
     RateLimited(u64),
     /// 50001 with 503: the request ran too long and was rolled back.
     TimedOut,
+    /// 50001 with 503: the write was still committing long past the deadline.
+    OutcomeUnknown,
 }
 
 impl From<crate::gate::GateError> for V5Error {
@@ -36,6 +38,7 @@ impl From<crate::gate::GateError> for V5Error {
             GateError::TooLarge => V5Error::TooLarge,
             GateError::RateLimited { retry_after_secs } => V5Error::RateLimited(retry_after_secs),
             GateError::TimedOut => V5Error::TimedOut,
+            GateError::OutcomeUnknown => V5Error::OutcomeUnknown,
             GateError::Domain(e) => V5Error::Domain(e),
         }
     }
@@ -88,6 +91,13 @@ impl V5Error {
                 S::SERVICE_UNAVAILABLE,
                 50001,
                 "the request took too long and was rolled back; retry it".into(),
+            ),
+            V5Error::OutcomeUnknown => (
+                S::SERVICE_UNAVAILABLE,
+                50001,
+                "the write was still committing when the request ran out of time; whether it was \
+                 applied is unknown: read it back, or retry with the same Idempotency-Key"
+                    .into(),
             ),
             V5Error::Forbidden(what) => (
                 S::FORBIDDEN,

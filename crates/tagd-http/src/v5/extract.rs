@@ -73,16 +73,20 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V5Caller, V
             // A lookup that finds nothing counts against the address like a wrong password.
             // It is cheap (no argon2), so it takes no slot up front: many clients of one
             // address whose cached tokens expire together must not refuse each other.
-            let address = [AuthSubject::Address(crate::gate::client_ip(parts, state))];
+            let address = [AuthSubject::address(crate::gate::client_ip(parts, state))];
             state
                 .auth_throttle
                 .check(&address)
                 .map_err(V5Error::RateLimited)?;
+            let seen = state.token_cache.generation();
             let Some(record) = state.store.find_token(&hash).await?.filter(|t| !t.revoked) else {
                 state.auth_throttle.failed(&address);
                 return Err(V5Error::Unauthorized);
             };
-            state.token_cache.put(key, record.clone());
+            // Not stored when a revocation came while it was read.
+            state
+                .token_cache
+                .put_unless_forgotten(key, record.clone(), seen);
             record
         }
     };

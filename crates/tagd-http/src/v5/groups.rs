@@ -66,7 +66,7 @@ pub struct GroupCreated {
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 401, description = "40101: bad token", body = V5ErrorBody),
         (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 409, description = "40901: name or variable_name already used", body = V5ErrorBody),
+        (status = 409, description = "40901: name or variable_name already used; 40905: the organization is at its cap on tag groups", body = V5ErrorBody),
         (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
 pub(super) async fn create_group(
     caller: V5Caller,

@@ -46,7 +46,7 @@ pub(super) async fn issue_token(
     // Failures count per address and per app id; a check is one SHA-256 (no argon2), so it
     // takes no slot up front and concurrent good requests never refuse each other.
     let subjects = [
-        AuthSubject::Address(crate::gate::client_ip(&parts, &state)),
+        AuthSubject::address(crate::gate::client_ip(&parts, &state)),
         AuthSubject::App(request.app_id.chars().take(64).collect()),
     ];
     state
@@ -72,10 +72,20 @@ pub(super) async fn issue_token(
     }
     let token = generate_secret();
     let ttl = state.config.token_ttl_secs;
-    state
+    let issued = state
         .store
-        .create_token(app.org_id, app.id, &sha256_hex(&token), now_unix() + ttl)
+        .issue_token(
+            app.org_id,
+            app.id,
+            &app.secret_hash,
+            &sha256_hex(&token),
+            now_unix() + ttl,
+        )
         .await?;
+    if !issued {
+        // The secret was rotated, the app deleted or its organization disabled meanwhile.
+        return Err(V5Error::Unauthorized);
+    }
     Ok(send(&success(TokenData {
         access_token: token,
         expires_in: ttl,

@@ -257,10 +257,38 @@ pub async fn rotating_deleting_and_disabling_take_every_secret_back(store: DynSt
             .expect("query"),
         None
     );
+    let issue = |secret: &'static str, token: &'static str| {
+        let store = store.clone();
+        let (org, app) = (org.id, app.id);
+        async move {
+            store
+                .issue_token(
+                    org,
+                    app,
+                    &sha256_hex(secret),
+                    &sha256_hex(token),
+                    4_000_000_000,
+                )
+                .await
+                .expect("issue")
+        }
+    };
+    assert!(
+        issue("old secret", "t0").await,
+        "issued while the secret holds"
+    );
     let rotated = store
         .rotate_app_secret(org.id, app.id, &sha256_hex("new secret"))
         .await
         .expect("rotated");
+    assert!(
+        !issue("old secret", "late").await,
+        "a request that checked the old secret before the rotation gets no token after it"
+    );
+    assert_eq!(
+        store.find_token(&sha256_hex("late")).await.expect("query"),
+        None
+    );
     assert_eq!(rotated.secret_hash, sha256_hex("new secret"));
     let token = store.find_token(&sha256_hex("t1")).await.expect("query");
     assert!(
@@ -302,6 +330,7 @@ pub async fn rotating_deleting_and_disabling_take_every_secret_back(store: DynSt
         .await
         .expect("disabled");
     assert!(disabled.disabled);
+    assert!(!issue("new secret", "while disabled").await);
     assert_eq!(store.find_app(&app.app_id).await.expect("query"), None);
     assert_eq!(
         store.find_token(&sha256_hex("t2")).await.expect("query"),

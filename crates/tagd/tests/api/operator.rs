@@ -351,5 +351,10 @@ async fn limits_are_read_and_set_per_organization_and_checked(app: &TestApp) {
         .await;
     assert_eq!(status, 200);
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
-    assert!(metrics.contains(&format!("tagd_tag_groups{{corp_id=\"{}\"}} 2", org.corp_id)));
+    assert!(metrics.contains("\ntagd_tag_groups 2\n"), "{metrics}");
+    assert!(metrics.contains("\ntagd_tag_groups_largest_org 2\n"));
+    assert!(
+        !metrics.contains(&org.corp_id),
+        "/metrics answers anyone: it names no organization"
+    );
 }

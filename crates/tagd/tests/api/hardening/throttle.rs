@@ -15,6 +15,7 @@ on_both_backends!(
     concurrent_bad_logins_from_one_address_verify_at_most_the_allowance,
     a_user_name_under_attack_from_many_addresses_is_throttled_and_known_good_clients_go_on,
     wrong_app_secrets_end_in_429,
+    wrong_secrets_for_one_app_from_rotating_addresses_end_in_429,
     failed_admin_logins_are_throttled,
     forwarded_addresses_count_only_behind_a_trusted_proxy,
 );
@@ -168,6 +169,45 @@ async fn wrong_app_secrets_end_in_429(app: &TestApp) {
         429,
         "the address and the app are out of tries"
     );
+}
+
+async fn wrong_secrets_for_one_app_from_rotating_addresses_end_in_429(app: &TestApp) {
+    let org = app.v5_org("Acme").await;
+    let server = app
+        .serve_alongside(HttpConfig {
+            auth_failures_per_minute: 5,
+            trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+            ..config_with_token_ttl(7200)
+        })
+        .await;
+    let ask = |secret: &str, client: String| {
+        let request = app
+            .client
+            .post(format!("{}/api/v5/auth/token", server.address))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"app_id": org.app_id, "app_secret": secret}))
+            .send();
+        async move { request.await.expect("sent").status().as_u16() }
+    };
+    for i in 0..5 {
+        assert_eq!(ask("wrong", format!("203.0.113.{i}")).await, 401);
+    }
+    assert_eq!(
+        ask("wrong", "203.0.113.99".into()).await,
+        429,
+        "a new address still runs into the app's allowance"
+    );
+    let other = app.v5_org("Other").await;
+    let unrelated = app
+        .client
+        .post(format!("{}/api/v5/auth/token", server.address))
+        .header("X-Forwarded-For", "203.0.113.100")
+        .json(&json!({"app_id": other.app_id, "app_secret": other.app_secret}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unrelated.status(), 200, "another app is not affected");
+    server.stop().await;
 }
 
 async fn failed_admin_logins_are_throttled(app: &TestApp) {
