@@ -29,6 +29,12 @@ pub fn is_invisible_format_char(c: char) -> bool {
         | '\u{10FFFE}' | '\u{10FFFF}')
 }
 
+/// [`is_invisible_format_char`] as a regular-expression character class body (`\uXXXX` and
+/// `\UXXXXXXXX` escapes, as Python's `re` reads them: raw, some of these characters are not
+/// allowed in the YAML that OpenAPI tools read the document as), for the OpenAPI patterns of names (each pattern repeats it: utoipa takes only literals there; a
+/// test in `tagd-http` checks every name pattern of the document holds it).
+pub const INVISIBLE_CLASS: &str = r"\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF";
+
 /// The NFC form of `raw` with surrounding white space trimmed, refused (naming `field`) when
 /// it holds a control, zero-width or bidirectional character: what every name and label of
 /// tagd is stored as, so two names that look the same are the same.
@@ -202,6 +208,35 @@ mod tests {
         assert!(GroupName::parse(&"é".repeat(256)).is_err());
         assert!(GroupName::parse("   ").is_err());
         assert!(GroupName::parse("a\0b").is_err());
+    }
+
+    #[test]
+    fn the_invisible_class_holds_exactly_the_refused_characters() {
+        // The class is `\uXXXX`/`\UXXXXXXXX` escapes, single or as `a-b` ranges.
+        let mut ranges = Vec::new();
+        let mut rest = INVISIBLE_CLASS;
+        let escaped = |s: &str| -> (char, usize) {
+            let width = if s.starts_with("\\U") { 8 } else { 4 };
+            let code = u32::from_str_radix(&s[2..2 + width], 16).expect("hex");
+            (char::from_u32(code).expect("a char"), 2 + width)
+        };
+        while !rest.is_empty() {
+            let (first, used) = escaped(rest);
+            rest = &rest[used..];
+            let last = match rest.strip_prefix('-') {
+                Some(after) => {
+                    let (last, used) = escaped(after);
+                    rest = &after[used..];
+                    last
+                }
+                None => first,
+            };
+            ranges.push(first..=last);
+        }
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let in_class = ranges.iter().any(|r| r.contains(&c));
+            assert_eq!(in_class, is_invisible_format_char(c), "{:04X}", c as u32);
+        }
     }
 
     #[test]

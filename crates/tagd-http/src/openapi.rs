@@ -113,6 +113,47 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
 }
 
 #[cfg(test)]
+mod name_patterns {
+    /// Every pattern that describes a name refuses the characters the core refuses, so a
+    /// client (or a fuzzer) reading the document never sends a "valid" name that gets 400.
+    #[test]
+    fn every_name_pattern_refuses_the_invisible_characters() {
+        let document = serde_json::to_string(&crate::openapi_document()).expect("serializable");
+        let document: serde_json::Value = serde_json::from_str(&document).expect("JSON");
+        let mut patterns = Vec::new();
+        collect_patterns(&document, &mut patterns);
+        // Names of groups, labels, categories, organizations and apps (a Basic user name, the
+        // one pattern that also refuses `:`, is not a name in this sense).
+        let names: Vec<&String> = patterns
+            .iter()
+            .filter(|p| p.contains("\\x7f-\\x9f") && !p.contains("\\s:"))
+            .collect();
+        assert!(names.len() >= 10, "{} name patterns found", names.len());
+        for pattern in names {
+            assert!(
+                pattern.contains(tagd_core::names::INVISIBLE_CLASS),
+                "{pattern} lets invisible characters through"
+            );
+        }
+    }
+
+    fn collect_patterns(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("pattern", serde_json::Value::String(p)) => out.push(p.clone()),
+                        _ => collect_patterns(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_patterns(v, out)),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
 mod unique_operation_ids {
     /// Client generators name methods after operationIds: two alike make them rename or fail,
     /// and `openapi-spec-validator` rejects the document.

@@ -146,6 +146,7 @@ pub struct NewLimits {
     /// 0–1,000,000, or null to take the server's default again. Lowering it below what the
     /// organization has deletes nothing; it stops new tag groups.
     #[schema(minimum = 0, maximum = 1_000_000)]
+    #[serde(default, deserialize_with = "crate::body::optional_integer")]
     max_tag_groups: Option<i64>,
 }
 
