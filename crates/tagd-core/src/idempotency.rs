@@ -3,7 +3,7 @@
 //! for byte, and has no second effect.
 //!
 //! How the pieces meet: the HTTP gate *claims* the key before the handler runs (a row with no
-//! response yet, leased for a while) and puts the claim in a task-local [`scope`]. The handler
+//! response yet, leased for a while) and puts the claim in a task-local [`RequestScope`]. The handler
 //! registers how its response is rendered from the store's result ([`set_renderer`]). The
 //! store, just before it commits a write, renders the response and writes it into the claimed
 //! row *in the same transaction* ([`render_for_commit`]), so the effect and the record of it
@@ -128,13 +128,6 @@ impl RequestScope {
     }
 }
 
-/// Runs `request` with `claim` active, and says whether a write recorded its response.
-pub async fn scope<F: std::future::Future>(claim: Claim, request: F) -> (F::Output, bool) {
-    let scope = RequestScope::new(Some(claim));
-    let output = scope.run(request).await;
-    (output, scope.recorded())
-}
-
 /// Registers how the current request's response is rendered from a write's result of type
 /// `T`. Without an active claim it does nothing.
 pub fn set_renderer<T: Any>(render: impl Fn(&T) -> StoredResponse + Send + Sync + 'static) {
@@ -229,18 +222,20 @@ mod tests {
             fingerprint: "f".into(),
             lease_secs: 45,
         };
-        let (rendered, recorded) = scope(claim, async {
-            set_renderer(|n: &i64| StoredResponse {
-                status: 200,
-                content_type: "text/plain".into(),
-                body: n.to_string(),
-            });
-            assert!(render_for_commit(&"other type").is_none());
-            let rendered = render_for_commit(&7_i64).map(|(_, r)| r.body);
-            mark_recorded();
-            rendered
-        })
-        .await;
-        assert_eq!((rendered.as_deref(), recorded), (Some("7"), true));
+        let scope = RequestScope::new(Some(claim));
+        let rendered = scope
+            .run(async {
+                set_renderer(|n: &i64| StoredResponse {
+                    status: 200,
+                    content_type: "text/plain".into(),
+                    body: n.to_string(),
+                });
+                assert!(render_for_commit(&"other type").is_none());
+                let rendered = render_for_commit(&7_i64).map(|(_, r)| r.body);
+                mark_recorded();
+                rendered
+            })
+            .await;
+        assert_eq!((rendered.as_deref(), scope.recorded()), (Some("7"), true));
     }
 }

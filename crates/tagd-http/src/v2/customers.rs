@@ -18,9 +18,10 @@ use utoipa::ToSchema;
 pub struct LabelEntry {
     /// The label's exact name; blank names are skipped.
     #[serde(rename = "labelName")]
+    /// 1–255 characters once surrounding white space is trimmed (the pattern says so: a
+    /// `maxLength` would count the white space too).
     #[schema(
-        max_length = 255,
-        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?)?\s*$"
+        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]{0,253}[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?)?\s*$"
     )]
     label_name: String,
 }
