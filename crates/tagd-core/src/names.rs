@@ -29,8 +29,8 @@ pub fn is_invisible_format_char(c: char) -> bool {
         | '\u{10FFFE}' | '\u{10FFFF}')
 }
 
-/// [`is_invisible_format_char`] as a regular-expression character class body (`\uXXXX` and
-/// `\UXXXXXXXX` escapes, as Python's `re` reads them: raw, some of these characters are not
+/// [`is_invisible_format_char`] as a regular-expression character class body (`\u` escapes of
+/// four hex digits and `\U` escapes of eight, as Python's `re` reads them: raw, some of these characters are not
 /// allowed in the YAML that OpenAPI tools read the document as), for the OpenAPI patterns of names (each pattern repeats it: utoipa takes only literals there; a
 /// test in `tagd-http` checks every name pattern of the document holds it).
 pub const INVISIBLE_CLASS: &str = r"\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF";
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn the_invisible_class_holds_exactly_the_refused_characters() {
-        // The class is `\uXXXX`/`\UXXXXXXXX` escapes, single or as `a-b` ranges.
+        // The class is `\u` (4 hex digits) and `\U` (8) escapes, single or as `a-b` ranges.
         let mut ranges = Vec::new();
         let mut rest = INVISIBLE_CLASS;
         let escaped = |s: &str| -> (char, usize) {

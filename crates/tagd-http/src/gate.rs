@@ -256,6 +256,11 @@ async fn run<D: Dialect>(
     Response::from_parts(head, Body::from(bytes))
 }
 
+/// What both dialects say when a write was still committing long past the deadline.
+pub const OUTCOME_UNKNOWN_MESSAGE: &str = "the write was still committing when the request ran \
+     out of time; whether it was applied is unknown: read it back, or retry with the same \
+     Idempotency-Key";
+
 /// How long past the deadline a write that had begun to commit is waited for.
 const COMMIT_GRACE: Duration = Duration::from_secs(10);
 

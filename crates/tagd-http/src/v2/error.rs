@@ -153,9 +153,7 @@ impl IntoResponse for V2Error {
             V2Error::OutcomeUnknown => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 503,
-                "the write was still committing when the request ran out of time; whether it was \
-                 applied is unknown: read it back, or retry with the same Idempotency-Key"
-                    .to_owned(),
+                crate::gate::OUTCOME_UNKNOWN_MESSAGE.to_owned(),
             ),
             V2Error::Internal(cause) => {
                 tracing::error!(%cause, "v2 request failed");

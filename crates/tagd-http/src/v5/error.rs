@@ -95,9 +95,7 @@ impl V5Error {
             V5Error::OutcomeUnknown => (
                 S::SERVICE_UNAVAILABLE,
                 50001,
-                "the write was still committing when the request ran out of time; whether it was \
-                 applied is unknown: read it back, or retry with the same Idempotency-Key"
-                    .into(),
+                crate::gate::OUTCOME_UNKNOWN_MESSAGE.into(),
             ),
             V5Error::Forbidden(what) => (
                 S::FORBIDDEN,
