@@ -1,20 +1,23 @@
 //! Idempotency keys (API.md §5a): a write sent again with the same `Idempotency-Key` and the
-//! same body, in the same organization within 24 hours, gets the first response again, byte
-//! for byte, and has no second effect.
+//! same body, in the same organization within 24 hours, gets the first reply again, byte for
+//! byte, and has no second effect.
 //!
-//! How the pieces meet: the HTTP gate *claims* the key before the handler runs (a row with no
-//! response yet, leased for a while) and puts the claim in a task-local [`RequestScope`]. The handler
-//! registers how its response is rendered from the store's result ([`set_renderer`]). The
-//! store, just before it commits a write, renders the response and writes it into the claimed
-//! row *in the same transaction* ([`render_for_commit`]), so the effect and the record of it
-//! commit together or not at all. A response that comes with no effect (a refusal) is saved
-//! by the gate afterwards.
+//! How the pieces meet: the front end *claims* the key before the request runs (a row with no
+//! reply yet, leased for a while). The write then takes a [`Recorder`] as an argument: the
+//! claim, and how the reply is rendered from the write's own result type. Just before it
+//! commits, the store renders the reply and writes it into the claimed row *in the same
+//! transaction*, so the effect and the record of it commit together or not at all; the
+//! compiler checks that the renderer takes what the write returns. A reply that comes with no
+//! effect (a refusal) is saved by the front end afterwards.
+//!
+//! Core knows nothing of the protocol: a [`Reply`] is three opaque fields the front end chose
+//! and reads back.
 
 use crate::error::{Error, Result};
 use crate::ids::OrgId;
 use sha2::{Digest, Sha256};
-use std::any::Any;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// How long a key is remembered.
 pub const RETENTION_SECS: i64 = 24 * 60 * 60;
@@ -47,11 +50,13 @@ pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// A response as it was first sent.
+/// A reply as the front end first sent it, kept verbatim. Core and the store never look
+/// inside: `code` and `format` mean what the front end says (for HTTP, the status and the
+/// content type).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub content_type: String,
+pub struct Reply {
+    pub code: u16,
+    pub format: String,
     pub body: String,
 }
 
@@ -71,115 +76,111 @@ pub enum ClaimOutcome {
     /// New (or abandoned and taken over): run the request.
     Fresh,
     /// Done before: send this again.
-    Replay(StoredResponse),
+    Replay(Reply),
     /// Used with another request: 422.
     Mismatch,
     /// The first request is still running (or died, until its lease ends): 409.
     InFlight { retry_after_secs: i64 },
 }
 
-type Renderer = Box<dyn Fn(&dyn Any) -> Option<StoredResponse> + Send + Sync>;
-
-struct Pending {
-    claim: Option<Claim>,
-    renderer: Option<Renderer>,
-    recorded: bool,
-    /// The request's write has started to commit: from here it cannot be rolled back, so a
+/// How far one request's writes have got, shared between the request and whoever waits on
+/// it (its deadline).
+#[derive(Debug, Default)]
+pub struct WriteProgress {
+    /// A write has begun to commit and not returned: it cannot be rolled back any more, so a
     /// deadline must wait for its real outcome instead of answering "rolled back".
-    committing: bool,
+    committing: AtomicBool,
+    /// A write committed the request's reply with its effect.
+    recorded: AtomicBool,
 }
 
-tokio::task_local! {
-    static PENDING: Arc<Mutex<Pending>>;
-}
-
-/// What a gated request's writes report back to the gate while it runs.
-#[derive(Clone)]
-pub struct RequestScope {
-    pending: Arc<Mutex<Pending>>,
-}
-
-impl RequestScope {
-    /// A scope for one request, with its claimed key if it has one.
-    pub fn new(claim: Option<Claim>) -> Self {
-        RequestScope {
-            pending: Arc::new(Mutex::new(Pending {
-                claim,
-                renderer: None,
-                recorded: false,
-                committing: false,
-            })),
-        }
-    }
-
-    /// Runs the request inside this scope.
-    pub async fn run<F: std::future::Future>(&self, request: F) -> F::Output {
-        PENDING.scope(self.pending.clone(), request).await
-    }
-
-    /// A write recorded the response with its effect.
-    pub fn recorded(&self) -> bool {
-        self.pending.lock().map(|p| p.recorded).unwrap_or(false)
-    }
-
-    /// A write of the request has begun to commit.
+impl WriteProgress {
     pub fn committing(&self) -> bool {
-        self.pending.lock().map(|p| p.committing).unwrap_or(false)
+        self.committing.load(Ordering::SeqCst)
+    }
+
+    pub fn recorded(&self) -> bool {
+        self.recorded.load(Ordering::SeqCst)
     }
 }
 
-/// Registers how the current request's response is rendered from a write's result of type
-/// `T`. Without an active claim it does nothing.
-pub fn set_renderer<T: Any>(render: impl Fn(&T) -> StoredResponse + Send + Sync + 'static) {
-    let _ = PENDING.try_with(|pending| {
-        if let Ok(mut p) = pending.lock() {
-            p.renderer = Some(Box::new(move |value: &dyn Any| {
-                value.downcast_ref::<T>().map(&render)
-            }));
-        }
-    });
+/// Renders a write's result as the reply the front end sends.
+type Render<T> = Box<dyn Fn(&T) -> Reply + Send + Sync>;
+
+/// What one write records with its effect: the request's claimed key (if any) and how its
+/// reply is rendered from the write's result `T`. Passed to every write a request makes;
+/// [`Recorder::none`] for writes outside a request (import, operator, tests).
+pub struct Recorder<T> {
+    claim: Option<Claim>,
+    render: Option<Render<T>>,
+    progress: Option<Arc<WriteProgress>>,
 }
 
-/// For the store, just before it commits a write: the claim and the response to record in
-/// the same transaction, when a claim is active and the result is what the handler expects.
-pub fn render_for_commit(value: &dyn Any) -> Option<(Claim, StoredResponse)> {
-    PENDING
-        .try_with(|pending| {
-            let p = pending.lock().ok()?;
-            let claim = p.claim.clone()?;
-            let response = p.renderer.as_ref()?(value)?;
-            Some((claim, response))
-        })
-        .ok()
-        .flatten()
+impl<T> Recorder<T> {
+    /// Records nothing and reports no progress.
+    pub fn none() -> Self {
+        Recorder {
+            claim: None,
+            render: None,
+            progress: None,
+        }
+    }
+
+    /// Reports progress to `progress` and, when `claim` is set, records the reply `render`
+    /// makes of the write's result.
+    pub fn new(
+        claim: Option<Claim>,
+        progress: Arc<WriteProgress>,
+        render: impl Fn(&T) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Recorder {
+            claim,
+            render: Some(Box::new(render)),
+            progress: Some(progress),
+        }
+    }
+
+    /// The reply to `value`, as sent and as recorded (`None` without a renderer).
+    pub fn reply(&self, value: &T) -> Option<Reply> {
+        self.render.as_ref().map(|render| render(value))
+    }
+
+    /// For the store, just before it commits: the claim and the reply to record in the same
+    /// transaction, when a key is claimed.
+    pub fn to_record(&self, value: &T) -> Option<(&Claim, Reply)> {
+        Some((self.claim.as_ref()?, self.reply(value)?))
+    }
+
+    /// For the store: the write is about to commit (`true`), or its commit returned (`false`).
+    pub fn committing(&self, now: bool) {
+        if let Some(progress) = &self.progress {
+            progress.committing.store(now, Ordering::SeqCst);
+        }
+    }
+
+    /// For the store, once the transaction that recorded the reply committed.
+    pub fn recorded(&self) {
+        if let Some(progress) = &self.progress {
+            progress.recorded.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
-/// For the store, just before it commits: past this point the write cannot be undone.
-pub fn mark_committing() {
-    let _ = PENDING.try_with(|pending| {
-        if let Ok(mut p) = pending.lock() {
-            p.committing = true;
-        }
-    });
-}
-
-/// For the store, once its commit returned (committed or failed): a later write of the same
-/// request has not begun to commit.
-pub fn mark_commit_done() {
-    let _ = PENDING.try_with(|pending| {
-        if let Ok(mut p) = pending.lock() {
-            p.committing = false;
-        }
-    });
-}
-
-/// For the store, once that transaction committed.
-pub fn mark_recorded() {
-    let _ = PENDING.try_with(|pending| {
-        if let Ok(mut p) = pending.lock() {
-            p.recorded = true;
-        }
-    });
+/// Idempotency keys: the store's contract.
+#[async_trait::async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    /// Claims a key for one request (see [`crate::idempotency`]): new, a replay, a mismatch,
+    /// or still in flight. Keys older than 24 hours count as new; claims without a response
+    /// whose lease ran out count as abandoned and are taken over.
+    async fn claim_idempotency_key(&self, claim: &Claim) -> Result<ClaimOutcome>;
+    /// Records the response of a claimed request that wrote nothing (a refusal), unless one
+    /// was recorded with its effect.
+    async fn save_idempotent_response(&self, claim: &Claim, response: &Reply) -> Result<()>;
+    /// Releases a claim that has no response (the request was cut short), so a retry runs.
+    async fn release_idempotency_key(&self, claim: &Claim) -> Result<()>;
+    /// Deletes keys created more than `older_than_secs` ago (24 hours in service); returns
+    /// how many.
+    async fn purge_idempotency_keys(&self, older_than_secs: i64) -> Result<u64>;
 }
 
 #[cfg(test)]
@@ -205,15 +206,21 @@ mod tests {
         assert_ne!(base, fingerprint("POST", "/a", b"{ }"));
     }
 
-    #[tokio::test]
-    async fn a_renderer_is_used_only_inside_a_scope_and_for_its_own_type() {
-        set_renderer(|n: &i64| StoredResponse {
-            status: 200,
-            content_type: "text/plain".into(),
+    fn reply(n: &i64) -> Reply {
+        Reply {
+            code: 200,
+            format: "text/plain".into(),
             body: n.to_string(),
-        });
+        }
+    }
+
+    #[test]
+    fn a_recorder_records_only_with_a_claim_and_reports_progress() {
+        let progress = Arc::new(WriteProgress::default());
+        let unclaimed = Recorder::new(None, progress.clone(), reply);
+        assert_eq!(unclaimed.reply(&7).map(|r| r.body).as_deref(), Some("7"));
         assert!(
-            render_for_commit(&1_i64).is_none(),
+            unclaimed.to_record(&7).is_none(),
             "no claim, nothing to record"
         );
         let claim = Claim {
@@ -222,20 +229,16 @@ mod tests {
             fingerprint: "f".into(),
             lease_secs: 45,
         };
-        let scope = RequestScope::new(Some(claim));
-        let rendered = scope
-            .run(async {
-                set_renderer(|n: &i64| StoredResponse {
-                    status: 200,
-                    content_type: "text/plain".into(),
-                    body: n.to_string(),
-                });
-                assert!(render_for_commit(&"other type").is_none());
-                let rendered = render_for_commit(&7_i64).map(|(_, r)| r.body);
-                mark_recorded();
-                rendered
-            })
-            .await;
-        assert_eq!((rendered.as_deref(), scope.recorded()), (Some("7"), true));
+        let claimed = Recorder::new(Some(claim.clone()), progress.clone(), reply);
+        let (recorded_claim, recorded) = claimed.to_record(&7).expect("a claim records");
+        assert_eq!((recorded_claim, recorded.body.as_str()), (&claim, "7"));
+        claimed.committing(true);
+        assert!(progress.committing() && !progress.recorded());
+        claimed.committing(false);
+        claimed.recorded();
+        assert!(!progress.committing() && progress.recorded());
+        let none = Recorder::<i64>::none();
+        none.committing(true);
+        assert!(none.reply(&1).is_none() && !progress.committing());
     }
 }

@@ -10,6 +10,11 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OrgId(pub i64);
 
+/// What [`ExternalId::parse`] accepts, as a regular expression (for API documents).
+pub const EXTERNAL_ID_PATTERN: &str = r"^[0-9a-f]{32}$";
+/// What [`UserId::parse`] accepts, as a regular expression (for API documents).
+pub const USER_ID_PATTERN: &str = r"^[A-Za-z0-9_.:@-]{1,64}$";
+
 /// A 32-character lowercase hex id (a UUID without dashes): `corp_id`, `entity_id`, `app_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

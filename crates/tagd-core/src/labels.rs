@@ -3,6 +3,10 @@
 //! once, from the state a backend reads in its transaction ([`plan_label_change`]); the
 //! backend then writes the plan's steps.
 
+use crate::error::Result;
+use crate::idempotency::Recorder;
+use crate::ids::{OrgId, UserId};
+use crate::model::{Assignment, Executor, TagGroup};
 use crate::names::LabelName;
 use std::collections::{HashMap, HashSet};
 
@@ -113,6 +117,41 @@ pub fn plan_label_change(
         }
     }
     plan
+}
+
+/// v2 labels: the store's contract.
+#[async_trait::async_trait]
+pub trait Labels: Send + Sync {
+    /// changeLabels in one transaction (rules in [`crate::labels::plan_label_change`]):
+    /// `UserNotFound` for an unregistered customer, else the warnings in request order.
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+        record: &Recorder<Vec<LabelWarning>>,
+    ) -> Result<Vec<LabelWarning>>;
+    /// The labels a registered customer carries (`UserNotFound` otherwise), oldest first.
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
+    /// Every `define` group of the organization that is not deleted, active or not, by id.
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>>;
+    /// How many customers carry a label whose name starts with `prefix`, ignoring case
+    /// (compared by [`crate::names::search_key`]; `%` and `_` are ordinary characters).
+    async fn count_label_holders(&self, org: OrgId, prefix: &str) -> Result<i64>;
+    /// One page of the customers who carry a label whose name starts with `prefix` (ignoring
+    /// case), in customer order (numeric ids in numeric order): the first page skips `offset`
+    /// customers, a later one starts after `after` (`offset` is then ignored); each returned
+    /// assignment is one (customer, matching label). Paged by key: no page walks or sorts the
+    /// customers before it.
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        prefix: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>>;
 }
 
 #[cfg(test)]

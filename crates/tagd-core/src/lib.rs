@@ -1,12 +1,15 @@
 //! The tagd domain: identifiers and names parsed into types, tag values, the rules shared by
-//! both API dialects, the error type, and the [`Store`] trait every storage backend implements.
+//! both API dialects, the error type, and the [`Store`] traits every storage backend implements (one per area, beside its rules).
 //!
 //! This crate knows nothing of HTTP or SQL: the dialects (`tagd-http`) and the backends
 //! (`tagd-sqlite`, `tagd-postgres`) both depend on it, never on each other.
 #![forbid(unsafe_code)]
 
+pub mod assignments;
 pub mod bulk;
+pub mod credentials;
 pub mod error;
+pub mod groups;
 pub mod idempotency;
 pub mod ids;
 pub mod labels;
@@ -15,12 +18,21 @@ pub mod names;
 pub mod operator;
 pub mod secrets;
 pub mod store;
+pub mod tenants;
 pub mod timefmt;
 pub mod value;
 
+pub use assignments::Assignments;
+pub use bulk::Bulk;
+pub use credentials::Credentials;
 pub use error::{Error, Result};
+pub use groups::TagGroups;
+pub use idempotency::IdempotencyKeys;
+pub use idempotency::Recorder;
 pub use ids::{CorpId, ExternalId, OrgId, UserId};
+pub use labels::Labels;
 pub use model::*;
 pub use names::{Category, Description, GroupName, LabelName, VariableName};
 pub use store::{PoolStats, Store};
+pub use tenants::Tenants;
 pub use value::{Attribute, TagValue};

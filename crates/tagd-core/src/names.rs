@@ -29,11 +29,35 @@ pub fn is_invisible_format_char(c: char) -> bool {
         | '\u{10FFFE}' | '\u{10FFFF}')
 }
 
-/// [`is_invisible_format_char`] as a regular-expression character class body (`\u` escapes of
-/// four hex digits and `\U` escapes of eight, as Python's `re` reads them: raw, some of these characters are not
-/// allowed in the YAML that OpenAPI tools read the document as), for the OpenAPI patterns of names (each pattern repeats it: utoipa takes only literals there; a
-/// test in `tagd-http` checks every name pattern of the document holds it).
+/// [`is_invisible_format_char`] as a regular-expression character class body, written with
+/// `\u` escapes of four hex digits and `\U` escapes of eight (as Python's `re` reads them):
+/// some of these characters, written raw, are not allowed in the YAML that OpenAPI tools read
+/// the document as.
 pub const INVISIBLE_CLASS: &str = r"\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF";
+
+/// Characters no name holds: controls (C0, DEL, C1), then [`INVISIBLE_CLASS`].
+fn refused_class() -> String {
+    format!(r"\x00-\x1f\x7f-\x9f{INVISIBLE_CLASS}")
+}
+
+/// What a name (group, label, category, organization, app) is, as a regular expression for API
+/// documents: no refused character, and no white space at either end (length is bounded
+/// separately, by `minLength`/`maxLength`).
+pub fn name_pattern() -> String {
+    let refused = refused_class();
+    format!(r"^[^\s{refused}]([^{refused}]*[^\s{refused}])?$")
+}
+
+/// A name as a client may send it where tagd trims it first: white space around a name of 1 to
+/// `max` characters, or only white space.
+pub fn padded_name_pattern(max: usize) -> String {
+    let refused = refused_class();
+    let inner = max - 2;
+    format!(r"^\s*([^\s{refused}]([^{refused}]{{0,{inner}}}[^\s{refused}])?)?\s*$")
+}
+
+/// What [`VariableName::parse`] accepts, as a regular expression.
+pub const VARIABLE_NAME_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$";
 
 /// The NFC form of `raw` with surrounding white space trimmed, refused (naming `field`) when
 /// it holds a control, zero-width or bidirectional character: what every name and label of

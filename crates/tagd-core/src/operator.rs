@@ -234,7 +234,9 @@ pub async fn create_basic_credential(
 /// Registers a user; idempotent. The flag says whether this call created it.
 pub async fn create_user(store: &dyn Store, corp_id: &str, user_id: &str) -> Result<(User, bool)> {
     let org = org_by_corp_id(store, corp_id).await?;
-    store.create_user(org.id, &UserId::parse(user_id)?).await
+    store
+        .create_user(org.id, &UserId::parse(user_id)?, &crate::Recorder::none())
+        .await
 }
 
 /// Locks or unlocks a tag group: a locked group's definition and activation cannot change.

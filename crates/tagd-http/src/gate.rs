@@ -12,8 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
-use tagd_core::idempotency::{self, Claim, ClaimOutcome, RequestScope, StoredResponse};
+use tagd_core::idempotency::{self, Claim, ClaimOutcome, Recorder, Reply, WriteProgress};
 use tagd_core::{Error, OrgId};
 
 /// Largest request body (API.md §5a).
@@ -162,9 +163,10 @@ async fn run<D: Dialect>(
         (true, Some(Ok(key))) => key,
         (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
         _ => {
-            let request = Request::from_parts(parts, body);
             let scope = RequestScope::new(None);
-            return match within_deadline(&scope, deadline, next.run(request)).await {
+            let mut request = Request::from_parts(parts, body);
+            request.extensions_mut().insert(scope.clone());
+            return match within_deadline(&scope.progress, deadline, next.run(request)).await {
                 Ok(response) => response,
                 Err(cut) => refuse::<D>(cut),
             };
@@ -210,9 +212,10 @@ async fn run<D: Dialect>(
         }
         Err(e) => return refuse::<D>(GateError::Domain(e)),
     }
-    let request = Request::from_parts(parts, Body::from(bytes));
     let scope = RequestScope::new(Some(claim.clone()));
-    let response = match within_deadline(&scope, deadline, next.run(request)).await {
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(scope.clone());
+    let response = match within_deadline(&scope.progress, deadline, next.run(request)).await {
         Ok(response) => response,
         Err(GateError::OutcomeUnknown) => {
             // Not released: if the write did commit, its response was recorded with it and a
@@ -224,7 +227,7 @@ async fn run<D: Dialect>(
             return refuse::<D>(cut);
         }
     };
-    if scope.recorded() {
+    if scope.progress.recorded() {
         return response;
     }
     // No write recorded this response: a refusal, kept so a retry gets it again; or a server
@@ -239,9 +242,9 @@ async fn run<D: Dialect>(
     if head.status.is_server_error() {
         release(state, &claim).await;
     } else {
-        let stored = StoredResponse {
-            status: head.status.as_u16(),
-            content_type: head
+        let stored = Reply {
+            code: head.status.as_u16(),
+            format: head
                 .headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
@@ -269,15 +272,15 @@ const COMMIT_GRACE: Duration = Duration::from_secs(10);
 /// write is committing is awaited, so the answer is its real outcome and a committed write is
 /// never reported as rolled back, for at most [`COMMIT_GRACE`] more (`OutcomeUnknown`).
 async fn within_deadline(
-    scope: &RequestScope,
+    progress: &WriteProgress,
     deadline: tokio::time::Instant,
     handler: impl Future<Output = Response>,
 ) -> Result<Response, GateError> {
-    let mut handler = std::pin::pin!(scope.run(handler));
+    let mut handler = std::pin::pin!(handler);
     tokio::select! {
         response = &mut handler => Ok(response),
         () = tokio::time::sleep_until(deadline) => {
-            if !scope.committing() {
+            if !progress.committing() {
                 return Err(GateError::TimedOut);
             }
             tracing::warn!("deadline passed while the write was committing: waiting for its outcome");
@@ -295,7 +298,7 @@ async fn release(state: &AppState, claim: &Claim) {
 }
 
 /// The first response again.
-pub fn replay(stored: &StoredResponse) -> Response {
+pub fn replay(stored: &Reply) -> Response {
     let mut response = send(stored);
     response
         .headers_mut()
@@ -304,34 +307,65 @@ pub fn replay(stored: &StoredResponse) -> Response {
 }
 
 /// Renders a response as it is both sent and recorded.
-pub fn stored_json<T: serde::Serialize>(status: StatusCode, value: &T) -> StoredResponse {
-    StoredResponse {
-        status: status.as_u16(),
-        content_type: "application/json".to_owned(),
+pub fn stored_json<T: serde::Serialize>(status: StatusCode, value: &T) -> Reply {
+    Reply {
+        code: status.as_u16(),
+        format: "application/json".to_owned(),
         body: serde_json::to_string(value).unwrap_or_default(),
     }
 }
 
-/// Runs a store write whose response is `render(&result)`, recording that response with the
-/// write (same transaction) when an idempotency key is claimed; returns the response.
-pub async fn respond<T, F>(
-    write: impl Future<Output = tagd_core::Result<T>>,
-    render: F,
-) -> tagd_core::Result<Response>
-where
-    T: std::any::Any + Send,
-    F: Fn(&T) -> StoredResponse + Clone + Send + Sync + 'static,
-{
-    idempotency::set_renderer(render.clone());
-    let value = write.await?;
-    Ok(send(&render(&value)))
+/// What a gated request's writes need from the gate: the claimed idempotency key (if the
+/// request has one) and where to report their progress. A handler takes it as an extractor
+/// and hands each write a [`Recorder`] made by [`RequestScope::recorder`].
+#[derive(Clone)]
+pub struct RequestScope {
+    claim: Option<Claim>,
+    progress: Arc<WriteProgress>,
+}
+
+impl RequestScope {
+    fn new(claim: Option<Claim>) -> Self {
+        RequestScope {
+            claim,
+            progress: Arc::new(WriteProgress::default()),
+        }
+    }
+
+    /// The recorder of a write whose response is `render(&result)`: the store records that
+    /// response with the write (same transaction) when the request claimed a key.
+    pub fn recorder<T>(&self, render: impl Fn(&T) -> Reply + Send + Sync + 'static) -> Recorder<T> {
+        Recorder::new(self.claim.clone(), self.progress.clone(), render)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestScope {
+    type Rejection = std::convert::Infallible;
+
+    /// The gate's scope; a route outside the gate gets one that records nothing.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestScope>()
+            .cloned()
+            .unwrap_or_else(|| RequestScope::new(None)))
+    }
+}
+
+/// The response to a write's result, rendered by the recorder the write was given (so what is
+/// sent is what was recorded).
+pub fn respond<T>(record: &Recorder<T>, value: &T) -> Response {
+    match record.reply(value) {
+        Some(reply) => send(&reply),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// A rendered response, as sent.
-pub fn send(stored: &StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+pub fn send(stored: &Reply) -> Response {
+    let status = StatusCode::from_u16(stored.code).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body.clone()).into_response();
-    if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
+    if let Ok(content_type) = HeaderValue::from_str(&stored.format) {
         response.headers_mut().insert("content-type", content_type);
     }
     response
@@ -349,8 +383,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_handler_still_running_at_the_deadline_is_dropped_before_it_commits() {
-        let scope = RequestScope::new(None);
-        let answered = within_deadline(&scope, soon(), async {
+        let progress = WriteProgress::default();
+        let answered = within_deadline(&progress, soon(), async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             StatusCode::OK.into_response()
         })
@@ -364,8 +398,9 @@ mod tests {
     #[tokio::test]
     async fn a_write_committing_at_the_deadline_answers_its_real_outcome() {
         let scope = RequestScope::new(None);
-        let answered = within_deadline(&scope, soon(), async {
-            idempotency::mark_committing();
+        let record = scope.recorder(|_: &()| stored_json(StatusCode::CREATED, &()));
+        let answered = within_deadline(&scope.progress, soon(), async {
+            record.committing(true);
             // The commit (an fsync, a batch of group commit) outlasts the deadline.
             tokio::time::sleep(Duration::from_millis(300)).await;
             StatusCode::CREATED.into_response()

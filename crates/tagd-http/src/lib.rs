@@ -12,6 +12,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod ops;
+pub mod schemas;
 pub mod v2;
 pub mod v5;
 pub mod verify;

@@ -174,3 +174,48 @@ mod unique_operation_ids {
         assert!(seen.len() > 30, "{} operations", seen.len());
     }
 }
+
+#[cfg(test)]
+mod limits {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        let text = serde_json::to_string(&crate::openapi_document()).expect("serializable");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    fn parameter_maximum(document: &Value, path: &str, name: &str) -> Option<i64> {
+        document["paths"][path]["get"]["parameters"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)?["schema"]["maximum"]
+            .as_f64()
+            .map(|m| m as i64)
+    }
+
+    /// utoipa takes only literals for bounds, so each bound the document states is held to
+    /// the constant the handler enforces.
+    #[test]
+    fn the_documented_limits_are_the_enforced_ones() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let max_items =
+            |schema: &str, field: &str| schemas[schema]["properties"][field]["maxItems"].as_u64();
+        assert_eq!(
+            max_items("BatchAssign", "items"),
+            u64::try_from(crate::v5::batch::MAX_BATCH_ITEMS).ok()
+        );
+        assert_eq!(
+            max_items("CreateLabels", "orgLabels"),
+            u64::try_from(crate::v2::catalog::MAX_LABELS_PER_REQUEST).ok()
+        );
+        assert_eq!(
+            parameter_maximum(&document, "/api/v5/entity/tags/group/list", "step"),
+            Some(crate::v5::groups::MAX_STEP)
+        );
+        assert_eq!(
+            parameter_maximum(&document, "/v2/customers/labels/search", "limit"),
+            Some(crate::v2::search::MAX_PAGE)
+        );
+    }
+}

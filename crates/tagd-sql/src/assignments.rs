@@ -1,9 +1,12 @@
 //! Tag assignments and their append-only history. Every change and its history entry commit
 //! in one transaction.
 
+use crate::driver::Driver;
 use crate::driver::SqlConn;
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
+use crate::{groups, SqlStore};
 use crate::{internal, tenants};
+use async_trait::async_trait;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -322,4 +325,78 @@ pub(crate) async fn history(
     rows.iter()
         .map(|r| records::history_entry(r.as_ref()))
         .collect()
+}
+
+#[async_trait]
+impl<D: Driver> Assignments for SqlStore<D> {
+    async fn assign(
+        &self,
+        org: OrgId,
+        command: &AssignCommand,
+        record: &Recorder<Assignment>,
+    ) -> Result<Assignment> {
+        let locks = self.driver.locks();
+        let locks = (locks.share, locks.update_assignment);
+        in_write!(self, record, |tx| assign(tx.as_mut(), locks, org, command)
+            .await?)
+    }
+
+    async fn assign_batch(
+        &self,
+        org: OrgId,
+        commands: &[AssignCommand],
+        record: &Recorder<Vec<Result<Assignment>>>,
+    ) -> Result<Vec<Result<Assignment>>> {
+        let locks = self.driver.locks();
+        let locks = (locks.share, locks.update_assignment);
+        in_write!(self, record, |tx| {
+            let mut results = Vec::with_capacity(commands.len());
+            for command in commands {
+                match assign(tx.as_mut(), locks, org, command).await {
+                    Err(e @ (Error::Internal(_) | Error::Busy(_))) => return Err(e),
+                    outcome => results.push(outcome),
+                }
+            }
+            results
+        })
+    }
+
+    async fn remove_assignment(
+        &self,
+        org: OrgId,
+        tags_group_id: &ExternalId,
+        user_id: &UserId,
+        executor: &Executor,
+        source: Source,
+        record: &Recorder<Option<Assignment>>,
+    ) -> Result<Option<Assignment>> {
+        let locks = self.driver.locks();
+        in_write!(self, record, |tx| {
+            let group = groups::find(tx.as_mut(), org, tags_group_id, locks.share)
+                .await?
+                .ok_or(Error::GroupNotFound)?;
+            let user = tenants::find_user(tx.as_mut(), org, user_id)
+                .await?
+                .ok_or(Error::UserNotFound)?;
+            let write = Write {
+                org,
+                refs: (user.id, group.id),
+                executor,
+                source,
+            };
+            remove_value(tx.as_mut(), locks.update_assignment, &write).await?
+        })
+    }
+
+    async fn list_user_assignments(&self, org: OrgId, user: &UserId) -> Result<Vec<Assignment>> {
+        list_for_user(self.read().await?.as_mut(), org, user).await
+    }
+
+    async fn assignment_history(
+        &self,
+        org: OrgId,
+        assignment: &ExternalId,
+    ) -> Result<Vec<HistoryEntry>> {
+        history(self.read().await?.as_mut(), org, assignment).await
+    }
 }

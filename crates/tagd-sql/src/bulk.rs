@@ -32,7 +32,7 @@ impl<D: Driver> Bulk for SqlStore<D> {
         let locks = self.driver.locks();
         let mut tx = self.write().await?;
         let report = import(tx.as_mut(), locks, org, rows, executor).await?;
-        crate::finish(tx, report).await
+        crate::finish(tx, report, &Recorder::none()).await
     }
 
     async fn import_finished(&self, _org: OrgId) -> Result<()> {

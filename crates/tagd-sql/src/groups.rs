@@ -1,8 +1,11 @@
 //! Tag groups.
 
+use crate::driver::Driver;
 use crate::driver::{DbError, SqlConn, SqlTx};
 use crate::internal;
 use crate::records::{self, sql::GROUP_COLUMNS};
+use crate::{finish, SqlStore};
+use async_trait::async_trait;
 use tagd_core::names;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -374,4 +377,106 @@ pub(crate) async fn fill_missing_search_keys(tx: &mut dyn SqlTx) -> Result<u64> 
         .map_err(internal)?;
     }
     Ok(rows.len() as u64)
+}
+
+impl<D: Driver> SqlStore<D> {
+    /// Switches a flag of a group under an update lock, in one transaction.
+    async fn set_group_flag(
+        &self,
+        org: OrgId,
+        entity_id: &ExternalId,
+        flag: (Flag, bool),
+        executor: &Executor,
+        record: &Recorder<TagGroup>,
+    ) -> Result<TagGroup> {
+        let mut tx = self.write().await?;
+        let lock = self.driver.locks().update;
+        let current = find_for_update(tx.as_mut(), lock, org, entity_id).await?;
+        let group = set_flag(tx.as_mut(), current, flag, executor).await?;
+        finish(tx, group, record).await
+    }
+}
+
+#[async_trait]
+impl<D: Driver> TagGroups for SqlStore<D> {
+    async fn create_tag_group(
+        &self,
+        org: OrgId,
+        fields: &TagGroupFields,
+        executor: &Executor,
+        record: &Recorder<TagGroup>,
+    ) -> Result<TagGroup> {
+        let (lock, cap) = (self.driver.locks().update, self.default_max_tag_groups());
+        in_write!(self, record, |tx| {
+            let room = room(tx.as_mut(), lock, org, cap).await?;
+            create_within(tx.as_mut(), room, org, fields, executor).await?
+        })
+    }
+
+    async fn create_tag_groups(
+        &self,
+        org: OrgId,
+        batch: &[TagGroupFields],
+        executor: &Executor,
+        record: &Recorder<Vec<Result<TagGroup>>>,
+    ) -> Result<Vec<Result<TagGroup>>> {
+        let (lock, cap) = (self.driver.locks().update, self.default_max_tag_groups());
+        in_write!(self, record, |tx| {
+            let room = room(tx.as_mut(), lock, org, cap).await?;
+            create_many(tx.as_mut(), room, org, batch, executor).await?
+        })
+    }
+
+    async fn find_tag_group(&self, org: OrgId, id: &ExternalId) -> Result<Option<TagGroup>> {
+        find(self.read().await?.as_mut(), org, id, "").await
+    }
+
+    async fn list_tag_groups(
+        &self,
+        org: OrgId,
+        category: &Category,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<TagGroup>> {
+        list(self.read().await?.as_mut(), org, category, offset, limit).await
+    }
+
+    async fn update_tag_group(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        fields: &TagGroupFields,
+        expected_version: Option<i64>,
+        executor: &Executor,
+        record: &Recorder<TagGroup>,
+    ) -> Result<TagGroup> {
+        let lock = self.driver.locks().update;
+        in_write!(self, record, |tx| {
+            let current = find_for_update(tx.as_mut(), lock, org, id).await?;
+            update(tx.as_mut(), &current, fields, expected_version, executor).await?
+        })
+    }
+
+    async fn set_tag_group_active(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        active: bool,
+        executor: &Executor,
+        record: &Recorder<TagGroup>,
+    ) -> Result<TagGroup> {
+        self.set_group_flag(org, id, (Flag::Active, active), executor, record)
+            .await
+    }
+
+    async fn set_tag_group_locked(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        locked: bool,
+        executor: &Executor,
+    ) -> Result<TagGroup> {
+        self.set_group_flag(org, id, (Flag::Locked, locked), executor, &Recorder::none())
+            .await
+    }
 }

@@ -1,9 +1,13 @@
 //! Idempotency keys: claim, record, release, purge (see `tagd_core::idempotency`).
 
+use crate::driver::Driver;
 use crate::driver::{SqlConn, SqlTx};
 use crate::internal;
-use tagd_core::idempotency::{Claim, ClaimOutcome, StoredResponse, RETENTION_SECS};
+use crate::SqlStore;
+use async_trait::async_trait;
+use tagd_core::idempotency::{Claim, ClaimOutcome, Reply, RETENTION_SECS};
 use tagd_core::timefmt::now_unix;
+use tagd_core::IdempotencyKeys;
 use tagd_core::{Error, Result};
 
 pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<ClaimOutcome> {
@@ -46,9 +50,9 @@ pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<Claim
         return Ok(ClaimOutcome::Mismatch);
     }
     if let Some(status) = row.opt_int("status")? {
-        return Ok(ClaimOutcome::Replay(StoredResponse {
-            status: u16::try_from(status).map_err(Error::internal)?,
-            content_type: row.opt_text("content_type")?.unwrap_or_default(),
+        return Ok(ClaimOutcome::Replay(Reply {
+            code: u16::try_from(status).map_err(Error::internal)?,
+            format: row.opt_text("content_type")?.unwrap_or_default(),
             body: row.opt_text("body")?.unwrap_or_default(),
         }));
     }
@@ -77,15 +81,15 @@ pub(crate) async fn claim(conn: &mut dyn SqlConn, claim: &Claim) -> Result<Claim
 }
 
 /// Writes `response` into the claimed row, if it has none yet; the number of rows changed.
-async fn record(conn: &mut dyn SqlConn, claim: &Claim, response: &StoredResponse) -> Result<u64> {
+async fn record(conn: &mut dyn SqlConn, claim: &Claim, response: &Reply) -> Result<u64> {
     conn.execute(
         "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 \
          WHERE org_id = $1 AND key = $2 AND fingerprint = $6 AND status IS NULL",
         &[
             claim.org.0.into(),
             claim.key.as_str().into(),
-            i64::from(response.status).into(),
-            response.content_type.as_str().into(),
+            i64::from(response.code).into(),
+            response.format.as_str().into(),
             response.body.as_str().into(),
             claim.fingerprint.as_str().into(),
         ],
@@ -94,26 +98,20 @@ async fn record(conn: &mut dyn SqlConn, claim: &Claim, response: &StoredResponse
     .map_err(internal)
 }
 
-/// Just before a write commits: records the request's response in the same transaction when
-/// a claim is active. A claim lost meanwhile refuses the write, which then rolls back.
+/// Just before a write commits: records the request's reply in the same transaction. A claim
+/// lost meanwhile refuses the write, which then rolls back.
 pub(crate) async fn record_with_effect(
     tx: &mut dyn SqlTx,
-    rendered: Option<(Claim, StoredResponse)>,
-) -> Result<bool> {
-    let Some((claim, response)) = rendered else {
-        return Ok(false);
-    };
-    if record(tx, &claim, &response).await? != 1 {
+    claim: &Claim,
+    reply: &Reply,
+) -> Result<()> {
+    if record(tx, claim, reply).await? != 1 {
         return Err(Error::IdempotencyInFlight);
     }
-    Ok(true)
+    Ok(())
 }
 
-pub(crate) async fn save(
-    conn: &mut dyn SqlConn,
-    claim: &Claim,
-    response: &StoredResponse,
-) -> Result<()> {
+pub(crate) async fn save(conn: &mut dyn SqlConn, claim: &Claim, response: &Reply) -> Result<()> {
     record(conn, claim, response).await.map(|_| ())
 }
 
@@ -139,4 +137,24 @@ pub(crate) async fn purge(conn: &mut dyn SqlConn, older_than_secs: i64) -> Resul
     )
     .await
     .map_err(internal)
+}
+
+#[async_trait]
+impl<D: Driver> IdempotencyKeys for SqlStore<D> {
+    async fn claim_idempotency_key(&self, claim: &Claim) -> Result<ClaimOutcome> {
+        in_write!(self, |tx| crate::idempotency::claim(tx.as_mut(), claim)
+            .await?)
+    }
+
+    async fn save_idempotent_response(&self, claim: &Claim, response: &Reply) -> Result<()> {
+        in_write!(self, |tx| save(tx.as_mut(), claim, response).await?)
+    }
+
+    async fn release_idempotency_key(&self, claim: &Claim) -> Result<()> {
+        in_write!(self, |tx| release(tx.as_mut(), claim).await?)
+    }
+
+    async fn purge_idempotency_keys(&self, older_than_secs: i64) -> Result<u64> {
+        in_write!(self, |tx| purge(tx.as_mut(), older_than_secs).await?)
+    }
 }

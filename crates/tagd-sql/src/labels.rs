@@ -1,9 +1,12 @@
 //! v2 labels: changeLabels through the core's rules, and the label queries.
 
+use crate::driver::Driver;
 use crate::driver::{Locks, Param, SqlConn};
 use crate::pairs::{self, PairWrite, Stamp, CHUNK};
 use crate::records::{self, sql::ASSIGNMENT_COLUMNS, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
+use crate::SqlStore;
 use crate::{internal, tenants};
+use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use tagd_core::labels::{plan_label_change, LabelChange, LabelWarning};
 use tagd_core::names;
@@ -237,4 +240,46 @@ pub(crate) async fn label_holders(
     rows.iter()
         .map(|r| records::assignment(r.as_ref()))
         .collect()
+}
+
+#[async_trait]
+impl<D: Driver> Labels for SqlStore<D> {
+    async fn change_labels(
+        &self,
+        org: OrgId,
+        user_id: &UserId,
+        change: &LabelChange,
+        executor: &Executor,
+        record: &Recorder<Vec<LabelWarning>>,
+    ) -> Result<Vec<LabelWarning>> {
+        let locks = self.driver.locks();
+        in_write!(self, record, |tx| {
+            change_labels(tx.as_mut(), locks, (org, user_id), change, executor).await?
+        })
+    }
+
+    async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
+        list_user_labels(self.read().await?.as_mut(), org, user_id).await
+    }
+
+    async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
+        list_label_groups(self.read().await?.as_mut(), org).await
+    }
+
+    async fn count_label_holders(&self, org: OrgId, prefix: &str) -> Result<i64> {
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        count_label_holders(conn.as_mut(), org, prefix).await
+    }
+
+    async fn label_holders(
+        &self,
+        org: OrgId,
+        prefix: &str,
+        after: Option<&UserId>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Assignment>> {
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        label_holders(conn.as_mut(), (org, prefix), after, offset, limit).await
+    }
 }

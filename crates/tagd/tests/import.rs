@@ -28,7 +28,7 @@ async fn setup(fixture: &Fixture) -> Setup {
         let store = store.clone();
         async move {
             store
-                .create_tag_group(org.id, &fields, &Executor::operator())
+                .create_tag_group(org.id, &fields, &Executor::operator(), &Recorder::none())
                 .await
                 .expect("group")
         }
@@ -38,11 +38,21 @@ async fn setup(fixture: &Fixture) -> Setup {
     let text = group("City", "city", "string").await;
     let old = group("Old", "old", "number").await;
     store
-        .set_tag_group_active(org.id, &old.entity_id, false, &Executor::operator())
+        .set_tag_group_active(
+            org.id,
+            &old.entity_id,
+            false,
+            &Executor::operator(),
+            &Recorder::none(),
+        )
         .await
         .expect("deactivated");
     store
-        .create_user(org.id, &UserId::parse("u0").expect("valid"))
+        .create_user(
+            org.id,
+            &UserId::parse("u0").expect("valid"),
+            &Recorder::none(),
+        )
         .await
         .expect("user");
     Setup {
@@ -343,20 +353,29 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
         executor: Executor::operator(),
         source: Source::OpenApi,
     };
-    store.assign(s.org, &v5).await.expect("assigned");
+    store
+        .assign(s.org, &v5, &Recorder::none())
+        .await
+        .expect("assigned");
     // Cells a spreadsheet would run as formulas: exported as text, imported back as they were.
     for (user, value) in [
         ("@evil", "=HYPERLINK(\"http://x\",\"y\")"),
         ("-dash", "-2+3"),
     ] {
         let user_id = UserId::parse(user).expect("valid");
-        store.create_user(s.org, &user_id).await.expect("user");
+        store
+            .create_user(s.org, &user_id, &Recorder::none())
+            .await
+            .expect("user");
         let command = AssignCommand {
             user_id,
             raw_value: value.into(),
             ..v5.clone()
         };
-        store.assign(s.org, &command).await.expect("assigned");
+        store
+            .assign(s.org, &command, &Recorder::none())
+            .await
+            .expect("assigned");
     }
     let mut input = String::new();
     for i in 0..250 {
@@ -381,6 +400,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
             &UserId::parse("r1").expect("valid"),
             &Executor::operator(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removed");

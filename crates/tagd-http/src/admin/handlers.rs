@@ -8,17 +8,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tagd_core::operator;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 type Created<T> = Result<(StatusCode, Json<T>), AdminError>;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewOrg {
     /// 1–255 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
 }
 
@@ -53,11 +51,7 @@ pub(super) async fn create_org(
 #[derive(Deserialize, ToSchema)]
 pub struct NewApp {
     /// 1–255 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
 }
 
@@ -72,7 +66,7 @@ pub struct AppCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     request_body = NewApp,
     responses(
         (status = 201, description = "App created; the secret is shown once", body = AppCreated),
@@ -124,7 +118,7 @@ pub struct CredentialCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     request_body = NewCredential,
     responses(
         (status = 201, description = "Basic credential created", body = CredentialCreated),
@@ -159,7 +153,7 @@ pub(super) async fn create_basic_credential(
 #[derive(Deserialize, ToSchema)]
 pub struct NewUser {
     /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
-    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    #[schema(value_type = crate::schemas::UserId, inline)]
     user_id: String,
 }
 
@@ -173,7 +167,7 @@ pub struct UserCreated {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin", operation_id = "admin_create_user",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     request_body = NewUser,
     responses(
         (status = 201, description = "User registered (or already was)", body = UserCreated),
@@ -212,8 +206,8 @@ pub struct GroupLockState {
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/tag-groups/{entity_id}/lock", tag = "admin",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
-        ("entity_id" = String, Path, description = "The tag group's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
+        ("entity_id" = inline(crate::schemas::ExternalId), Path, description = "The tag group's 32-hex id")),
     request_body = GroupLock,
     responses(
         (status = 200, description = "The group's lock state", body = GroupLockState),
@@ -245,8 +239,8 @@ pub struct TokensRevoked {
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}/revoke-tokens", tag = "admin",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
-        ("app_id" = String, Path, description = "The app's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
+        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
     responses(
         (status = 200, description = "Every token of the app is revoked; this server stops accepting them at once, other tagd processes within their token cache time", body = TokensRevoked),
         (status = 400, description = "Invalid id", body = AdminErrorBody),
@@ -262,4 +256,15 @@ pub(super) async fn revoke_tokens(
     // This server's cache forgets every token; the next use of each is checked again.
     state.token_cache.clear();
     Ok(Json(TokensRevoked { app_id, revoked }))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org))
+        .routes(routes!(create_app))
+        .routes(routes!(revoke_tokens))
+        .routes(routes!(create_basic_credential))
+        .routes(routes!(create_user))
+        .routes(routes!(lock_group))
 }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use tagd_core::timefmt::format_unix;
 use tagd_core::{operator, App, BasicCredential, Organization};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 type Answer<T> = Result<Json<T>, AdminError>;
 
@@ -65,7 +67,7 @@ pub(super) async fn list_orgs(_: Operator, State(state): State<AppState>) -> Ans
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}", tag = "admin", operation_id = "admin_get_org",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "The organization and what it holds", body = OrgDetail),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -95,7 +97,7 @@ async fn set_disabled(state: &AppState, corp_id: &str, disabled: bool) -> Answer
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/disable", tag = "admin", operation_id = "admin_disable_org",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "Disabled: every credential of the organization is refused (at once on this server), its data kept", body = OrgView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -109,7 +111,7 @@ pub(super) async fn disable_org(
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/enable", tag = "admin", operation_id = "admin_enable_org",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "Enabled again", body = OrgView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -152,7 +154,7 @@ pub struct NewLimits {
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/limits", tag = "admin", operation_id = "admin_get_limits",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "The cap on tag groups and the count", body = LimitsView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -170,7 +172,7 @@ pub(super) async fn get_limits(
 
 #[utoipa::path(put, path = "/admin/v1/orgs/{corp_id}/limits", tag = "admin", operation_id = "admin_set_limits",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     request_body = NewLimits,
     responses(
         (status = 200, description = "The cap in force", body = LimitsView),
@@ -205,7 +207,7 @@ impl From<App> for AppView {
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin", operation_id = "admin_list_apps",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "The organization's apps, without secrets", body = Vec<AppView>),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -240,8 +242,8 @@ fn forget_app_tokens(state: &AppState, app: &App) {
     operation_id = "admin_rotate_app_secret",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
-        ("app_id" = String, Path, description = "The app's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
+        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
     responses(
         (status = 200, description = "The new secret, shown once", body = SecretRotated),
         (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody)))]
@@ -270,8 +272,8 @@ pub struct Deleted {
 #[utoipa::path(delete, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}", tag = "admin", operation_id = "admin_delete_app",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
-        ("app_id" = String, Path, description = "The app's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
+        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
     responses(
         (status = 200, description = "The app and its tokens are gone", body = Deleted),
         (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody)))]
@@ -303,7 +305,7 @@ impl From<BasicCredential> for CredentialView {
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
     operation_id = "admin_list_basic_credentials",
     security(("admin_token" = [])),
-    params(("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$")),
+    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
     responses(
         (status = 200, description = "The organization's Basic credentials, without passwords", body = Vec<CredentialView>),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
@@ -329,7 +331,7 @@ pub struct NewPassword {
     operation_id = "admin_set_basic_password",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
         ("username" = String, Path, description = "The credential's user name")),
     request_body = NewPassword,
     responses(
@@ -357,7 +359,7 @@ pub(super) async fn set_password(
     operation_id = "admin_delete_basic_credential",
     security(("admin_token" = [])),
     params(
-        ("corp_id" = String, Path, description = "The organization's 32-hex id", pattern = r"^[0-9a-f]{32}$"),
+        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
         ("username" = String, Path, description = "The credential's user name")),
     responses(
         (status = 200, description = "The credential is gone", body = Deleted),
@@ -371,4 +373,20 @@ pub(super) async fn delete_credential(
     operator::delete_basic_credential(state.store.as_ref(), &corp_id, &username).await?;
     state.basic_auth_cache.forget_partition(org.id.0);
     Ok(Json(Deleted { deleted: username }))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs))
+        .routes(routes!(get_org))
+        .routes(routes!(disable_org))
+        .routes(routes!(enable_org))
+        .routes(routes!(get_limits, set_limits))
+        .routes(routes!(list_apps))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(delete_app))
+        .routes(routes!(list_credentials))
+        .routes(routes!(set_password))
+        .routes(routes!(delete_credential))
 }

@@ -13,27 +13,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tagd_core::secrets::matches_sha256;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(handlers::create_org))
-        .routes(routes!(handlers::create_app))
-        .routes(routes!(handlers::revoke_tokens))
-        .routes(routes!(handlers::create_basic_credential))
-        .routes(routes!(handlers::create_user))
-        .routes(routes!(handlers::lock_group))
-        .routes(routes!(manage::list_orgs))
-        .routes(routes!(manage::get_org))
-        .routes(routes!(manage::disable_org))
-        .routes(routes!(manage::enable_org))
-        .routes(routes!(manage::get_limits, manage::set_limits))
-        .routes(routes!(manage::list_apps))
-        .routes(routes!(manage::rotate_secret))
-        .routes(routes!(manage::delete_app))
-        .routes(routes!(manage::list_credentials))
-        .routes(routes!(manage::set_password))
-        .routes(routes!(manage::delete_credential))
+    handlers::routes().merge(manage::routes())
 }
 
 /// Proof that the request carries the admin token.

@@ -3,7 +3,7 @@
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{V2Caller, V2Json};
-use crate::gate::{respond, stored_json};
+use crate::gate::{respond, stored_json, RequestScope};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,6 +16,8 @@ use tagd_core::{
     Attribute, Category, Description, ExternalId, GroupName, TagGroupFields, VariableName,
 };
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest v2 label description, in characters.
 pub const MAX_LABEL_DESCRIPTION_CHARS: usize = 255;
@@ -27,11 +29,7 @@ pub const LABEL_CATEGORY: &str = "label";
 #[derive(Deserialize, ToSchema)]
 pub struct NewLabel {
     /// 1–255 characters, unique in the organization.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
     /// At most 255 characters.
     #[serde(default)]
@@ -87,6 +85,7 @@ fn label_fields(label: &NewLabel, index: usize) -> Result<TagGroupFields, V2Erro
 pub(super) async fn create_labels(
     caller: V2Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V2Json(body): V2Json<CreateLabels>,
 ) -> Result<Response, V2Error> {
     let count = body.org_labels.len();
@@ -103,28 +102,29 @@ pub(super) async fn create_labels(
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = batch.iter().map(|f| f.name.to_string()).collect();
     let executor = caller.executor();
-    let write = state.store.create_tag_groups(caller.org, &batch, &executor);
-    Ok(
-        respond(write, move |created: &Vec<tagd_core::Result<TagGroup>>| {
-            let warnings = created
-                .iter()
-                .zip(&names)
-                .filter_map(|(group, name)| match group {
-                    Ok(_) => None,
-                    Err(tagd_core::Error::TagGroupLimit { .. }) => {
-                        Some(LabelWarning::limit_reached(name).into())
-                    }
-                    Err(_) => Some(LabelWarning::exists(name).into()),
-                })
-                .collect();
-            let entity = created
-                .iter()
-                .rev()
-                .find_map(|g| g.as_ref().ok().map(|g| g.id));
-            stored_json(StatusCode::OK, &LabelsCreated { entity, warnings })
-        })
-        .await?,
-    )
+    let record = scope.recorder(move |created: &Vec<tagd_core::Result<TagGroup>>| {
+        let warnings = created
+            .iter()
+            .zip(&names)
+            .filter_map(|(group, name)| match group {
+                Ok(_) => None,
+                Err(tagd_core::Error::TagGroupLimit { .. }) => {
+                    Some(LabelWarning::limit_reached(name).into())
+                }
+                Err(_) => Some(LabelWarning::exists(name).into()),
+            })
+            .collect();
+        let entity = created
+            .iter()
+            .rev()
+            .find_map(|g| g.as_ref().ok().map(|g| g.id));
+        stored_json(StatusCode::OK, &LabelsCreated { entity, warnings })
+    });
+    let value = state
+        .store
+        .create_tag_groups(caller.org, &batch, &executor, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 /// One label of the catalog.
@@ -138,11 +138,7 @@ pub struct CatalogLabel {
     /// The app or credential that last changed it (0: the operator).
     #[serde(rename = "lastUpdatedBy")]
     last_updated_by: i64,
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
     active: bool,
 }
@@ -182,6 +178,11 @@ pub(super) async fn list_labels(
         warnings: Vec::new(),
         errors: Vec::new(),
     }))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_labels, list_labels))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{customer_id_json, parse_customer_id, V2Caller, V2Json};
-use crate::gate::{respond, stored_json};
+use crate::gate::{respond, stored_json, RequestScope};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,6 +13,8 @@ use serde_json::Value;
 use tagd_core::labels::{LabelChange, LabelWarning, MAX_LABEL_CHANGES};
 use tagd_core::LabelName;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LabelEntry {
@@ -20,9 +22,7 @@ pub struct LabelEntry {
     #[serde(rename = "labelName")]
     /// 1–255 characters once surrounding white space is trimmed (the pattern says so: a
     /// `maxLength` would count the white space too).
-    #[schema(
-        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]{0,253}[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?)?\s*$"
-    )]
+    #[schema(value_type = crate::schemas::PaddedLabelName, inline)]
     label_name: String,
 }
 
@@ -69,6 +69,7 @@ fn parse_names(entries: Option<Vec<LabelEntry>>, list: &str) -> Result<Vec<Label
 pub(super) async fn change_labels(
     caller: V2Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     Path(user_id): Path<String>,
     V2Json(body): V2Json<ChangeLabels>,
 ) -> Result<Response, V2Error> {
@@ -84,17 +85,18 @@ pub(super) async fn change_labels(
         remove: parse_names(body.remove, "remove")?,
     };
     let executor = caller.executor();
-    let write = state
-        .store
-        .change_labels(caller.org, &user_id, &change, &executor);
-    Ok(respond(write, move |warnings: &Vec<LabelWarning>| {
+    let record = scope.recorder(move |warnings: &Vec<LabelWarning>| {
         let answer = ChangeLabelsAnswer {
             entity: Value::from(number),
             warnings: warnings.iter().cloned().map(V2Warning::from).collect(),
         };
         stored_json(StatusCode::OK, &answer)
-    })
-    .await?)
+    });
+    let value = state
+        .store
+        .change_labels(caller.org, &user_id, &change, &executor, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 /// One label a customer carries.
@@ -158,4 +160,11 @@ pub(super) async fn customer_labels(
         warnings: Vec::new(),
         errors: Vec::new(),
     }))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(change_labels))
+        .routes(routes!(customer_labels))
 }

@@ -2,10 +2,10 @@
 //! the organization's label catalog and label search.
 
 mod auth;
-mod catalog;
+pub(crate) mod catalog;
 mod customers;
 mod error;
-mod search;
+pub(crate) mod search;
 
 pub use auth::{BasicAuthCache, V2Caller};
 pub use error::{V2Error, V2ErrorBody};
@@ -19,7 +19,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tagd_core::{OrgId, UserId};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// The v2 dialect at the gate.
 pub struct V2;
@@ -38,11 +37,9 @@ impl Dialect for V2 {
 }
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(customers::change_labels))
-        .routes(routes!(customers::customer_labels))
-        .routes(routes!(catalog::create_labels, catalog::list_labels))
-        .routes(routes!(search::search_customers))
+    customers::routes()
+        .merge(catalog::routes())
+        .merge(search::routes())
         .route_layer(axum::middleware::from_fn(gate::<V2>))
 }
 

@@ -19,6 +19,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use tagd_core::{Assignment, OrgId, Store, UserId};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest page a client may ask for; `-1` streams everything.
 pub const MAX_PAGE: i64 = 1000;
@@ -253,4 +255,9 @@ fn stream_all(
         Body::from_stream(chunks),
     )
         .into_response()
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search_customers))
 }

@@ -4,12 +4,14 @@
 use super::error::{success, V5Error, V5ErrorBody, V5Result};
 use super::extract::{V5Caller, V5Json};
 use super::views::Envelope;
-use crate::gate::respond;
+use crate::gate::{respond, RequestScope};
 use crate::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tagd_core::{AssignCommand, Assignment, Error, ExternalId, Source, UserId};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most items one batch may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -28,7 +30,7 @@ pub struct BatchItem {
 
 #[derive(Deserialize, ToSchema)]
 pub struct BatchAssign {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
     #[schema(min_items = 1, max_items = 1000)]
     items: Vec<BatchItem>,
@@ -83,11 +85,15 @@ fn applied(index: usize, assignment: &Assignment) -> ItemResult {
 pub(super) async fn batch_assign(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<BatchAssign>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     if body.items.is_empty() || body.items.len() > MAX_BATCH_ITEMS {
-        return Err(V5Error::invalid("items", "must hold 1 to 1000 items"));
+        return Err(V5Error::invalid(
+            "items",
+            format!("must hold 1 to {MAX_BATCH_ITEMS} items"),
+        ));
     }
     // Items that do not parse answer 40001 here; the others go to the store, in order.
     let mut parse_failures = Vec::new();
@@ -110,19 +116,22 @@ pub(super) async fn batch_assign(
             Err(e) => parse_failures.push(refused(index, e)),
         }
     }
-    let write = state.store.assign_batch(org, &commands);
-    Ok(
-        respond(write, move |outcomes: &Vec<Result<Assignment, Error>>| {
-            let mut results = parse_failures.clone();
-            for (outcome, &index) in outcomes.iter().zip(&command_index) {
-                results.push(match outcome {
-                    Ok(assignment) => applied(index, assignment),
-                    Err(e) => refused(index, e.clone()),
-                });
-            }
-            results.sort_by_key(|r| r.index);
-            success(BatchResults { results })
-        })
-        .await?,
-    )
+    let record = scope.recorder(move |outcomes: &Vec<Result<Assignment, Error>>| {
+        let mut results = parse_failures.clone();
+        for (outcome, &index) in outcomes.iter().zip(&command_index) {
+            results.push(match outcome {
+                Ok(assignment) => applied(index, assignment),
+                Err(e) => refused(index, e.clone()),
+            });
+        }
+        results.sort_by_key(|r| r.index);
+        success(BatchResults { results })
+    });
+    let value = state.store.assign_batch(org, &commands, &record).await?;
+    Ok(respond(&record, &value))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(batch_assign))
 }

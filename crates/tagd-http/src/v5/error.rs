@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use tagd_core::idempotency::StoredResponse;
+use tagd_core::idempotency::Reply;
 use tagd_core::Error;
 use utoipa::ToSchema;
 
@@ -181,7 +181,7 @@ impl IntoResponse for V5Error {
 }
 
 /// The success envelope: code 0, msg `success.`, rendered as it is sent and recorded.
-pub fn success<T: Serialize>(data: T) -> StoredResponse {
+pub fn success<T: Serialize>(data: T) -> Reply {
     stored_json(
         StatusCode::OK,
         &Envelope {

@@ -3,13 +3,15 @@
 use super::error::{success, V5Error, V5ErrorBody, V5Result};
 use super::extract::{V5Caller, V5Json, V5Query};
 use super::views::{Envelope, GroupRow, Rows};
-use crate::gate::{respond, send};
+use crate::gate::{respond, send, RequestScope};
 use crate::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tagd_core::idempotency::StoredResponse;
+use tagd_core::idempotency::Reply;
 use tagd_core::{Category, ExternalId, TagGroup, TagGroupFields};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest page `step` may ask for.
 pub const MAX_STEP: i64 = 1000;
@@ -17,14 +19,10 @@ pub const MAX_STEP: i64 = 1000;
 #[derive(Deserialize, ToSchema)]
 pub struct CreateGroup {
     /// 1–255 characters, unique in the organization.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
     /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the organization.
-    #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    #[schema(value_type = crate::schemas::VariableName, inline)]
     variable_name: String,
     /// At most 1,024 characters; may be empty.
     #[schema(max_length = 1024, pattern = r"^[^\x00\u202A-\u202E\u2066-\u2069]*$")]
@@ -33,26 +31,18 @@ pub struct CreateGroup {
     #[schema(pattern = r"^(define|number|string)$")]
     attribute: String,
     /// 1–64 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Category, inline)]
     category: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct GroupCreated {
     tags_group_id: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
 }
 
@@ -71,6 +61,7 @@ pub struct GroupCreated {
 pub(super) async fn create_group(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<CreateGroup>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
@@ -83,27 +74,26 @@ pub(super) async fn create_group(
     )?;
     let corp_id = caller.corp_id.to_string();
     let executor = caller.executor();
-    let write = state.store.create_tag_group(org, &fields, &executor);
-    Ok(respond(write, move |group: &TagGroup| {
+    let record = scope.recorder(move |group: &TagGroup| {
         success(GroupCreated {
             tags_group_id: group.entity_id.to_string(),
             corp_id: corp_id.clone(),
             name: group.name.to_string(),
         })
-    })
-    .await?)
+    });
+    let value = state
+        .store
+        .create_tag_group(org, &fields, &executor, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListGroups {
-    #[param(pattern = r"^[0-9a-f]{32}$")]
+    #[param(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[param(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[param(value_type = crate::schemas::Category, inline)]
     category: String,
     /// Zero-based row offset.
     #[param(minimum = 0)]
@@ -135,7 +125,7 @@ pub(super) async fn list_groups(
         return Err(V5Error::invalid("start_index", "must be 0 or more"));
     }
     if !(1..=MAX_STEP).contains(&query.step) {
-        return Err(V5Error::invalid("step", "must be 1 to 1000"));
+        return Err(V5Error::invalid("step", format!("must be 1 to {MAX_STEP}")));
     }
     let page = state
         .store
@@ -154,27 +144,19 @@ pub(super) async fn list_groups(
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateGroup {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     entity_id: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
-    #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    #[schema(value_type = crate::schemas::VariableName, inline)]
     variable_name: String,
     #[schema(max_length = 1024, pattern = r"^[^\x00\u202A-\u202E\u2066-\u2069]*$")]
     description: String,
     #[schema(pattern = r"^(define|number|string)$")]
     attribute: String,
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]([^\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF]*[^\s\x00-\x1f\x7f-\x9f\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF0-\uFFFF\U000E0000-\U000E007F\U0010FFFE\U0010FFFF])?$"
-    )]
+    #[schema(value_type = crate::schemas::Category, inline)]
     category: String,
     /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
     #[serde(default, deserialize_with = "crate::body::optional_integer")]
@@ -197,6 +179,7 @@ pub struct UpdateGroup {
 pub(super) async fn update_group(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<UpdateGroup>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
@@ -209,33 +192,43 @@ pub(super) async fn update_group(
         &body.category,
     )?;
     let executor = caller.executor();
-    let write = state
+    let record = scope.recorder(entity_id_of);
+    let value = state
         .store
-        .update_tag_group(org, &entity_id, &fields, body.version, &executor);
-    Ok(respond(write, entity_id_of).await?)
+        .update_tag_group(org, &entity_id, &fields, body.version, &executor, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 /// The answer of update, deactivate and activate: the group's entity id.
-fn entity_id_of(group: &TagGroup) -> StoredResponse {
+fn entity_id_of(group: &TagGroup) -> Reply {
     success(group.entity_id.to_string())
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct GroupRef {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     entity_id: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
 }
 
-async fn set_active(caller: V5Caller, state: AppState, body: GroupRef, on: bool) -> V5Result {
+async fn set_active(
+    caller: V5Caller,
+    state: AppState,
+    scope: RequestScope,
+    body: GroupRef,
+    on: bool,
+) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
     let executor = caller.executor();
-    let write = state
+    let record = scope.recorder(entity_id_of);
+    let value = state
         .store
-        .set_tag_group_active(org, &entity_id, on, &executor);
-    Ok(respond(write, entity_id_of).await?)
+        .set_tag_group_active(org, &entity_id, on, &executor, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 /// Deactivate a group (idempotent): it keeps its assignments and refuses new ones.
@@ -254,9 +247,10 @@ async fn set_active(caller: V5Caller, state: AppState, body: GroupRef, on: bool)
 pub(super) async fn deactivate_group(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<GroupRef>,
 ) -> V5Result {
-    set_active(caller, state, body, false).await
+    set_active(caller, state, scope, body, false).await
 }
 
 /// Activate a group (idempotent).
@@ -275,7 +269,18 @@ pub(super) async fn deactivate_group(
 pub(super) async fn activate_group(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<GroupRef>,
 ) -> V5Result {
-    set_active(caller, state, body, true).await
+    set_active(caller, state, scope, body, true).await
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_group))
+        .routes(routes!(list_groups))
+        .routes(routes!(update_group))
+        .routes(routes!(deactivate_group))
+        .routes(routes!(activate_group))
 }

@@ -1,9 +1,9 @@
 //! The v5 tag-group dialect (API.md §4, §5): token auth, tag groups, user tags, users.
 
-mod batch;
+pub(crate) mod batch;
 mod error;
 mod extract;
-mod groups;
+pub(crate) mod groups;
 mod tags;
 mod token;
 mod views;
@@ -42,16 +42,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn gated_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(groups::create_group))
-        .routes(routes!(groups::list_groups))
-        .routes(routes!(groups::update_group))
-        .routes(routes!(groups::deactivate_group))
-        .routes(routes!(groups::activate_group))
-        .routes(routes!(tags::assign_tag))
-        .routes(routes!(tags::list_user_tags))
-        .routes(routes!(tags::remove_tag))
-        .routes(routes!(tags::create_user))
-        .routes(routes!(batch::batch_assign))
+    groups::routes()
+        .merge(tags::routes())
+        .merge(batch::routes())
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

@@ -3,20 +3,22 @@
 use super::error::{success, V5ErrorBody, V5Result};
 use super::extract::{V5Caller, V5Json, V5Query};
 use super::views::{Envelope, Rows, TagRow};
-use crate::gate::{respond, send};
+use crate::gate::{respond, send, RequestScope};
 use crate::AppState;
 use axum::extract::State;
 use serde::Deserialize;
 use tagd_core::{AssignCommand, Assignment, ExternalId, Source, User, UserId};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Deserialize, ToSchema)]
 pub struct AssignTag {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     tags_group_id: String,
-    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    #[schema(value_type = crate::schemas::UserId, inline)]
     user_id: String,
     /// `True`/`False` (also `true`/`false`/`1`/`0`) for define; a finite decimal for number;
     /// up to 1,024 characters for string.
@@ -39,6 +41,7 @@ pub struct AssignTag {
 pub(super) async fn assign_tag(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<AssignTag>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
@@ -49,16 +52,17 @@ pub(super) async fn assign_tag(
         executor: caller.executor(),
         source: Source::OpenApi,
     };
-    let write = state.store.assign(org, &command);
-    Ok(respond(write, |a: &Assignment| success(a.entity_id.to_string())).await?)
+    let record = scope.recorder(|a: &Assignment| success(a.entity_id.to_string()));
+    let value = state.store.assign(org, &command, &record).await?;
+    Ok(respond(&record, &value))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListUserTags {
-    #[param(pattern = r"^[0-9a-f]{32}$")]
+    #[param(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    #[param(value_type = crate::schemas::UserId, inline)]
     user_id: String,
 }
 
@@ -91,11 +95,11 @@ pub(super) async fn list_user_tags(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RemoveTag {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     tags_group_id: String,
-    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    #[schema(value_type = crate::schemas::UserId, inline)]
     user_id: String,
 }
 
@@ -115,27 +119,29 @@ pub struct RemoveTag {
 pub(super) async fn remove_tag(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<RemoveTag>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let group = ExternalId::parse("tags_group_id", &body.tags_group_id)?;
     let user_id = UserId::parse(&body.user_id)?;
     let executor = caller.executor();
-    let write = state
-        .store
-        .remove_assignment(org, &group, &user_id, &executor, Source::OpenApi);
-    Ok(respond(write, |removed: &Option<Assignment>| {
+    let record = scope.recorder(|removed: &Option<Assignment>| {
         success(removed.as_ref().map(|a| a.entity_id.to_string()))
-    })
-    .await?)
+    });
+    let value = state
+        .store
+        .remove_assignment(org, &group, &user_id, &executor, Source::OpenApi, &record)
+        .await?;
+    Ok(respond(&record, &value))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUser {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
     /// 1–64 characters from `[A-Za-z0-9_.:@-]`.
-    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
+    #[schema(value_type = crate::schemas::UserId, inline)]
     user_id: String,
 }
 
@@ -153,13 +159,21 @@ pub struct CreateUser {
 pub(super) async fn create_user(
     caller: V5Caller,
     State(state): State<AppState>,
+    scope: RequestScope,
     V5Json(body): V5Json<CreateUser>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let user_id = UserId::parse(&body.user_id)?;
-    let write = state.store.create_user(org, &user_id);
-    Ok(respond(write, |(user, _): &(User, bool)| {
-        success(user.user_id.to_string())
-    })
-    .await?)
+    let record = scope.recorder(|(user, _): &(User, bool)| success(user.user_id.to_string()));
+    let value = state.store.create_user(org, &user_id, &record).await?;
+    Ok(respond(&record, &value))
+}
+
+/// This file's endpoints, with their OpenAPI operations.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(assign_tag))
+        .routes(routes!(list_user_tags))
+        .routes(routes!(remove_tag))
+        .routes(routes!(create_user))
 }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
-    #[schema(pattern = r"^[0-9a-f]{32}$")]
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
     app_id: String,
     app_secret: String,
 }

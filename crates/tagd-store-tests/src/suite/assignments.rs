@@ -3,34 +3,54 @@ use super::*;
 pub async fn assigning_parses_the_value_and_refuses_unknown_groups_and_users(store: DynStore) {
     let w = world(&store, "Acme").await;
     let a = store
-        .assign(w.org.id, &assign_command(&w.number, "u1", "1250.5"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.number, "u1", "1250.5"),
+            &Recorder::none(),
+        )
         .await
         .expect("number");
     assert_eq!(a.value, TagValue::Number(1250.5));
     let s = store
-        .assign(w.org.id, &assign_command(&w.text, "u1", "Pune"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.text, "u1", "Pune"),
+            &Recorder::none(),
+        )
         .await
         .expect("string");
     assert_eq!(s.value, TagValue::String("Pune".into()));
     let bad = store
-        .assign(w.org.id, &assign_command(&w.number, "u1", "lots"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.number, "u1", "lots"),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(bad, Err(Error::InvalidValue(_))), "{bad:?}");
     let bad_flag = store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "maybe"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "maybe"),
+            &Recorder::none(),
+        )
         .await;
     assert!(
         matches!(bad_flag, Err(Error::InvalidValue(_))),
         "{bad_flag:?}"
     );
     let no_user = store
-        .assign(w.org.id, &assign_command(&w.flag, "ghost", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "ghost", "True"),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(no_user, Err(Error::UserNotFound)), "{no_user:?}");
     let mut no_group = assign_command(&w.flag, "u1", "True");
     no_group.tags_group_id = ExternalId::generate();
     assert!(matches!(
-        store.assign(w.org.id, &no_group).await,
+        store.assign(w.org.id, &no_group, &Recorder::none()).await,
         Err(Error::GroupNotFound)
     ));
     let listed = store
@@ -47,7 +67,11 @@ pub async fn reassigning_keeps_the_entity_id_bumps_the_version_and_records_histo
 ) {
     let w = world(&store, "Acme").await;
     let first = store
-        .assign(w.org.id, &assign_command(&w.text, "u1", "Pune"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.text, "u1", "Pune"),
+            &Recorder::none(),
+        )
         .await
         .expect("first");
     assert_eq!(
@@ -57,7 +81,10 @@ pub async fn reassigning_keeps_the_entity_id_bumps_the_version_and_records_histo
     assert_eq!(first.executor, app_executor());
     let mut again = assign_command(&w.text, "u1", "Mumbai");
     again.source = Source::V2Api;
-    let second = store.assign(w.org.id, &again).await.expect("second");
+    let second = store
+        .assign(w.org.id, &again, &Recorder::none())
+        .await
+        .expect("second");
     assert_eq!(
         (second.entity_id.clone(), second.id, second.version),
         (first.entity_id.clone(), first.id, 1)
@@ -97,7 +124,11 @@ pub async fn reassigning_keeps_the_entity_id_bumps_the_version_and_records_histo
 pub async fn removing_soft_deletes_and_a_later_assign_revives_the_same_row(store: DynStore) {
     let w = world(&store, "Acme").await;
     let first = store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let removed = store
@@ -107,6 +138,7 @@ pub async fn removing_soft_deletes_and_a_later_assign_revives_the_same_row(store
             &user("u1"),
             &app_executor(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removed")
@@ -125,12 +157,17 @@ pub async fn removing_soft_deletes_and_a_later_assign_revives_the_same_row(store
             &user("u1"),
             &app_executor(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removing again is a no-op");
     assert_eq!(nothing, None);
     let revived = store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("again");
     assert_eq!(
@@ -166,7 +203,7 @@ pub async fn concurrent_reassignments_of_one_pair_lose_no_update(store: DynStore
             let store = store.clone();
             let command = assign_command(&w.number, "u1", &i.to_string());
             let org = w.org.id;
-            tokio::spawn(async move { store.assign(org, &command).await })
+            tokio::spawn(async move { store.assign(org, &command, &Recorder::none()).await })
         })
         .collect();
     for task in tasks {
@@ -191,7 +228,7 @@ pub async fn concurrent_assignments_to_distinct_users_all_succeed(store: DynStor
     let w = world(&store, "Acme").await;
     for i in 0..200 {
         store
-            .create_user(w.org.id, &user(&format!("c{i}")))
+            .create_user(w.org.id, &user(&format!("c{i}")), &Recorder::none())
             .await
             .expect("user");
     }
@@ -200,7 +237,7 @@ pub async fn concurrent_assignments_to_distinct_users_all_succeed(store: DynStor
             let store = store.clone();
             let command = assign_command(&w.flag, &format!("c{i}"), "True");
             let org = w.org.id;
-            tokio::spawn(async move { store.assign(org, &command).await })
+            tokio::spawn(async move { store.assign(org, &command, &Recorder::none()).await })
         })
         .collect();
     for task in tasks {
@@ -220,7 +257,7 @@ pub async fn a_batch_applies_its_valid_items_and_refuses_the_others_one_by_one(s
     let w = world(&store, "Acme").await;
     let other = world(&store, "Other").await;
     store
-        .create_user(w.org.id, &user("u2"))
+        .create_user(w.org.id, &user("u2"), &Recorder::none())
         .await
         .expect("user");
     let mut foreign = assign_command(&other.flag, "u1", "True");
@@ -234,7 +271,7 @@ pub async fn a_batch_applies_its_valid_items_and_refuses_the_others_one_by_one(s
         assign_command(&w.number, "u1", "13"),
     ];
     let results = store
-        .assign_batch(w.org.id, &batch)
+        .assign_batch(w.org.id, &batch, &Recorder::none())
         .await
         .expect("batch ran");
     let kinds: Vec<String> = results

@@ -158,7 +158,11 @@ pub async fn an_import_registers_users_and_sets_values_with_source_import(store:
 pub async fn importing_the_same_rows_again_changes_nothing(store: DynStore) {
     let w = world(&store, "Acme").await;
     let by_api = store
-        .assign(w.org.id, &assign_command(&w.text, "u1", "Pune"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.text, "u1", "Pune"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned through v5");
     let rows: Vec<ImportRow> = (0..40)
@@ -206,11 +210,18 @@ pub async fn refused_rows_carry_their_reason_and_the_others_load(store: DynStore
             w.org.id,
             &fields("Old", "old", Attribute::Number, "follow_up"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("group");
     store
-        .set_tag_group_active(w.org.id, &old.entity_id, false, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &old.entity_id,
+            false,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("deactivated");
     let rows = [
@@ -289,11 +300,19 @@ pub async fn refused_rows_carry_their_reason_and_the_others_load(store: DynStore
 pub async fn rows_of_one_pair_apply_in_order_each_with_its_history_entry(store: DynStore) {
     let w = world(&store, "Acme").await;
     store
-        .assign(w.org.id, &assign_command(&w.number, "u1", "1"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.number, "u1", "1"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let flag = store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     store
@@ -303,6 +322,7 @@ pub async fn rows_of_one_pair_apply_in_order_each_with_its_history_entry(store: 
             &user("u1"),
             &app_executor(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removed");
@@ -394,7 +414,11 @@ pub async fn an_import_into_one_organization_never_touches_another(store: DynSto
     let a = world(&store, "A").await;
     let b = world(&store, "B").await;
     store
-        .assign(b.org.id, &assign_command(&b.flag, "u1", "False"))
+        .assign(
+            b.org.id,
+            &assign_command(&b.flag, "u1", "False"),
+            &Recorder::none(),
+        )
         .await
         .expect("B's own assignment");
     let b_before = state(&store, b.org.id).await;
@@ -458,6 +482,7 @@ pub async fn export_pages_by_key_through_live_assignments_then_bare_users(store:
             &user("e3"),
             &app_executor(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removed");

@@ -12,6 +12,7 @@ pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: Dy
                 "follow_up",
             ),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("created");
@@ -35,6 +36,7 @@ pub async fn names_and_variable_names_are_unique_per_organization_only(store: Dy
             a.id,
             &fields("VIP", "vip", Attribute::Define, "c"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("first");
@@ -43,6 +45,7 @@ pub async fn names_and_variable_names_are_unique_per_organization_only(store: Dy
             a.id,
             &fields("VIP", "vip2", Attribute::Define, "c"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await;
     assert!(
@@ -54,6 +57,7 @@ pub async fn names_and_variable_names_are_unique_per_organization_only(store: Dy
             a.id,
             &fields("VIP2", "vip", Attribute::Define, "c"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await;
     assert!(
@@ -65,6 +69,7 @@ pub async fn names_and_variable_names_are_unique_per_organization_only(store: Dy
             b.id,
             &fields("VIP", "vip", Attribute::Define, "c"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("another organization may use the same names");
@@ -80,6 +85,7 @@ pub async fn tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_wit
                 org.id,
                 &fields(&format!("g{i}"), &format!("g{i}"), Attribute::Define, "b2b"),
                 &app_executor(),
+                &Recorder::none(),
             )
             .await
             .expect("created");
@@ -89,6 +95,7 @@ pub async fn tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_wit
             org.id,
             &fields("other", "other", Attribute::Define, "b2c"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("other");
@@ -123,7 +130,14 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
         "loyalty",
     );
     let updated = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0), &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &edit,
+            Some(0),
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("updated");
     assert_eq!(updated.version, 1);
@@ -133,17 +147,38 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
     );
     assert_eq!(updated.entity_id, w.flag.entity_id);
     let stale = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, Some(0), &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &edit,
+            Some(0),
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(stale, Err(Error::StaleVersion)), "{stale:?}");
     let unversioned = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &edit,
+            None,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("ok");
     assert_eq!(unversioned.version, 2);
     let clash = fields("City", "vip_customers", Attribute::Define, "loyalty");
     let dup = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &clash, None, &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &clash,
+            None,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(dup, Err(Error::Duplicate(_))), "{dup:?}");
     let missing = store
@@ -153,6 +188,7 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
             &edit,
             None,
             &app_executor(),
+            &Recorder::none(),
         )
         .await;
     assert!(matches!(missing, Err(Error::GroupNotFound)), "{missing:?}");
@@ -161,7 +197,11 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
 pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: DynStore) {
     let w = world(&store, "Acme").await;
     store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let to_number = fields("VIP", "vip", Attribute::Number, "follow_up");
@@ -172,6 +212,7 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
             &to_number,
             None,
             &app_executor(),
+            &Recorder::none(),
         )
         .await;
     assert!(matches!(refused, Err(Error::AttributeInUse)), "{refused:?}");
@@ -182,6 +223,7 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
             &user("u1"),
             &app_executor(),
             Source::OpenApi,
+            &Recorder::none(),
         )
         .await
         .expect("removed");
@@ -192,6 +234,7 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
             &to_number,
             None,
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("free now");
@@ -201,21 +244,41 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
 pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(store: DynStore) {
     let w = world(&store, "Acme").await;
     store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let off = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &w.flag.entity_id,
+            false,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("off");
     assert!(!off.is_active);
     let again = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &w.flag.entity_id,
+            false,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("off again");
     assert_eq!(again, off);
     let refused = store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "False"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "False"),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(refused, Err(Error::GroupInactive)), "{refused:?}");
     let kept = store
@@ -225,12 +288,22 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
     assert_eq!(kept.len(), 1, "an inactive group keeps its assignments");
     assert_eq!(kept[0].value, TagValue::Define(true));
     let on = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, true, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &w.flag.entity_id,
+            true,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("on");
     assert!(on.is_active);
     store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "False"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "False"),
+            &Recorder::none(),
+        )
         .await
         .expect("accepted again");
 }
@@ -244,15 +317,32 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
     assert!(locked.is_locked);
     let edit = fields("VIP2", "vip2", Attribute::Define, "follow_up");
     let refused = store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &edit,
+            None,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
     let refused = store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &w.flag.entity_id,
+            false,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
     store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assignments still work");
     let unlocked = store
@@ -266,7 +356,14 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         "the last writer is recorded"
     );
     store
-        .update_tag_group(w.org.id, &w.flag.entity_id, &edit, None, &app_executor())
+        .update_tag_group(
+            w.org.id,
+            &w.flag.entity_id,
+            &edit,
+            None,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("editable again");
 }
@@ -280,7 +377,7 @@ pub async fn a_batch_of_groups_skips_names_in_use_and_creates_the_rest_together(
         fields("Silver", "silver", Attribute::Define, "label"),
     ];
     let created = store
-        .create_tag_groups(w.org.id, &batch, &app_executor())
+        .create_tag_groups(w.org.id, &batch, &app_executor(), &Recorder::none())
         .await
         .expect("batch");
     let names: Vec<_> = created
@@ -296,7 +393,7 @@ pub async fn a_batch_of_groups_skips_names_in_use_and_creates_the_rest_together(
         fields("Other", "gold", Attribute::Define, "label"),
     ];
     let refused = store
-        .create_tag_groups(w.org.id, &clash, &app_executor())
+        .create_tag_groups(w.org.id, &clash, &app_executor(), &Recorder::none())
         .await;
     assert!(matches!(refused, Err(Error::Duplicate(_))), "{refused:?}");
     let catalog = store.list_label_groups(w.org.id).await.expect("catalog");

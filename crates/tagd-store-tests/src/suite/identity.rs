@@ -25,12 +25,12 @@ pub async fn an_organization_gets_a_32_hex_corp_id_and_is_found_by_it(store: Dyn
 pub async fn creating_the_same_user_twice_is_idempotent(store: DynStore) {
     let org = store.create_org("Acme").await.expect("created");
     let (first, created) = store
-        .create_user(org.id, &user("564663098"))
+        .create_user(org.id, &user("564663098"), &Recorder::none())
         .await
         .expect("first");
     assert!(created);
     let (second, created_again) = store
-        .create_user(org.id, &user("564663098"))
+        .create_user(org.id, &user("564663098"), &Recorder::none())
         .await
         .expect("again");
     assert!(!created_again);
@@ -47,7 +47,9 @@ pub async fn creating_the_same_user_twice_is_idempotent(store: DynStore) {
             .expect("query"),
         None
     );
-    let missing_org = store.create_user(OrgId(org.id.0 + 1000), &user("x")).await;
+    let missing_org = store
+        .create_user(OrgId(org.id.0 + 1000), &user("x"), &Recorder::none())
+        .await;
     assert!(
         matches!(missing_org, Err(Error::OrgNotFound)),
         "{missing_org:?}"

@@ -39,6 +39,7 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
             w.org.id,
             &fields("Old1 Customer1", "old1", Attribute::Define, "label"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("group");
@@ -48,6 +49,7 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
             &user("u1"),
             &change(&["VIP", "Nope", "Old1 Customer1"], &["Gone"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied");
@@ -76,6 +78,7 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
             &user("u1"),
             &change(&[], &["Old1 Customer1"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied");
@@ -97,7 +100,13 @@ pub async fn a_label_added_and_removed_in_one_request_records_both_changes_in_or
         let store = store.clone();
         async move {
             store
-                .change_labels(w.org.id, &user("u1"), &change(add, remove), &v2_executor())
+                .change_labels(
+                    w.org.id,
+                    &user("u1"),
+                    &change(add, remove),
+                    &v2_executor(),
+                    &Recorder::none(),
+                )
                 .await
                 .expect("applied")
         }
@@ -140,6 +149,7 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
             w.org.id,
             &fields("Churn risk", "churn", Attribute::Define, "label"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("group");
@@ -149,6 +159,7 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
             &user("u1"),
             &change(&[], &["VIP", "Unknown", "Churn risk"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied");
@@ -165,6 +176,7 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
             &user("u1"),
             &change(&["VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("added");
@@ -174,6 +186,7 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
             &user("u1"),
             &change(&[], &["Churn risk"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied");
@@ -192,6 +205,7 @@ pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
             &user("u1"),
             &change(&["VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("first");
@@ -201,6 +215,7 @@ pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
             &user("u1"),
             &change(&["VIP", "VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("again");
@@ -224,6 +239,7 @@ pub async fn change_labels_for_an_unknown_customer_is_refused_and_changes_nothin
             &user("ghost"),
             &change(&["VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await;
     assert!(matches!(refused, Err(Error::UserNotFound)), "{refused:?}");
@@ -242,11 +258,18 @@ pub async fn inactive_groups_and_typed_groups_are_not_labels(store: DynStore) {
             &user("u1"),
             &change(&["VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("added");
     store
-        .set_tag_group_active(w.org.id, &w.flag.entity_id, false, &app_executor())
+        .set_tag_group_active(
+            w.org.id,
+            &w.flag.entity_id,
+            false,
+            &app_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("deactivated");
     let warnings = store
@@ -255,6 +278,7 @@ pub async fn inactive_groups_and_typed_groups_are_not_labels(store: DynStore) {
             &user("u1"),
             &change(&["VIP", "City"], &["VIP"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied");
@@ -287,10 +311,19 @@ pub async fn label_holders_are_paged_in_numeric_customer_order_ignoring_label_ca
 ) {
     let w = world(&store, "Acme").await;
     for id in ["10", "9", "100", "2", "u1"] {
-        store.create_user(w.org.id, &user(id)).await.expect("user");
+        store
+            .create_user(w.org.id, &user(id), &Recorder::none())
+            .await
+            .expect("user");
         if id != "u1" {
             store
-                .change_labels(w.org.id, &user(id), &change(&["VIP"], &[]), &v2_executor())
+                .change_labels(
+                    w.org.id,
+                    &user(id),
+                    &change(&["VIP"], &[]),
+                    &v2_executor(),
+                    &Recorder::none(),
+                )
                 .await
                 .expect("added");
         }
@@ -338,6 +371,7 @@ pub async fn labels_of_one_organization_are_invisible_to_another(store: DynStore
             &user("u1"),
             &change(&["VIP"], &[]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("added");
@@ -362,6 +396,7 @@ pub async fn labels_of_one_organization_are_invisible_to_another(store: DynStore
             &user("u1"),
             &change(&[], &["VIP"]),
             &v2_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("applied in B");

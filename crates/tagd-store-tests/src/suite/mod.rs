@@ -69,7 +69,7 @@ pub(crate) struct World {
 pub(crate) async fn world(store: &DynStore, name: &str) -> World {
     let org = store.create_org(name).await.expect("org created");
     store
-        .create_user(org.id, &user("u1"))
+        .create_user(org.id, &user("u1"), &Recorder::none())
         .await
         .expect("user created");
     let make = |n: &'static str, v: &'static str, a| {
@@ -77,7 +77,12 @@ pub(crate) async fn world(store: &DynStore, name: &str) -> World {
         let org = org.id;
         async move {
             store
-                .create_tag_group(org, &fields(n, v, a, "follow_up"), &app_executor())
+                .create_tag_group(
+                    org,
+                    &fields(n, v, a, "follow_up"),
+                    &app_executor(),
+                    &Recorder::none(),
+                )
                 .await
                 .expect("group created")
         }

@@ -19,13 +19,17 @@ async fn label_group(store: &DynStore, org: OrgId, name: &str, variable: &str) -
             org,
             &fields(name, variable, Attribute::Define, "label"),
             &app_executor(),
+            &Recorder::none(),
         )
         .await
         .expect("label created")
 }
 
 async fn give_labels(store: &DynStore, org: OrgId, user_id: &str, labels: &[&str]) {
-    store.create_user(org, &user(user_id)).await.expect("user");
+    store
+        .create_user(org, &user(user_id), &Recorder::none())
+        .await
+        .expect("user");
     let change = LabelChange {
         add: labels
             .iter()
@@ -34,7 +38,13 @@ async fn give_labels(store: &DynStore, org: OrgId, user_id: &str, labels: &[&str
         remove: Vec::new(),
     };
     let warnings = store
-        .change_labels(org, &user(user_id), &change, &v2_executor())
+        .change_labels(
+            org,
+            &user(user_id),
+            &change,
+            &v2_executor(),
+            &Recorder::none(),
+        )
         .await
         .expect("labels set");
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -130,7 +140,10 @@ pub async fn label_search_pages_by_customer_key_without_repeating_a_customer(sto
             &["Premium"]
         } else {
             // Registered without a label: walked past, never returned.
-            store.create_user(org, &user(&id)).await.expect("user");
+            store
+                .create_user(org, &user(&id), &Recorder::none())
+                .await
+                .expect("user");
             continue;
         };
         give_labels(&store, org, &id, labels).await;
@@ -175,6 +188,7 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
                         org,
                         &fields(&format!("G{i}"), &format!("g{i}"), Attribute::Define, "c"),
                         &app_executor(),
+                        &Recorder::none(),
                     )
                     .await
             })
@@ -196,7 +210,7 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
         fields("New", "new", Attribute::Define, "label"),
     ];
     let answers = store
-        .create_tag_groups(org, &batch, &app_executor())
+        .create_tag_groups(org, &batch, &app_executor(), &Recorder::none())
         .await
         .expect("batch answered item by item");
     assert!(matches!(&answers[0], Err(Error::Duplicate(what)) if what == "name"));
@@ -208,7 +222,7 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
         .expect("back to the default");
     store.set_default_max_tag_groups(6);
     let sixth = store
-        .create_tag_groups(org, &batch[1..], &app_executor())
+        .create_tag_groups(org, &batch[1..], &app_executor(), &Recorder::none())
         .await
         .expect("batch");
     assert!(
@@ -221,7 +235,8 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
             .create_tag_group(
                 other,
                 &fields("G0", "g0", Attribute::Define, "c"),
-                &app_executor()
+                &app_executor(),
+                &Recorder::none()
             )
             .await
             .is_ok(),
@@ -413,7 +428,11 @@ pub async fn organizations_are_listed_with_counts_of_what_they_hold(store: DynSt
     let w = world(&store, "Acme").await;
     let other = store.create_org("Other").await.expect("org");
     store
-        .assign(w.org.id, &assign_command(&w.flag, "u1", "True"))
+        .assign(
+            w.org.id,
+            &assign_command(&w.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let listed = store.list_orgs().await.expect("list");

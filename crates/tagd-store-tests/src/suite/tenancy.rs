@@ -36,11 +36,15 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
     let a = world(&store, "A").await;
     let b = world(&store, "B").await;
     store
-        .create_user(a.org.id, &user("only_in_a"))
+        .create_user(a.org.id, &user("only_in_a"), &Recorder::none())
         .await
         .expect("user");
     let a_assignment = store
-        .assign(a.org.id, &assign_command(&a.flag, "u1", "True"))
+        .assign(
+            a.org.id,
+            &assign_command(&a.flag, "u1", "True"),
+            &Recorder::none(),
+        )
         .await
         .expect("assigned");
     let before = snapshot(&store, &a).await;
@@ -92,25 +96,46 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
     let edit = fields("stolen", "stolen", Attribute::Define, "follow_up");
     assert!(matches!(
         store
-            .update_tag_group(b.org.id, &a.flag.entity_id, &edit, None, &app_executor())
+            .update_tag_group(
+                b.org.id,
+                &a.flag.entity_id,
+                &edit,
+                None,
+                &app_executor(),
+                &Recorder::none()
+            )
             .await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
         store
-            .set_tag_group_active(b.org.id, &a.flag.entity_id, false, &app_executor())
+            .set_tag_group_active(
+                b.org.id,
+                &a.flag.entity_id,
+                false,
+                &app_executor(),
+                &Recorder::none()
+            )
             .await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
         store
-            .assign(b.org.id, &assign_command(&a.flag, "u1", "False"))
+            .assign(
+                b.org.id,
+                &assign_command(&a.flag, "u1", "False"),
+                &Recorder::none()
+            )
             .await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
         store
-            .assign(b.org.id, &assign_command(&b.flag, "only_in_a", "True"))
+            .assign(
+                b.org.id,
+                &assign_command(&b.flag, "only_in_a", "True"),
+                &Recorder::none()
+            )
             .await,
         Err(Error::UserNotFound)
     ));
@@ -121,7 +146,8 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
                 &a.flag.entity_id,
                 &user("u1"),
                 &app_executor(),
-                Source::OpenApi
+                Source::OpenApi,
+                &Recorder::none()
             )
             .await,
         Err(Error::GroupNotFound)

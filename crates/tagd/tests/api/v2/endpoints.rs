@@ -233,11 +233,17 @@ async fn search_with_limit_minus_one_streams_every_customer(app: &TestApp) {
     for i in 1..=600u32 {
         let user = tagd_core::UserId::parse(&i.to_string()).expect("valid");
         app.store
-            .create_user(org_row.id, &user)
+            .create_user(org_row.id, &user, &tagd_core::Recorder::none())
             .await
             .expect("user");
         app.store
-            .change_labels(org_row.id, &user, &change, &tagd_core::Executor::operator())
+            .change_labels(
+                org_row.id,
+                &user,
+                &change,
+                &tagd_core::Executor::operator(),
+                &tagd_core::Recorder::none(),
+            )
             .await
             .expect("labelled");
     }

@@ -1,0 +1,49 @@
+//! Assignments of typed tag values to users: the store's contract.
+
+use crate::error::Result;
+use crate::idempotency::Recorder;
+use crate::ids::{ExternalId, OrgId, UserId};
+use crate::model::*;
+use async_trait::async_trait;
+
+/// Assignments.
+#[async_trait]
+pub trait Assignments: Send + Sync {
+    /// Sets a user's value of a group in one transaction with its history entry. The group
+    /// must exist (`GroupNotFound`) and be active (`GroupInactive`), the user must exist
+    /// (`UserNotFound`), the value must fit the attribute (`InvalidValue`). Re-assigning
+    /// keeps the assignment's ids and bumps its version.
+    async fn assign(
+        &self,
+        org: OrgId,
+        command: &AssignCommand,
+        record: &Recorder<Assignment>,
+    ) -> Result<Assignment>;
+    /// Applies each command as `assign` would, all in one transaction: the valid ones are
+    /// written, the others answer their refusal. A database failure refuses the whole batch.
+    async fn assign_batch(
+        &self,
+        org: OrgId,
+        commands: &[AssignCommand],
+        record: &Recorder<Vec<Result<Assignment>>>,
+    ) -> Result<Vec<Result<Assignment>>>;
+    /// Soft-deletes a user's live assignment of a group, with its history entry. `None` when
+    /// there was nothing live to remove.
+    async fn remove_assignment(
+        &self,
+        org: OrgId,
+        tags_group_id: &ExternalId,
+        user_id: &UserId,
+        executor: &Executor,
+        source: Source,
+        record: &Recorder<Option<Assignment>>,
+    ) -> Result<Option<Assignment>>;
+    /// A registered user's live assignments (`UserNotFound` otherwise), oldest first.
+    async fn list_user_assignments(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
+    /// Every change of one assignment, oldest first.
+    async fn assignment_history(
+        &self,
+        org: OrgId,
+        assignment: &ExternalId,
+    ) -> Result<Vec<HistoryEntry>>;
+}
