@@ -25,35 +25,67 @@ use utoipa_axum::router::OpenApiRouter;
 pub use metrics::Metrics;
 pub use middleware::REQUEST_ID;
 
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
+/// Settings of the HTTP layer. The command line reads them directly (`tagd serve` flattens
+/// this struct), so each setting's flag, environment variable, bounds and default are written
+/// once, here; the README's table is checked against `tagd serve --help`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct HttpConfig {
-    /// SHA-256 (hex) of the operator's admin token.
+    /// SHA-256 (hex) of the operator's admin token (set by the binary, not a flag).
+    #[arg(skip)]
     pub admin_token_hash: String,
     /// Lifetime of v5 access tokens, in seconds.
+    #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = defaults::TOKEN_TTL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
     pub token_ttl_secs: i64,
-    /// How long a successful v2 Basic verification is remembered, in seconds (0: never).
+    /// How long a successful v2 Basic verification is remembered, in seconds; 0 disables it.
+    #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = defaults::BASIC_AUTH_CACHE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub basic_auth_cache_secs: u64,
-    /// How long a valid v5 token is remembered without asking the database, in seconds
-    /// (0: never); a revoked token keeps working at most this long.
+    /// How long a valid v5 token is remembered without a database lookup, in seconds; a
+    /// revoked token keeps working at most this long. 0 disables it.
+    #[arg(long, env = "TAGD_TOKEN_CACHE_SECS", default_value_t = defaults::TOKEN_CACHE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub token_cache_secs: u64,
-    /// Requests a second each organization may make on average...
+    /// Requests a second each organization may make on average (per process).
+    #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = defaults::RATE_LIMIT_PER_SEC,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_sec: u32,
-    /// ...and in a burst.
+    /// Requests an organization may make in a burst (per process).
+    #[arg(long, env = "TAGD_RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
-    /// Failed authentications a client address may make a minute before it is refused.
+    /// Failed authentications a client address may make a minute before it gets 429.
+    #[arg(long, env = "TAGD_AUTH_FAILURES_PER_MINUTE", default_value_t = defaults::AUTH_FAILURES_PER_MINUTE,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failures_per_minute: u32,
-    /// Longest a request may run before it is cut short (and rolled back).
+    /// Longest a request may run before it is cut short and rolled back, in seconds.
+    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_secs: u64,
-    /// Proxies whose `X-Forwarded-For` names the client address.
+    /// Proxies (CIDR list, e.g. `10.0.0.0/8,127.0.0.1/32`) whose `X-Forwarded-For` names the
+    /// client address for the login throttle.
+    #[arg(long, env = "TAGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Threads that verify Basic passwords (argon2), and verifications that may wait for one.
-    pub password_verifiers: usize,
+    /// Threads that verify Basic passwords (argon2, about 50 ms and 19 MiB each); at most 32
+    /// more verifications wait (`defaults::PASSWORD_VERIFY_QUEUE`), further ones get 429.
+    #[arg(long, env = "TAGD_PASSWORD_VERIFIERS", default_value_t = defaults::PASSWORD_VERIFIERS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub password_verifiers: u16,
+    /// Verifications that may wait for a verifier thread (not a flag: tests lower it).
+    #[arg(skip = defaults::PASSWORD_VERIFY_QUEUE)]
     pub password_verify_queue: usize,
 }
 
-/// The default of every setting of the HTTP layer: what `HttpConfig::new` uses and what the
-/// command line shows in `--help` (the README's table is checked against that help).
+/// A network in CIDR notation; a bare address is the network of that one address.
+fn parse_cidr(raw: &str) -> std::result::Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is not an address or CIDR network"))
+}
+
+/// The default of every setting of the HTTP layer: what the command line shows in `--help`
+/// and what `HttpConfig::new` uses.
 pub mod defaults {
     pub const TOKEN_TTL_SECS: i64 = 7200;
     pub const BASIC_AUTH_CACHE_SECS: u64 = 30;
@@ -68,7 +100,8 @@ pub mod defaults {
 }
 
 impl HttpConfig {
-    /// The defaults of [`defaults`], for `admin_token_hash`.
+    /// Every setting at its default in [`defaults`] (what a command line without flags
+    /// reads), with the admin token hash `admin_token_hash`.
     pub fn new(admin_token_hash: String) -> Self {
         HttpConfig {
             admin_token_hash,
@@ -80,7 +113,7 @@ impl HttpConfig {
             auth_failures_per_minute: defaults::AUTH_FAILURES_PER_MINUTE,
             request_timeout_secs: defaults::REQUEST_TIMEOUT_SECS,
             trusted_proxies: Vec::new(),
-            password_verifiers: usize::from(defaults::PASSWORD_VERIFIERS),
+            password_verifiers: defaults::PASSWORD_VERIFIERS,
             password_verify_queue: defaults::PASSWORD_VERIFY_QUEUE,
         }
     }
@@ -118,7 +151,7 @@ impl AppState {
             )),
             auth_throttle: Arc::new(limits::AuthThrottle::new(config.auth_failures_per_minute)),
             verifier: Arc::new(verify::Verifier::new(
-                config.password_verifiers,
+                usize::from(config.password_verifiers),
                 config.password_verify_queue,
             )),
             cache_keyer: Arc::new(cache::CacheKeyer::random()),

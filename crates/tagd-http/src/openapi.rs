@@ -94,7 +94,15 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
                 add("503", "The database is unavailable or busy");
             }
             if gated {
-                add("401", "Missing or bad credentials");
+                let v5 = schema == "V5ErrorBody";
+                if v5 {
+                    add("401", "40101: missing, unknown or expired token");
+                    add("403", "40301: corp_id or X-APP-ID does not match the token");
+                    add("500", "50001: internal error");
+                } else {
+                    add("401", "Bad or missing credentials");
+                    add("500", "Internal error");
+                }
                 add(
                     "429",
                     "Rate limit exceeded (Retry-After, RateLimit and RateLimit-Policy headers)",

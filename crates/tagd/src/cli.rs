@@ -6,7 +6,6 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use tagd_core::timefmt::format_unix;
 use tagd_core::{operator, Result, Store};
-use tagd_http::defaults;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,35 +58,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TAGD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Lifetime of v5 access tokens, in seconds.
-    #[arg(long, env = "TAGD_TOKEN_TTL_SECS", default_value_t = defaults::TOKEN_TTL_SECS,
-          value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
-    pub token_ttl_secs: i64,
-    /// How long a successful v2 Basic verification is remembered, in seconds; 0 disables it.
-    #[arg(long, env = "TAGD_BASIC_AUTH_CACHE_SECS", default_value_t = defaults::BASIC_AUTH_CACHE_SECS,
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub basic_auth_cache_secs: u64,
-    /// How long a valid v5 token is remembered without a database lookup, in seconds; a
-    /// revoked token keeps working at most this long. 0 disables it.
-    #[arg(long, env = "TAGD_TOKEN_CACHE_SECS", default_value_t = defaults::TOKEN_CACHE_SECS,
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub token_cache_secs: u64,
-    /// Requests a second each organization may make on average (per process).
-    #[arg(long, env = "TAGD_RATE_LIMIT_PER_SEC", default_value_t = defaults::RATE_LIMIT_PER_SEC,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit_per_sec: u32,
-    /// Requests an organization may make in a burst (per process).
-    #[arg(long, env = "TAGD_RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit_burst: u32,
-    /// Failed authentications a client address may make a minute before it gets 429.
-    #[arg(long, env = "TAGD_AUTH_FAILURES_PER_MINUTE", default_value_t = defaults::AUTH_FAILURES_PER_MINUTE,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub auth_failures_per_minute: u32,
-    /// Longest a request may run before it is cut short and rolled back, in seconds.
-    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS,
-          value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub request_timeout_secs: u64,
+    /// The HTTP layer's settings (limits, caches, timeouts, proxies).
+    #[command(flatten)]
+    pub http: tagd_http::HttpConfig,
     /// Log format: `auto` (JSON unless stdout is a terminal), `json` or `text`.
     #[arg(long, env = "TAGD_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
@@ -98,23 +71,6 @@ pub struct ServeArgs {
     /// Serve the admin API on this address only (not on --listen).
     #[arg(long, env = "TAGD_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
-    /// Proxies (CIDR list, e.g. `10.0.0.0/8,127.0.0.1/32`) whose `X-Forwarded-For` names the
-    /// client address for the login throttle.
-    #[arg(long, env = "TAGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Threads that verify Basic passwords (argon2, about 50 ms and 19 MiB each); at most 32
-    /// more verifications wait (`defaults::PASSWORD_VERIFY_QUEUE`), further ones get 429.
-    #[arg(long, env = "TAGD_PASSWORD_VERIFIERS", default_value_t = defaults::PASSWORD_VERIFIERS,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub password_verifiers: u16,
-}
-
-/// A network in CIDR notation; a bare address is the network of that one address.
-fn parse_cidr(raw: &str) -> std::result::Result<ipnet::IpNet, String> {
-    let raw = raw.trim();
-    raw.parse::<ipnet::IpNet>()
-        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("`{raw}` is not an address or CIDR network"))
 }
 
 #[derive(Subcommand, Debug)]

@@ -60,16 +60,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::info!(listen = %local, admin_listen = ?args.admin_listen,
                 backend = store.backend(), "tagd serving");
             let config = HttpConfig {
-                token_ttl_secs: args.token_ttl_secs,
-                basic_auth_cache_secs: args.basic_auth_cache_secs,
-                token_cache_secs: args.token_cache_secs,
-                rate_limit_per_sec: args.rate_limit_per_sec,
-                rate_limit_burst: args.rate_limit_burst,
-                auth_failures_per_minute: args.auth_failures_per_minute,
-                request_timeout_secs: args.request_timeout_secs,
-                trusted_proxies: args.trusted_proxies.clone(),
-                password_verifiers: usize::from(args.password_verifiers),
-                ..HttpConfig::new(admin_token_hash)
+                admin_token_hash,
+                ..args.http.clone()
             };
             server::serve_split(
                 listener,

@@ -79,9 +79,7 @@ fn label_fields(label: &NewLabel, index: usize) -> Result<TagGroupFields, V2Erro
     request_body = CreateLabels,
     responses(
         (status = 200, description = "Created; warnings for names in use", body = LabelsCreated),
-        (status = 400, description = "Malformed body or limits exceeded; nothing created", body = V2ErrorBody),
-        (status = 401, description = "Bad or missing credentials", body = V2ErrorBody),
-        (status = 500, description = "Internal error", body = V2ErrorBody)))]
+        (status = 400, description = "Malformed body or limits exceeded; nothing created", body = V2ErrorBody)))]
 pub(super) async fn create_labels(
     caller: V2Caller,
     State(state): State<AppState>,
@@ -154,9 +152,7 @@ pub struct Catalog {
 #[utoipa::path(get, path = "/v2/organization/labels", tag = "v2",
     security(("v2_basic" = [])),
     responses(
-        (status = 200, description = "The catalog", body = Catalog),
-        (status = 401, description = "Bad or missing credentials", body = V2ErrorBody),
-        (status = 500, description = "Internal error", body = V2ErrorBody)))]
+        (status = 200, description = "The catalog", body = Catalog)))]
 pub(super) async fn list_labels(
     caller: V2Caller,
     State(state): State<AppState>,

@@ -63,9 +63,7 @@ fn parse_names(entries: Option<Vec<LabelEntry>>, list: &str) -> Result<Vec<Label
     responses(
         (status = 200, description = "Applied; warnings per label", body = ChangeLabelsAnswer),
         (status = 400, description = "Malformed body, non-numeric userId or limits exceeded; nothing applied", body = V2ErrorBody),
-        (status = 401, description = "Bad or missing credentials", body = V2ErrorBody),
-        (status = 404, description = "8015: customer not found", body = V2ErrorBody),
-        (status = 500, description = "Internal error", body = V2ErrorBody)))]
+        (status = 404, description = "8015: customer not found", body = V2ErrorBody)))]
 pub(super) async fn change_labels(
     caller: V2Caller,
     State(state): State<AppState>,
@@ -133,9 +131,7 @@ pub struct CustomerLabels {
     responses(
         (status = 200, description = "The customer's labels", body = CustomerLabels),
         (status = 400, description = "Non-numeric userId", body = V2ErrorBody),
-        (status = 401, description = "Bad or missing credentials", body = V2ErrorBody),
-        (status = 404, description = "8015: customer not found", body = V2ErrorBody),
-        (status = 500, description = "Internal error", body = V2ErrorBody)))]
+        (status = 404, description = "8015: customer not found", body = V2ErrorBody)))]
 pub(super) async fn customer_labels(
     caller: V2Caller,
     State(state): State<AppState>,

@@ -110,9 +110,7 @@ fn holders(rows: Vec<Assignment>) -> Vec<Holder> {
     params(SearchQuery),
     responses(
         (status = 200, description = "One page of customers, or all of them for limit=-1", body = SearchAnswer),
-        (status = 400, description = "Missing q, bad offset or limit", body = V2ErrorBody),
-        (status = 401, description = "Bad or missing credentials", body = V2ErrorBody),
-        (status = 500, description = "Internal error", body = V2ErrorBody)))]
+        (status = 400, description = "Missing q, bad offset or limit", body = V2ErrorBody)))]
 pub(super) async fn search_customers(
     caller: V2Caller,
     State(state): State<AppState>,

@@ -78,10 +78,7 @@ fn applied(index: usize, assignment: &Assignment) -> ItemResult {
     request_body = BatchAssign,
     responses(
         (status = 200, description = "One result per item, in order", body = Envelope<BatchResults>),
-        (status = 400, description = "40001: missing or malformed parameter, or 0 or over 1,000 items", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 400, description = "40001: missing or malformed parameter, or 0 or over 1,000 items", body = V5ErrorBody)))]
 pub(super) async fn batch_assign(
     caller: V5Caller,
     State(state): State<AppState>,

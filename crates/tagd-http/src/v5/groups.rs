@@ -54,10 +54,7 @@ pub struct GroupCreated {
     responses(
         (status = 200, description = "Created", body = Envelope<GroupCreated>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 409, description = "40901: name or variable_name already used; 40905: the organization is at its cap on tag groups", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 409, description = "40901: name or variable_name already used; 40905: the organization is at its cap on tag groups", body = V5ErrorBody)))]
 pub(super) async fn create_group(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -110,10 +107,7 @@ pub struct ListGroups {
     params(ListGroups, ("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     responses(
         (status = 200, description = "One page and the total", body = Envelope<Rows<GroupRow>>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody)))]
 pub(super) async fn list_groups(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -171,11 +165,8 @@ pub struct UpdateGroup {
     responses(
         (status = 200, description = "Updated; data is the entity id", body = Envelope<String>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
-        (status = 409, description = "40003 attribute in use, 40005 locked, 40901 name taken, 40902 stale version", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 409, description = "40003 attribute in use, 40005 locked, 40901 name taken, 40902 stale version", body = V5ErrorBody)))]
 pub(super) async fn update_group(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -239,11 +230,8 @@ async fn set_active(
     responses(
         (status = 200, description = "Inactive; data is the entity id", body = Envelope<String>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
-        (status = 409, description = "40005: the group is locked", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 409, description = "40005: the group is locked", body = V5ErrorBody)))]
 pub(super) async fn deactivate_group(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -261,11 +249,8 @@ pub(super) async fn deactivate_group(
     responses(
         (status = 200, description = "Active; data is the entity id", body = Envelope<String>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
-        (status = 409, description = "40005: the group is locked", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 409, description = "40005: the group is locked", body = V5ErrorBody)))]
 pub(super) async fn activate_group(
     caller: V5Caller,
     State(state): State<AppState>,

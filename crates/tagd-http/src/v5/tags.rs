@@ -33,11 +33,8 @@ pub struct AssignTag {
     responses(
         (status = 200, description = "Assigned; data is the assignment's entity id", body = Envelope<String>),
         (status = 400, description = "40001 missing or malformed parameter, 40002 value does not fit the attribute", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
         (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody),
-        (status = 409, description = "40004: the tag group is inactive", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 409, description = "40004: the tag group is inactive", body = V5ErrorBody)))]
 pub(super) async fn assign_tag(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -73,10 +70,7 @@ pub struct ListUserTags {
     responses(
         (status = 200, description = "The user's tags", body = Envelope<Rows<TagRow>>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 404, description = "40402: no such user", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 404, description = "40402: no such user", body = V5ErrorBody)))]
 pub(super) async fn list_user_tags(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -112,10 +106,7 @@ pub struct RemoveTag {
     responses(
         (status = 200, description = "Removed; data is the assignment's entity id, or null when there was none", body = Envelope<Option<String>>),
         (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody)))]
 pub(super) async fn remove_tag(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -152,10 +143,7 @@ pub struct CreateUser {
     request_body = CreateUser,
     responses(
         (status = 200, description = "Registered (or already was); data is the user id", body = Envelope<String>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
-        (status = 401, description = "40101: bad token", body = V5ErrorBody),
-        (status = 403, description = "40301: corp_id or X-APP-ID does not match the token", body = V5ErrorBody),
-        (status = 500, description = "50001: internal error", body = V5ErrorBody)))]
+        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody)))]
 pub(super) async fn create_user(
     caller: V5Caller,
     State(state): State<AppState>,
