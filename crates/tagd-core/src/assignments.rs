@@ -1,10 +1,22 @@
-//! Assignments of typed tag values to users: the store's contract.
+//! Assignments of typed tag values to users: the rules every way of assigning shares (v5
+//! assign, batch assign, import), and the store's contract.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::idempotency::Recorder;
 use crate::ids::{ExternalId, OrgId, UserId};
 use crate::model::*;
+use crate::value::TagValue;
 use async_trait::async_trait;
+
+/// The value an assignment to `group` sets from `raw`, or why it may not be set: an inactive
+/// group takes no assignment (`GroupInactive`), and the value must fit the group's attribute
+/// (`InvalidValue`).
+pub fn value_to_assign(group: &TagGroup, raw: &str) -> Result<TagValue> {
+    if !group.is_active {
+        return Err(Error::GroupInactive);
+    }
+    TagValue::parse(group.attribute, raw)
+}
 
 /// Assignments.
 #[async_trait]
@@ -46,4 +58,28 @@ pub trait Assignments: Send + Sync {
         org: OrgId,
         assignment: &ExternalId,
     ) -> Result<Vec<HistoryEntry>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::tests::group;
+
+    #[test]
+    fn an_inactive_group_refuses_before_the_value_is_parsed() {
+        let mut number = group();
+        assert_eq!(
+            value_to_assign(&number, "1250.5").ok(),
+            Some(TagValue::Number(1250.5))
+        );
+        assert!(matches!(
+            value_to_assign(&number, "lots"),
+            Err(Error::InvalidValue(_))
+        ));
+        number.is_active = false;
+        assert!(matches!(
+            value_to_assign(&number, "lots"),
+            Err(Error::GroupInactive)
+        ));
+    }
 }

@@ -99,10 +99,7 @@ pub(crate) async fn assign(
         .ok_or(Error::GroupNotFound)?;
     let group = records::tag_group(row.as_ref())?;
     let user_ref = row.opt_int("user_ref")?.ok_or(Error::UserNotFound)?;
-    if !group.is_active {
-        return Err(Error::GroupInactive);
-    }
-    let value = TagValue::parse(group.attribute, &command.raw_value)?;
+    let value = tagd_core::assignments::value_to_assign(&group, &command.raw_value)?;
     let write = Write {
         org,
         refs: (user_ref, group.id),

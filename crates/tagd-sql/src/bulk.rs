@@ -201,7 +201,6 @@ impl GroupCache {
         };
         Ok(match index {
             None => Err(Refusal::GroupNotFound),
-            Some(i) if !self.groups[i].is_active => Err(Refusal::GroupInactive),
             Some(i) => Ok(i),
         })
     }
@@ -224,7 +223,7 @@ async fn import(
             None => Ok(None),
             Some(a) => match cache.resolve(conn, locks.share, org, &a.group).await? {
                 Err(refusal) => Err(refusal),
-                Ok(g) => TagValue::parse(cache.groups[g].attribute, &a.raw_value)
+                Ok(g) => tagd_core::assignments::value_to_assign(&cache.groups[g], &a.raw_value)
                     .map(|value| Some((g, value)))
                     .map_err(Refusal::from),
             },

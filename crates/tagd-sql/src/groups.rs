@@ -241,13 +241,8 @@ pub(crate) async fn update(
     executor: &Executor,
 ) -> Result<TagGroup> {
     let org = current.org_id;
-    if current.is_locked {
-        return Err(Error::GroupLocked);
-    }
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(Error::StaleVersion);
-    }
-    if fields.attribute != current.attribute {
+    tagd_core::groups::check_edit(current, expected_version)?;
+    tagd_core::groups::check_attribute_change(current, fields, || async {
         let live = conn
             .fetch_optional(
                 "SELECT COUNT(*) AS n FROM tag_assignments \
@@ -255,14 +250,10 @@ pub(crate) async fn update(
                 &[org.0.into(), current.id.into()],
             )
             .await
-            .map_err(internal)?
-            .map(|r| r.int("n"))
-            .transpose()?
-            .unwrap_or(0);
-        if live > 0 {
-            return Err(Error::AttributeInUse);
-        }
-    }
+            .map_err(internal)?;
+        Ok(live.map(|r| r.int("n")).transpose()?.unwrap_or(0))
+    })
+    .await?;
     ensure_names_free(conn, org, fields, current.id).await?;
     let row = conn
         .fetch_optional(
@@ -312,8 +303,10 @@ pub(crate) async fn set_flag(
     executor: &Executor,
 ) -> Result<TagGroup> {
     let (column, now_on) = match flag {
-        Flag::Active if current.is_locked => return Err(Error::GroupLocked),
-        Flag::Active => ("is_active", current.is_active),
+        Flag::Active => {
+            tagd_core::groups::check_activation(&current)?;
+            ("is_active", current.is_active)
+        }
         Flag::Locked => ("is_locked", current.is_locked),
     };
     if now_on == on {
