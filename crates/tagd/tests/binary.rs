@@ -2,9 +2,12 @@
 //! and PostgreSQL, and a clean exit on SIGTERM.
 
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use support::process::{free_port, TagdProcess, ADMIN_TOKEN};
 use tagd_store_tests::harness;
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn tagd(database: &str, args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_tagd"))
@@ -95,94 +98,19 @@ fn the_cli_creates_organizations_apps_credentials_and_users_and_prints_json() {
         .contains("corp_id"));
 }
 
-struct Server {
-    child: Child,
-    address: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-const ADMIN_TOKEN: &str = "binary-test-token-0123456789abcdef0123";
-
-fn start_server(database: &str) -> Server {
-    start_server_with(database, &[])
-}
-
-fn start_server_with(database: &str, extra: &[&str]) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            database,
-        ])
-        .args(extra)
-        .env("TAGD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tagd serve starts");
-    let address = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, address };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("tagd serve did not listen within 30 s");
-}
-
-impl Server {
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tagd did not stop within 15 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-async fn create_org_over_http(server: &Server) -> Value {
-    let client = reqwest::Client::new();
-    let response = client
-        .post(format!("{}/admin/v1/orgs", server.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({"name": "Acme"}))
-        .send()
+/// Creates an organization through the server's admin API; the answer's JSON.
+async fn create_org_over_http(server: &TagdProcess) -> Value {
+    let admin = server.admin(reqwest::Client::new());
+    admin
+        .created("/admin/v1/orgs", &serde_json::json!({"name": "Acme"}))
         .await
-        .expect("sent");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("JSON")
 }
 
 #[tokio::test]
 async fn serve_on_sqlite_answers_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}", dir.path().join("serve.db").display());
-    let server = start_server(&db);
+    let server = TagdProcess::start(&db, &[], None).await;
     let ready: Value = reqwest::get(format!("{}/readyz", server.address))
         .await
         .expect("sent")
@@ -191,7 +119,10 @@ async fn serve_on_sqlite_answers_and_exits_zero_on_sigterm() {
         .expect("JSON");
     assert_eq!(ready["database"], "sqlite");
     create_org_over_http(&server).await;
-    assert!(server.terminate().success(), "SIGTERM drains and exits 0");
+    assert!(
+        server.terminate().await.success(),
+        "SIGTERM drains and exits 0"
+    );
     assert!(
         dir.path().join("serve.db").exists(),
         "the database file was created"
@@ -203,7 +134,7 @@ async fn serve_with_a_postgres_url_serves_the_same_api_from_postgresql() {
     let Some(fixture) = harness::postgres().await else {
         return;
     };
-    let server = start_server(&fixture.url);
+    let server = TagdProcess::start(&fixture.url, &[], None).await;
     let ready: Value = reqwest::get(format!("{}/readyz", server.address))
         .await
         .expect("sent")
@@ -223,7 +154,7 @@ async fn serve_with_a_postgres_url_serves_the_same_api_from_postgresql() {
             .is_some(),
         "written to PostgreSQL"
     );
-    assert!(server.terminate().success());
+    assert!(server.terminate().await.success());
     fixture.cleanup().await;
 }
 
@@ -241,6 +172,7 @@ fn an_admin_token_under_32_characters_is_refused_at_start_and_help_names_the_var
     assert!(stderr.contains("at least 32 characters"), "{stderr}");
     let help = Command::new(env!("CARGO_BIN_EXE_tagd"))
         .args(["serve", "--help"])
+        .env("TAGD_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()
         .expect("tagd runs");
     let help = String::from_utf8_lossy(&help.stdout);
@@ -253,10 +185,7 @@ fn an_admin_token_under_32_characters_is_refused_at_start_and_help_names_the_var
     ] {
         assert!(help.contains(setting), "{setting} missing from --help");
     }
-    assert!(
-        !help.contains("binary-test-token"),
-        "no token value is shown"
-    );
+    assert!(!help.contains(ADMIN_TOKEN), "no token value is shown");
 }
 
 #[tokio::test]
@@ -265,7 +194,7 @@ async fn with_admin_listen_the_admin_api_is_served_there_and_not_on_the_public_a
     let db = format!("sqlite://{}", dir.path().join("split.db").display());
     let admin_port = free_port();
     let admin_address = format!("127.0.0.1:{admin_port}");
-    let server = start_server_with(&db, &["--admin-listen", &admin_address]);
+    let server = TagdProcess::start(&db, &["--admin-listen", &admin_address], None).await;
     let client = reqwest::Client::new();
     let create = |base: String| {
         client
@@ -293,7 +222,7 @@ async fn with_admin_listen_the_admin_api_is_served_there_and_not_on_the_public_a
         .expect("sent");
     assert_eq!(ready.status(), 200);
     assert!(
-        server.terminate().success(),
+        server.terminate().await.success(),
         "both addresses drain and exit 0"
     );
 }
@@ -433,6 +362,7 @@ fn the_readme_settings_table_matches_serve_help() {
     let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
     let help = Command::new(env!("CARGO_BIN_EXE_tagd"))
         .args(["serve", "--help"])
+        .env("TAGD_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()
         .expect("tagd runs");
     let help = String::from_utf8_lossy(&help.stdout).into_owned();

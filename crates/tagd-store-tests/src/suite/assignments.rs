@@ -2,50 +2,22 @@ use super::*;
 
 pub async fn assigning_parses_the_value_and_refuses_unknown_groups_and_users(store: DynStore) {
     let w = world(&store, "Acme").await;
-    let a = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.number, "u1", "1250.5"),
-            &Recorder::none(),
-        )
+    let a = assign(&store, w.org.id, &w.number, "u1", "1250.5")
         .await
         .expect("number");
     assert_eq!(a.value, TagValue::Number(1250.5));
-    let s = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.text, "u1", "Pune"),
-            &Recorder::none(),
-        )
+    let s = assign(&store, w.org.id, &w.text, "u1", "Pune")
         .await
         .expect("string");
     assert_eq!(s.value, TagValue::String("Pune".into()));
-    let bad = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.number, "u1", "lots"),
-            &Recorder::none(),
-        )
-        .await;
+    let bad = assign(&store, w.org.id, &w.number, "u1", "lots").await;
     assert!(matches!(bad, Err(Error::InvalidValue(_))), "{bad:?}");
-    let bad_flag = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "maybe"),
-            &Recorder::none(),
-        )
-        .await;
+    let bad_flag = assign(&store, w.org.id, &w.flag, "u1", "maybe").await;
     assert!(
         matches!(bad_flag, Err(Error::InvalidValue(_))),
         "{bad_flag:?}"
     );
-    let no_user = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "ghost", "True"),
-            &Recorder::none(),
-        )
-        .await;
+    let no_user = assign(&store, w.org.id, &w.flag, "ghost", "True").await;
     assert!(matches!(no_user, Err(Error::UserNotFound)), "{no_user:?}");
     let mut no_group = assign_command(&w.flag, "u1", "True");
     no_group.tags_group_id = ExternalId::generate();
@@ -66,12 +38,7 @@ pub async fn reassigning_keeps_the_entity_id_bumps_the_version_and_records_histo
     store: DynStore,
 ) {
     let w = world(&store, "Acme").await;
-    let first = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.text, "u1", "Pune"),
-            &Recorder::none(),
-        )
+    let first = assign(&store, w.org.id, &w.text, "u1", "Pune")
         .await
         .expect("first");
     assert_eq!(
@@ -123,23 +90,10 @@ pub async fn reassigning_keeps_the_entity_id_bumps_the_version_and_records_histo
 
 pub async fn removing_soft_deletes_and_a_later_assign_revives_the_same_row(store: DynStore) {
     let w = world(&store, "Acme").await;
-    let first = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    let first = assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assigned");
-    let removed = store
-        .remove_assignment(
-            w.org.id,
-            &w.flag.entity_id,
-            &user("u1"),
-            &app_executor(),
-            Source::OpenApi,
-            &Recorder::none(),
-        )
+    let removed = remove(&store, w.org.id, &w.flag, "u1")
         .await
         .expect("removed")
         .expect("there was a live assignment");
@@ -150,24 +104,11 @@ pub async fn removing_soft_deletes_and_a_later_assign_revives_the_same_row(store
         .await
         .expect("list")
         .is_empty());
-    let nothing = store
-        .remove_assignment(
-            w.org.id,
-            &w.flag.entity_id,
-            &user("u1"),
-            &app_executor(),
-            Source::OpenApi,
-            &Recorder::none(),
-        )
+    let nothing = remove(&store, w.org.id, &w.flag, "u1")
         .await
         .expect("removing again is a no-op");
     assert_eq!(nothing, None);
-    let revived = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    let revived = assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("again");
     assert_eq!(

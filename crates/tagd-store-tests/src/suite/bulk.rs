@@ -157,12 +157,7 @@ pub async fn an_import_registers_users_and_sets_values_with_source_import(store:
 
 pub async fn importing_the_same_rows_again_changes_nothing(store: DynStore) {
     let w = world(&store, "Acme").await;
-    let by_api = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.text, "u1", "Pune"),
-            &Recorder::none(),
-        )
+    let by_api = assign(&store, w.org.id, &w.text, "u1", "Pune")
         .await
         .expect("assigned through v5");
     let rows: Vec<ImportRow> = (0..40)
@@ -205,23 +200,14 @@ pub async fn importing_the_same_rows_again_changes_nothing(store: DynStore) {
 
 pub async fn refused_rows_carry_their_reason_and_the_others_load(store: DynStore) {
     let w = world(&store, "Acme").await;
-    let old = store
-        .create_tag_group(
-            w.org.id,
-            &fields("Old", "old", Attribute::Number, "follow_up"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("group");
-    store
-        .set_tag_group_active(
-            w.org.id,
-            &old.entity_id,
-            false,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let old = create_group(
+        &store,
+        w.org.id,
+        &fields("Old", "old", Attribute::Number, "follow_up"),
+    )
+    .await
+    .expect("group");
+    set_active(&store, w.org.id, &old, false)
         .await
         .expect("deactivated");
     let rows = [
@@ -299,31 +285,13 @@ pub async fn refused_rows_carry_their_reason_and_the_others_load(store: DynStore
 
 pub async fn rows_of_one_pair_apply_in_order_each_with_its_history_entry(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.number, "u1", "1"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.number, "u1", "1")
         .await
         .expect("assigned");
-    let flag = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    let flag = assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assigned");
-    store
-        .remove_assignment(
-            w.org.id,
-            &w.flag.entity_id,
-            &user("u1"),
-            &app_executor(),
-            Source::OpenApi,
-            &Recorder::none(),
-        )
+    remove(&store, w.org.id, &w.flag, "u1")
         .await
         .expect("removed");
     let rows = [
@@ -413,12 +381,7 @@ pub async fn rows_of_one_pair_apply_in_order_each_with_its_history_entry(store: 
 pub async fn an_import_into_one_organization_never_touches_another(store: DynStore) {
     let a = world(&store, "A").await;
     let b = world(&store, "B").await;
-    store
-        .assign(
-            b.org.id,
-            &assign_command(&b.flag, "u1", "False"),
-            &Recorder::none(),
-        )
+    assign(&store, b.org.id, &b.flag, "u1", "False")
         .await
         .expect("B's own assignment");
     let b_before = state(&store, b.org.id).await;
@@ -475,15 +438,7 @@ pub async fn export_pages_by_key_through_live_assignments_then_bare_users(store:
     rows.push(register("bare1"));
     let report = import(&store, w.org.id, &rows).await;
     assert_eq!(counts(&report), (7, 0, 0));
-    store
-        .remove_assignment(
-            w.org.id,
-            &w.flag.entity_id,
-            &user("e3"),
-            &app_executor(),
-            Source::OpenApi,
-            &Recorder::none(),
-        )
+    remove(&store, w.org.id, &w.flag, "e3")
         .await
         .expect("removed");
     for page in [1, 2, 5, 1000] {

@@ -2,20 +2,18 @@ use super::*;
 
 pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: DynStore) {
     let org = store.create_org("Acme").await.expect("org");
-    let group = store
-        .create_tag_group(
-            org.id,
-            &fields(
-                "group_possible",
-                "champion_26004",
-                Attribute::Define,
-                "follow_up",
-            ),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("created");
+    let group = create_group(
+        &store,
+        org.id,
+        &fields(
+            "group_possible",
+            "champion_26004",
+            Attribute::Define,
+            "follow_up",
+        ),
+    )
+    .await
+    .expect("created");
     assert!(group.is_active && !group.is_auto && !group.is_locked && !group.is_deleted);
     assert_eq!((group.group_type.as_str(), group.version), ("custom", 0));
     assert_eq!(group.calculation_rules, serde_json::json!({}));
@@ -31,46 +29,21 @@ pub async fn a_new_tag_group_is_active_custom_unlocked_at_version_zero(store: Dy
 pub async fn names_and_variable_names_are_unique_per_organization_only(store: DynStore) {
     let a = store.create_org("A").await.expect("a");
     let b = store.create_org("B").await.expect("b");
-    store
-        .create_tag_group(
-            a.id,
-            &fields("VIP", "vip", Attribute::Define, "c"),
-            &app_executor(),
-            &Recorder::none(),
-        )
+    create_group(&store, a.id, &fields("VIP", "vip", Attribute::Define, "c"))
         .await
         .expect("first");
-    let same_name = store
-        .create_tag_group(
-            a.id,
-            &fields("VIP", "vip2", Attribute::Define, "c"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let same_name =
+        create_group(&store, a.id, &fields("VIP", "vip2", Attribute::Define, "c")).await;
     assert!(
         matches!(&same_name, Err(Error::Duplicate(w)) if w == "name"),
         "{same_name:?}"
     );
-    let same_var = store
-        .create_tag_group(
-            a.id,
-            &fields("VIP2", "vip", Attribute::Define, "c"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let same_var = create_group(&store, a.id, &fields("VIP2", "vip", Attribute::Define, "c")).await;
     assert!(
         matches!(&same_var, Err(Error::Duplicate(w)) if w == "variable_name"),
         "{same_var:?}"
     );
-    store
-        .create_tag_group(
-            b.id,
-            &fields("VIP", "vip", Attribute::Define, "c"),
-            &app_executor(),
-            &Recorder::none(),
-        )
+    create_group(&store, b.id, &fields("VIP", "vip", Attribute::Define, "c"))
         .await
         .expect("another organization may use the same names");
 }
@@ -80,25 +53,21 @@ pub async fn tag_groups_are_listed_by_category_in_ctime_then_entity_id_order_wit
 ) {
     let org = store.create_org("Acme").await.expect("org");
     for i in 0..5 {
-        store
-            .create_tag_group(
-                org.id,
-                &fields(&format!("g{i}"), &format!("g{i}"), Attribute::Define, "b2b"),
-                &app_executor(),
-                &Recorder::none(),
-            )
-            .await
-            .expect("created");
-    }
-    store
-        .create_tag_group(
+        create_group(
+            &store,
             org.id,
-            &fields("other", "other", Attribute::Define, "b2c"),
-            &app_executor(),
-            &Recorder::none(),
+            &fields(&format!("g{i}"), &format!("g{i}"), Attribute::Define, "b2b"),
         )
         .await
-        .expect("other");
+        .expect("created");
+    }
+    create_group(
+        &store,
+        org.id,
+        &fields("other", "other", Attribute::Define, "b2c"),
+    )
+    .await
+    .expect("other");
     let category = Category::parse("b2b").expect("valid");
     let all = store
         .list_tag_groups(org.id, &category, 0, 1000)
@@ -129,15 +98,7 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
         Attribute::Define,
         "loyalty",
     );
-    let updated = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &edit,
-            Some(0),
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let updated = update(&store, w.org.id, &w.flag, &edit, Some(0))
         .await
         .expect("updated");
     assert_eq!(updated.version, 1);
@@ -146,40 +107,14 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
         ("VIP customers", "loyalty")
     );
     assert_eq!(updated.entity_id, w.flag.entity_id);
-    let stale = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &edit,
-            Some(0),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let stale = update(&store, w.org.id, &w.flag, &edit, Some(0)).await;
     assert!(matches!(stale, Err(Error::StaleVersion)), "{stale:?}");
-    let unversioned = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &edit,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let unversioned = update(&store, w.org.id, &w.flag, &edit, None)
         .await
         .expect("ok");
     assert_eq!(unversioned.version, 2);
     let clash = fields("City", "vip_customers", Attribute::Define, "loyalty");
-    let dup = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &clash,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let dup = update(&store, w.org.id, &w.flag, &clash, None).await;
     assert!(matches!(dup, Err(Error::Duplicate(_))), "{dup:?}");
     let missing = store
         .update_tag_group(
@@ -196,46 +131,16 @@ pub async fn updating_a_group_bumps_its_version_and_refuses_a_stale_one(store: D
 
 pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assigned");
     let to_number = fields("VIP", "vip", Attribute::Number, "follow_up");
-    let refused = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &to_number,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let refused = update(&store, w.org.id, &w.flag, &to_number, None).await;
     assert!(matches!(refused, Err(Error::AttributeInUse)), "{refused:?}");
-    store
-        .remove_assignment(
-            w.org.id,
-            &w.flag.entity_id,
-            &user("u1"),
-            &app_executor(),
-            Source::OpenApi,
-            &Recorder::none(),
-        )
+    remove(&store, w.org.id, &w.flag, "u1")
         .await
         .expect("removed");
-    let changed = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &to_number,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let changed = update(&store, w.org.id, &w.flag, &to_number, None)
         .await
         .expect("free now");
     assert_eq!(changed.attribute, Attribute::Number);
@@ -243,43 +148,18 @@ pub async fn the_attribute_cannot_change_while_live_assignments_exist(store: Dyn
 
 pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assigned");
-    let off = store
-        .set_tag_group_active(
-            w.org.id,
-            &w.flag.entity_id,
-            false,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let off = set_active(&store, w.org.id, &w.flag, false)
         .await
         .expect("off");
     assert!(!off.is_active);
-    let again = store
-        .set_tag_group_active(
-            w.org.id,
-            &w.flag.entity_id,
-            false,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let again = set_active(&store, w.org.id, &w.flag, false)
         .await
         .expect("off again");
     assert_eq!(again, off);
-    let refused = store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "False"),
-            &Recorder::none(),
-        )
-        .await;
+    let refused = assign(&store, w.org.id, &w.flag, "u1", "False").await;
     assert!(matches!(refused, Err(Error::GroupInactive)), "{refused:?}");
     let kept = store
         .list_user_assignments(w.org.id, &user("u1"))
@@ -287,23 +167,11 @@ pub async fn an_inactive_group_refuses_assignments_and_activation_is_idempotent(
         .expect("listed");
     assert_eq!(kept.len(), 1, "an inactive group keeps its assignments");
     assert_eq!(kept[0].value, TagValue::Define(true));
-    let on = store
-        .set_tag_group_active(
-            w.org.id,
-            &w.flag.entity_id,
-            true,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    let on = set_active(&store, w.org.id, &w.flag, true)
         .await
         .expect("on");
     assert!(on.is_active);
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "False"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.flag, "u1", "False")
         .await
         .expect("accepted again");
 }
@@ -316,33 +184,11 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         .expect("locked");
     assert!(locked.is_locked);
     let edit = fields("VIP2", "vip2", Attribute::Define, "follow_up");
-    let refused = store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &edit,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let refused = update(&store, w.org.id, &w.flag, &edit, None).await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
-    let refused = store
-        .set_tag_group_active(
-            w.org.id,
-            &w.flag.entity_id,
-            false,
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let refused = set_active(&store, w.org.id, &w.flag, false).await;
     assert!(matches!(refused, Err(Error::GroupLocked)), "{refused:?}");
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assignments still work");
     let unlocked = store
@@ -355,15 +201,7 @@ pub async fn a_locked_group_refuses_edits_and_activation_but_takes_assignments(s
         Executor::operator(),
         "the last writer is recorded"
     );
-    store
-        .update_tag_group(
-            w.org.id,
-            &w.flag.entity_id,
-            &edit,
-            None,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    update(&store, w.org.id, &w.flag, &edit, None)
         .await
         .expect("editable again");
 }

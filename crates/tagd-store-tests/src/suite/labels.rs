@@ -1,26 +1,5 @@
 use super::*;
-use tagd_core::labels::{LabelChange, LabelWarning};
-
-fn label(name: &str) -> LabelName {
-    LabelName::parse_optional(name)
-        .expect("valid")
-        .expect("not blank")
-}
-
-fn change(add: &[&str], remove: &[&str]) -> LabelChange {
-    LabelChange {
-        add: add.iter().map(|n| label(n)).collect(),
-        remove: remove.iter().map(|n| label(n)).collect(),
-    }
-}
-
-fn v2_executor() -> Executor {
-    Executor {
-        kind: ExecutorKind::Credential,
-        id: 7,
-        name: "loyalty".into(),
-    }
-}
+use tagd_core::labels::LabelWarning;
 
 async fn label_names(store: &DynStore, org: OrgId, user_id: &str) -> Vec<String> {
     let labels = store
@@ -34,15 +13,13 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
     store: DynStore,
 ) {
     let w = world(&store, "Acme").await;
-    let old = store
-        .create_tag_group(
-            w.org.id,
-            &fields("Old1 Customer1", "old1", Attribute::Define, "label"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("group");
+    let old = create_group(
+        &store,
+        w.org.id,
+        &fields("Old1 Customer1", "old1", Attribute::Define, "label"),
+    )
+    .await
+    .expect("group");
     let warnings = store
         .change_labels(
             w.org.id,
@@ -72,14 +49,7 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
         .iter()
         .all(|a| a.source == Source::V2Api && a.executor == v2_executor()));
     assert!(listed.iter().all(|a| a.value == TagValue::Define(true)));
-    let warnings = store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&[], &["Old1 Customer1"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    let warnings = relabel(&store, w.org.id, "u1", &[], &["Old1 Customer1"])
         .await
         .expect("applied");
     assert!(warnings.is_empty());
@@ -99,14 +69,7 @@ pub async fn a_label_added_and_removed_in_one_request_records_both_changes_in_or
     let change_of = |add: &'static [&'static str], remove: &'static [&'static str]| {
         let store = store.clone();
         async move {
-            store
-                .change_labels(
-                    w.org.id,
-                    &user("u1"),
-                    &change(add, remove),
-                    &v2_executor(),
-                    &Recorder::none(),
-                )
+            relabel(&store, w.org.id, "u1", add, remove)
                 .await
                 .expect("applied")
         }
@@ -144,15 +107,13 @@ pub async fn a_label_added_and_removed_in_one_request_records_both_changes_in_or
 
 pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .create_tag_group(
-            w.org.id,
-            &fields("Churn risk", "churn", Attribute::Define, "label"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("group");
+    create_group(
+        &store,
+        w.org.id,
+        &fields("Churn risk", "churn", Attribute::Define, "label"),
+    )
+    .await
+    .expect("group");
     let warnings = store
         .change_labels(
             w.org.id,
@@ -170,24 +131,10 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
             LabelWarning::not_found("Unknown")
         ]
     );
-    store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, w.org.id, "u1", &["VIP"], &[])
         .await
         .expect("added");
-    let warnings = store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&[], &["Churn risk"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    let warnings = relabel(&store, w.org.id, "u1", &[], &["Churn risk"])
         .await
         .expect("applied");
     assert!(
@@ -199,14 +146,7 @@ pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: Dyn
 
 pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, w.org.id, "u1", &["VIP"], &[])
         .await
         .expect("first");
     store
@@ -233,15 +173,7 @@ pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
 
 pub async fn change_labels_for_an_unknown_customer_is_refused_and_changes_nothing(store: DynStore) {
     let w = world(&store, "Acme").await;
-    let refused = store
-        .change_labels(
-            w.org.id,
-            &user("ghost"),
-            &change(&["VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
-        .await;
+    let refused = relabel(&store, w.org.id, "ghost", &["VIP"], &[]).await;
     assert!(matches!(refused, Err(Error::UserNotFound)), "{refused:?}");
     let holders = store
         .count_label_holders(w.org.id, "VIP")
@@ -252,24 +184,10 @@ pub async fn change_labels_for_an_unknown_customer_is_refused_and_changes_nothin
 
 pub async fn inactive_groups_and_typed_groups_are_not_labels(store: DynStore) {
     let w = world(&store, "Acme").await;
-    store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, w.org.id, "u1", &["VIP"], &[])
         .await
         .expect("added");
-    store
-        .set_tag_group_active(
-            w.org.id,
-            &w.flag.entity_id,
-            false,
-            &app_executor(),
-            &Recorder::none(),
-        )
+    set_active(&store, w.org.id, &w.flag, false)
         .await
         .expect("deactivated");
     let warnings = store
@@ -316,14 +234,7 @@ pub async fn label_holders_are_paged_in_numeric_customer_order_ignoring_label_ca
             .await
             .expect("user");
         if id != "u1" {
-            store
-                .change_labels(
-                    w.org.id,
-                    &user(id),
-                    &change(&["VIP"], &[]),
-                    &v2_executor(),
-                    &Recorder::none(),
-                )
+            relabel(&store, w.org.id, id, &["VIP"], &[])
                 .await
                 .expect("added");
         }
@@ -365,14 +276,7 @@ pub async fn label_holders_are_paged_in_numeric_customer_order_ignoring_label_ca
 pub async fn labels_of_one_organization_are_invisible_to_another(store: DynStore) {
     let a = world(&store, "A").await;
     let b = world(&store, "B").await;
-    store
-        .change_labels(
-            a.org.id,
-            &user("u1"),
-            &change(&["VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, a.org.id, "u1", &["VIP"], &[])
         .await
         .expect("added");
     assert!(label_names(&store, b.org.id, "u1").await.is_empty());
@@ -390,14 +294,7 @@ pub async fn labels_of_one_organization_are_invisible_to_another(store: DynStore
         .is_empty());
     let b_catalog = store.list_label_groups(b.org.id).await.expect("catalog");
     assert!(b_catalog.iter().all(|g| g.org_id == b.org.id));
-    store
-        .change_labels(
-            b.org.id,
-            &user("u1"),
-            &change(&[], &["VIP"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, b.org.id, "u1", &[], &["VIP"])
         .await
         .expect("applied in B");
     assert_eq!(

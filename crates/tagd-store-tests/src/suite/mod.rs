@@ -17,6 +17,7 @@ pub use security::*;
 pub use tenancy::*;
 
 use std::sync::Arc;
+use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
 
 pub type DynStore = Arc<dyn Store>;
@@ -58,6 +59,113 @@ pub(crate) fn assign_command(group: &TagGroup, user_id: &str, value: &str) -> As
     }
 }
 
+pub(crate) fn label(name: &str) -> LabelName {
+    LabelName::parse_optional(name)
+        .expect("valid")
+        .expect("not blank")
+}
+
+pub(crate) fn change(add: &[&str], remove: &[&str]) -> LabelChange {
+    LabelChange {
+        add: add.iter().map(|n| label(n)).collect(),
+        remove: remove.iter().map(|n| label(n)).collect(),
+    }
+}
+
+pub(crate) fn v2_executor() -> Executor {
+    Executor {
+        kind: ExecutorKind::Credential,
+        id: 7,
+        name: "loyalty".into(),
+    }
+}
+
+/// Assigns `value` to `user_id` in `group`, as the test app, outside any request.
+pub(crate) async fn assign(
+    store: &DynStore,
+    org: OrgId,
+    group: &TagGroup,
+    user_id: &str,
+    value: &str,
+) -> Result<Assignment> {
+    let command = assign_command(group, user_id, value);
+    store.assign(org, &command, &Recorder::none()).await
+}
+
+/// Removes `user_id`'s value of `group`, as the test app, outside any request.
+pub(crate) async fn remove(
+    store: &DynStore,
+    org: OrgId,
+    group: &TagGroup,
+    user_id: &str,
+) -> Result<Option<Assignment>> {
+    let (executor, none) = (app_executor(), Recorder::none());
+    let user_id = user(user_id);
+    store
+        .remove_assignment(
+            org,
+            &group.entity_id,
+            &user_id,
+            &executor,
+            Source::OpenApi,
+            &none,
+        )
+        .await
+}
+
+/// Creates a tag group, as the test app, outside any request.
+pub(crate) async fn create_group(
+    store: &DynStore,
+    org: OrgId,
+    fields: &TagGroupFields,
+) -> Result<TagGroup> {
+    let (executor, none) = (app_executor(), Recorder::none());
+    store.create_tag_group(org, fields, &executor, &none).await
+}
+
+/// Edits a tag group, as the test app, outside any request.
+pub(crate) async fn update(
+    store: &DynStore,
+    org: OrgId,
+    group: &TagGroup,
+    fields: &TagGroupFields,
+    expected_version: Option<i64>,
+) -> Result<TagGroup> {
+    let (executor, none) = (app_executor(), Recorder::none());
+    let id = &group.entity_id;
+    store
+        .update_tag_group(org, id, fields, expected_version, &executor, &none)
+        .await
+}
+
+/// Activates or deactivates a tag group, as the test app, outside any request.
+pub(crate) async fn set_active(
+    store: &DynStore,
+    org: OrgId,
+    group: &TagGroup,
+    on: bool,
+) -> Result<TagGroup> {
+    let (executor, none) = (app_executor(), Recorder::none());
+    store
+        .set_tag_group_active(org, &group.entity_id, on, &executor, &none)
+        .await
+}
+
+/// changeLabels for `user_id`, as a v2 credential, outside any request.
+pub(crate) async fn relabel(
+    store: &DynStore,
+    org: OrgId,
+    user_id: &str,
+    add: &[&str],
+    remove: &[&str],
+) -> Result<Vec<LabelWarning>> {
+    let (executor, none) = (v2_executor(), Recorder::none());
+    let change = change(add, remove);
+    store
+        .change_labels(org, &user(user_id), &change, &executor, &none)
+        .await
+}
+
 /// An organization with one registered user `u1` and one group of each attribute.
 pub(crate) struct World {
     pub org: Organization,
@@ -76,13 +184,7 @@ pub(crate) async fn world(store: &DynStore, name: &str) -> World {
         let store = store.clone();
         let org = org.id;
         async move {
-            store
-                .create_tag_group(
-                    org,
-                    &fields(n, v, a, "follow_up"),
-                    &app_executor(),
-                    &Recorder::none(),
-                )
+            create_group(&store, org, &fields(n, v, a, "follow_up"))
                 .await
                 .expect("group created")
         }

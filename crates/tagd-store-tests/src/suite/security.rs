@@ -5,24 +5,14 @@ use super::*;
 use tagd_core::labels::LabelChange;
 use tagd_core::secrets::sha256_hex;
 
-fn v2_executor() -> Executor {
-    Executor {
-        kind: ExecutorKind::Credential,
-        id: 7,
-        name: "loyalty".into(),
-    }
-}
-
 async fn label_group(store: &DynStore, org: OrgId, name: &str, variable: &str) -> TagGroup {
-    store
-        .create_tag_group(
-            org,
-            &fields(name, variable, Attribute::Define, "label"),
-            &app_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("label created")
+    create_group(
+        store,
+        org,
+        &fields(name, variable, Attribute::Define, "label"),
+    )
+    .await
+    .expect("label created")
 }
 
 async fn give_labels(store: &DynStore, org: OrgId, user_id: &str, labels: &[&str]) {
@@ -183,14 +173,12 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                store
-                    .create_tag_group(
-                        org,
-                        &fields(&format!("G{i}"), &format!("g{i}"), Attribute::Define, "c"),
-                        &app_executor(),
-                        &Recorder::none(),
-                    )
-                    .await
+                create_group(
+                    &store,
+                    org,
+                    &fields(&format!("G{i}"), &format!("g{i}"), Attribute::Define, "c"),
+                )
+                .await
             })
         })
         .collect();
@@ -231,13 +219,7 @@ pub async fn the_tag_group_cap_holds_under_concurrent_creates(store: DynStore) {
     );
     let other = store.create_org("Other").await.expect("org").id;
     assert!(
-        store
-            .create_tag_group(
-                other,
-                &fields("G0", "g0", Attribute::Define, "c"),
-                &app_executor(),
-                &Recorder::none()
-            )
+        create_group(&store, other, &fields("G0", "g0", Attribute::Define, "c"))
             .await
             .is_ok(),
         "another organization's count is its own"
@@ -427,12 +409,7 @@ pub async fn expired_tokens_are_purged_and_live_ones_kept(store: DynStore) {
 pub async fn organizations_are_listed_with_counts_of_what_they_hold(store: DynStore) {
     let w = world(&store, "Acme").await;
     let other = store.create_org("Other").await.expect("org");
-    store
-        .assign(
-            w.org.id,
-            &assign_command(&w.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    assign(&store, w.org.id, &w.flag, "u1", "True")
         .await
         .expect("assigned");
     let listed = store.list_orgs().await.expect("list");

@@ -39,12 +39,7 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
         .create_user(a.org.id, &user("only_in_a"), &Recorder::none())
         .await
         .expect("user");
-    let a_assignment = store
-        .assign(
-            a.org.id,
-            &assign_command(&a.flag, "u1", "True"),
-            &Recorder::none(),
-        )
+    let a_assignment = assign(&store, a.org.id, &a.flag, "u1", "True")
         .await
         .expect("assigned");
     let before = snapshot(&store, &a).await;
@@ -95,61 +90,23 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
     // Writes with B's tenant id answer as if A's ids did not exist.
     let edit = fields("stolen", "stolen", Attribute::Define, "follow_up");
     assert!(matches!(
-        store
-            .update_tag_group(
-                b.org.id,
-                &a.flag.entity_id,
-                &edit,
-                None,
-                &app_executor(),
-                &Recorder::none()
-            )
-            .await,
+        update(&store, b.org.id, &a.flag, &edit, None).await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
-        store
-            .set_tag_group_active(
-                b.org.id,
-                &a.flag.entity_id,
-                false,
-                &app_executor(),
-                &Recorder::none()
-            )
-            .await,
+        set_active(&store, b.org.id, &a.flag, false).await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
-        store
-            .assign(
-                b.org.id,
-                &assign_command(&a.flag, "u1", "False"),
-                &Recorder::none()
-            )
-            .await,
+        assign(&store, b.org.id, &a.flag, "u1", "False").await,
         Err(Error::GroupNotFound)
     ));
     assert!(matches!(
-        store
-            .assign(
-                b.org.id,
-                &assign_command(&b.flag, "only_in_a", "True"),
-                &Recorder::none()
-            )
-            .await,
+        assign(&store, b.org.id, &b.flag, "only_in_a", "True").await,
         Err(Error::UserNotFound)
     ));
     assert!(matches!(
-        store
-            .remove_assignment(
-                b.org.id,
-                &a.flag.entity_id,
-                &user("u1"),
-                &app_executor(),
-                Source::OpenApi,
-                &Recorder::none()
-            )
-            .await,
+        remove(&store, b.org.id, &a.flag, "u1").await,
         Err(Error::GroupNotFound)
     ));
 

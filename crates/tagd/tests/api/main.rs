@@ -1,6 +1,9 @@
 //! HTTP-level tests: a real server on port 0 over a real database, run once on SQLite and once
 //! on PostgreSQL (when `TAGD_TEST_POSTGRES_URL` is set; CI sets it).
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod helpers;
 
 mod admin;
