@@ -73,6 +73,17 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
             (HttpMethod::Delete, item.delete.as_mut()),
         ] {
             let Some(operation) = operation else { continue };
+            if gated {
+                add_dialect_auth(operation, schema == "V5ErrorBody");
+            }
+            if admin {
+                operation.security.get_or_insert_with(|| {
+                    vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "admin_token",
+                        Vec::<String>::new(),
+                    )]
+                });
+            }
             let responses = &mut operation.responses.responses;
             let mut add = |status: &str, description: &str| {
                 responses
@@ -80,7 +91,12 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
                     .or_insert_with(|| error(schema, description).into());
             };
             if matches!(method, HttpMethod::Post | HttpMethod::Put) {
-                add("400", "Malformed body");
+                let malformed = if gated && schema == "V5ErrorBody" {
+                    "40001: missing or malformed parameter"
+                } else {
+                    "Malformed body"
+                };
+                add("400", malformed);
                 add("413", "Request body over 1 MiB");
             }
             if admin {
@@ -96,6 +112,7 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
             if gated {
                 let v5 = schema == "V5ErrorBody";
                 if v5 {
+                    add("400", "40001: missing or malformed parameter");
                     add("401", "40101: missing, unknown or expired token");
                     add("403", "40301: corp_id or X-APP-ID does not match the token");
                     add("500", "50001: internal error");
@@ -117,6 +134,32 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
                 }
             }
         }
+    }
+}
+
+/// What every gated operation of a dialect requires: its security scheme, and for v5 the
+/// `X-APP-ID` header (after the operation's own parameters).
+fn add_dialect_auth(operation: &mut utoipa::openapi::path::Operation, v5: bool) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::Required;
+    let scheme = if v5 { "v5_token" } else { "v2_basic" };
+    operation
+        .security
+        .get_or_insert_with(|| vec![SecurityRequirement::new(scheme, Vec::<String>::new())]);
+    if v5 {
+        let header = ParameterBuilder::new()
+            .name("X-APP-ID")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some("The app the token belongs to"))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(header);
     }
 }
 

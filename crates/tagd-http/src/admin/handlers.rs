@@ -1,6 +1,6 @@
 //! Admin handlers: each parses, calls one operator operation, and answers 201 with JSON.
 
-use super::{AdminError, AdminErrorBody, AdminJson, Operator};
+use super::{AdminError, AdminErrorBody, AdminJson, Operator, OrgAppPath, OrgGroupPath, OrgPath};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,13 +28,10 @@ pub struct OrgCreated {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs", tag = "admin",
-    security(("admin_token" = [])),
     request_body = NewOrg,
     responses(
         (status = 201, description = "Organization created", body = OrgCreated),
-        (status = 400, description = "Invalid body", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 400, description = "Invalid body", body = AdminErrorBody)))]
 pub(super) async fn create_org(
     _: Operator,
     State(state): State<AppState>,
@@ -65,19 +62,16 @@ pub struct AppCreated {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     request_body = NewApp,
     responses(
         (status = 201, description = "App created; the secret is shown once", body = AppCreated),
         (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
-        (status = 404, description = "No such organization", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn create_app(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
     AdminJson(body): AdminJson<NewApp>,
 ) -> Created<AppCreated> {
     let (app, secret) = operator::create_app(state.store.as_ref(), &corp_id, &body.name).await?;
@@ -117,20 +111,17 @@ pub struct CredentialCreated {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     request_body = NewCredential,
     responses(
         (status = 201, description = "Basic credential created", body = CredentialCreated),
         (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
         (status = 404, description = "No such organization", body = AdminErrorBody),
-        (status = 409, description = "User name already taken", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 409, description = "User name already taken", body = AdminErrorBody)))]
 pub(super) async fn create_basic_credential(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
     AdminJson(body): AdminJson<NewCredential>,
 ) -> Created<CredentialCreated> {
     let store = state.store.as_ref();
@@ -166,19 +157,16 @@ pub struct UserCreated {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/users", tag = "admin", operation_id = "admin_create_user",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     request_body = NewUser,
     responses(
         (status = 201, description = "User registered (or already was)", body = UserCreated),
         (status = 400, description = "Invalid body or corp_id", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
-        (status = 404, description = "No such organization", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn create_user(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
     AdminJson(body): AdminJson<NewUser>,
 ) -> Created<UserCreated> {
     let (user, created) =
@@ -204,21 +192,16 @@ pub struct GroupLockState {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/tag-groups/{entity_id}/lock", tag = "admin",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("entity_id" = inline(crate::schemas::ExternalId), Path, description = "The tag group's 32-hex id")),
+    params(OrgGroupPath),
     request_body = GroupLock,
     responses(
         (status = 200, description = "The group's lock state", body = GroupLockState),
         (status = 400, description = "Invalid body or id", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
-        (status = 404, description = "No such organization or tag group", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 404, description = "No such organization or tag group", body = AdminErrorBody)))]
 pub(super) async fn lock_group(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, entity_id)): Path<(String, String)>,
+    Path(OrgGroupPath { corp_id, entity_id }): Path<OrgGroupPath>,
     AdminJson(body): AdminJson<GroupLock>,
 ) -> Result<Json<GroupLockState>, AdminError> {
     let group =
@@ -237,20 +220,15 @@ pub struct TokensRevoked {
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}/revoke-tokens", tag = "admin",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
+    params(OrgAppPath),
     responses(
         (status = 200, description = "Every token of the app is revoked; this server stops accepting them at once, other tagd processes within their token cache time", body = TokensRevoked),
         (status = 400, description = "Invalid id", body = AdminErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = AdminErrorBody),
-        (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody),
-        (status = 500, description = "Internal error", body = AdminErrorBody)))]
+        (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody)))]
 pub(super) async fn revoke_tokens(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, app_id)): Path<(String, String)>,
+    Path(OrgAppPath { corp_id, app_id }): Path<OrgAppPath>,
 ) -> Result<Json<TokensRevoked>, AdminError> {
     let revoked = operator::revoke_app_tokens(state.store.as_ref(), &corp_id, &app_id).await?;
     // This server's cache forgets every token; the next use of each is checked again.

@@ -3,7 +3,9 @@
 //! groups. Each change also empties this server's caches of the credentials it affects, so
 //! it takes effect here at once; other tagd processes follow within their cache times.
 
-use super::{AdminError, AdminErrorBody, AdminJson, Operator};
+use super::{
+    AdminError, AdminErrorBody, AdminJson, Operator, OrgAppPath, OrgCredentialPath, OrgPath,
+};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -58,7 +60,6 @@ pub struct OrgDetail {
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs", tag = "admin", operation_id = "admin_list_orgs",
-    security(("admin_token" = [])),
     responses((status = 200, description = "Every organization, oldest first", body = Vec<OrgView>)))]
 pub(super) async fn list_orgs(_: Operator, State(state): State<AppState>) -> Answer<Vec<OrgView>> {
     let orgs = state.store.list_orgs().await?;
@@ -66,15 +67,14 @@ pub(super) async fn list_orgs(_: Operator, State(state): State<AppState>) -> Ans
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}", tag = "admin", operation_id = "admin_get_org",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "The organization and what it holds", body = OrgDetail),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn get_org(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<OrgDetail> {
     let (org, counts) = operator::describe_org(state.store.as_ref(), &corp_id).await?;
     Ok(Json(OrgDetail {
@@ -96,29 +96,27 @@ async fn set_disabled(state: &AppState, corp_id: &str, disabled: bool) -> Answer
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/disable", tag = "admin", operation_id = "admin_disable_org",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "Disabled: every credential of the organization is refused (at once on this server), its data kept", body = OrgView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn disable_org(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<OrgView> {
     set_disabled(&state, &corp_id, true).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/enable", tag = "admin", operation_id = "admin_enable_org",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "Enabled again", body = OrgView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn enable_org(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<OrgView> {
     set_disabled(&state, &corp_id, false).await
 }
@@ -153,15 +151,14 @@ pub struct NewLimits {
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/limits", tag = "admin", operation_id = "admin_get_limits",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "The cap on tag groups and the count", body = LimitsView),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn get_limits(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<LimitsView> {
     Ok(Json(
         operator::limits(state.store.as_ref(), &corp_id)
@@ -171,8 +168,7 @@ pub(super) async fn get_limits(
 }
 
 #[utoipa::path(put, path = "/admin/v1/orgs/{corp_id}/limits", tag = "admin", operation_id = "admin_set_limits",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     request_body = NewLimits,
     responses(
         (status = 200, description = "The cap in force", body = LimitsView),
@@ -181,7 +177,7 @@ pub(super) async fn get_limits(
 pub(super) async fn set_limits(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
     AdminJson(body): AdminJson<NewLimits>,
 ) -> Answer<LimitsView> {
     let limits = operator::set_limits(state.store.as_ref(), &corp_id, body.max_tag_groups).await?;
@@ -206,15 +202,14 @@ impl From<App> for AppView {
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/apps", tag = "admin", operation_id = "admin_list_apps",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "The organization's apps, without secrets", body = Vec<AppView>),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn list_apps(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<Vec<AppView>> {
     let apps = operator::list_apps(state.store.as_ref(), &corp_id).await?;
     Ok(Json(apps.into_iter().map(AppView::from).collect()))
@@ -240,17 +235,14 @@ fn forget_app_tokens(state: &AppState, app: &App) {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}/rotate-secret", tag = "admin",
     operation_id = "admin_rotate_app_secret",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
+    params(OrgAppPath),
     responses(
         (status = 200, description = "The new secret, shown once", body = SecretRotated),
         (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody)))]
 pub(super) async fn rotate_secret(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, app_id)): Path<(String, String)>,
+    Path(OrgAppPath { corp_id, app_id }): Path<OrgAppPath>,
 ) -> Answer<SecretRotated> {
     let (app, secret) =
         operator::rotate_app_secret(state.store.as_ref(), &corp_id, &app_id).await?;
@@ -270,17 +262,14 @@ pub struct Deleted {
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}", tag = "admin", operation_id = "admin_delete_app",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("app_id" = inline(crate::schemas::ExternalId), Path, description = "The app's 32-hex id")),
+    params(OrgAppPath),
     responses(
         (status = 200, description = "The app and its tokens are gone", body = Deleted),
         (status = 404, description = "No such organization, or no such app in it", body = AdminErrorBody)))]
 pub(super) async fn delete_app(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, app_id)): Path<(String, String)>,
+    Path(OrgAppPath { corp_id, app_id }): Path<OrgAppPath>,
 ) -> Answer<Deleted> {
     let app = operator::delete_app(state.store.as_ref(), &corp_id, &app_id).await?;
     forget_app_tokens(&state, &app);
@@ -304,15 +293,14 @@ impl From<BasicCredential> for CredentialView {
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{corp_id}/basic-credentials", tag = "admin",
     operation_id = "admin_list_basic_credentials",
-    security(("admin_token" = [])),
-    params(("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "The organization's Basic credentials, without passwords", body = Vec<CredentialView>),
         (status = 404, description = "No such organization", body = AdminErrorBody)))]
 pub(super) async fn list_credentials(
     _: Operator,
     State(state): State<AppState>,
-    Path(corp_id): Path<String>,
+    Path(OrgPath { corp_id }): Path<OrgPath>,
 ) -> Answer<Vec<CredentialView>> {
     let credentials = operator::list_basic_credentials(state.store.as_ref(), &corp_id).await?;
     Ok(Json(
@@ -329,10 +317,7 @@ pub struct NewPassword {
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/basic-credentials/{username}/password", tag = "admin",
     operation_id = "admin_set_basic_password",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("username" = String, Path, description = "The credential's user name")),
+    params(OrgCredentialPath),
     request_body = NewPassword,
     responses(
         (status = 200, description = "The password is replaced; the old one is refused from now on", body = CredentialView),
@@ -341,7 +326,7 @@ pub struct NewPassword {
 pub(super) async fn set_password(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, username)): Path<(String, String)>,
+    Path(OrgCredentialPath { corp_id, username }): Path<OrgCredentialPath>,
     AdminJson(body): AdminJson<NewPassword>,
 ) -> Answer<CredentialView> {
     let credential = operator::set_basic_password(
@@ -357,17 +342,14 @@ pub(super) async fn set_password(
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{corp_id}/basic-credentials/{username}", tag = "admin",
     operation_id = "admin_delete_basic_credential",
-    security(("admin_token" = [])),
-    params(
-        ("corp_id" = inline(crate::schemas::ExternalId), Path, description = "The organization's 32-hex id"),
-        ("username" = String, Path, description = "The credential's user name")),
+    params(OrgCredentialPath),
     responses(
         (status = 200, description = "The credential is gone", body = Deleted),
         (status = 404, description = "No such organization, or no such credential in it", body = AdminErrorBody)))]
 pub(super) async fn delete_credential(
     _: Operator,
     State(state): State<AppState>,
-    Path((corp_id, username)): Path<(String, String)>,
+    Path(OrgCredentialPath { corp_id, username }): Path<OrgCredentialPath>,
 ) -> Answer<Deleted> {
     let org = operator::org_by_corp_id(state.store.as_ref(), &corp_id).await?;
     operator::delete_basic_credential(state.store.as_ref(), &corp_id, &username).await?;

@@ -18,6 +18,50 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     handlers::routes().merge(manage::routes())
 }
 
+/// The organization an admin path names.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgPath {
+    /// The organization's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub corp_id: String,
+}
+
+/// An app of the organization an admin path names.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgAppPath {
+    /// The organization's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub corp_id: String,
+    /// The app's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub app_id: String,
+}
+
+/// A tag group of the organization an admin path names.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgGroupPath {
+    /// The organization's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub corp_id: String,
+    /// The tag group's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub entity_id: String,
+}
+
+/// A Basic credential of the organization an admin path names.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgCredentialPath {
+    /// The organization's 32-hex id
+    #[param(value_type = crate::schemas::ExternalId, inline)]
+    pub corp_id: String,
+    /// The credential's user name
+    pub username: String,
+}
+
 /// Proof that the request carries the admin token.
 pub struct Operator;
 

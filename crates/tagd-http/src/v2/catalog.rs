@@ -75,7 +75,6 @@ fn label_fields(label: &NewLabel, index: usize) -> Result<TagGroupFields, V2Erro
 /// Create labels; a name already in use gets warning 33002 and the others are still created,
 /// all in one transaction.
 #[utoipa::path(post, path = "/v2/organization/labels", tag = "v2",
-    security(("v2_basic" = [])),
     request_body = CreateLabels,
     responses(
         (status = 200, description = "Created; warnings for names in use", body = LabelsCreated),
@@ -150,7 +149,6 @@ pub struct Catalog {
 
 /// Every label (`define` tag group) of the organization, active or not.
 #[utoipa::path(get, path = "/v2/organization/labels", tag = "v2",
-    security(("v2_basic" = [])),
     responses(
         (status = 200, description = "The catalog", body = Catalog)))]
 pub(super) async fn list_labels(

@@ -57,7 +57,6 @@ fn parse_names(entries: Option<Vec<LabelEntry>>, list: &str) -> Result<Vec<Label
 /// Add and remove labels on one customer, in one transaction. Unknown labels are warnings
 /// (33000), a remove on a customer without labels one warning (33001).
 #[utoipa::path(post, path = "/v2/customers/{userId}/changeLabels", tag = "v2",
-    security(("v2_basic" = [])),
     params(("userId" = u64, Path, description = "The customer")),
     request_body = ChangeLabels,
     responses(
@@ -126,7 +125,6 @@ pub struct CustomerLabels {
 
 /// The labels a customer carries, oldest first.
 #[utoipa::path(get, path = "/v2/customers/{userId}/labels", tag = "v2",
-    security(("v2_basic" = [])),
     params(("userId" = u64, Path, description = "The customer")),
     responses(
         (status = 200, description = "The customer's labels", body = CustomerLabels),

@@ -106,7 +106,6 @@ fn holders(rows: Vec<Assignment>) -> Vec<Holder> {
 /// Customers carrying a label whose name starts with `q` (ignoring case), ordered by `userId`,
 /// each once with every matching label.
 #[utoipa::path(get, path = "/v2/customers/labels/search", tag = "v2",
-    security(("v2_basic" = [])),
     params(SearchQuery),
     responses(
         (status = 200, description = "One page of customers, or all of them for limit=-1", body = SearchAnswer),

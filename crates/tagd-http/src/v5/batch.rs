@@ -73,8 +73,6 @@ fn applied(index: usize, assignment: &Assignment) -> ItemResult {
 
 /// Assign many tags at once: each item as `assign` would, all in one transaction.
 #[utoipa::path(post, path = "/api/v5/entity/user/tags/batch_assign", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = BatchAssign,
     responses(
         (status = 200, description = "One result per item, in order", body = Envelope<BatchResults>),

@@ -16,8 +16,9 @@ use utoipa_axum::routes;
 /// Largest page `step` may ask for.
 pub const MAX_STEP: i64 = 1000;
 
+/// The five editable fields of a tag group, as create and update take them.
 #[derive(Deserialize, ToSchema)]
-pub struct CreateGroup {
+pub struct GroupFieldsBody {
     /// 1–255 characters, unique in the organization.
     #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
@@ -33,6 +34,25 @@ pub struct CreateGroup {
     /// 1–64 characters.
     #[schema(value_type = crate::schemas::Category, inline)]
     category: String,
+}
+
+impl GroupFieldsBody {
+    fn parse(&self) -> tagd_core::Result<TagGroupFields> {
+        TagGroupFields::parse(
+            &self.name,
+            &self.variable_name,
+            &self.description,
+            &self.attribute,
+            &self.category,
+        )
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateGroup {
+    #[serde(flatten)]
+    #[schema(inline)]
+    fields: GroupFieldsBody,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
 }
@@ -48,12 +68,9 @@ pub struct GroupCreated {
 
 /// Create a tag group: active, not auto, not locked, type `custom`, version 0.
 #[utoipa::path(post, path = "/api/v5/entity/tags/group/create", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = CreateGroup,
     responses(
         (status = 200, description = "Created", body = Envelope<GroupCreated>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 409, description = "40901: name or variable_name already used; 40905: the organization is at its cap on tag groups", body = V5ErrorBody)))]
 pub(super) async fn create_group(
     caller: V5Caller,
@@ -62,13 +79,7 @@ pub(super) async fn create_group(
     V5Json(body): V5Json<CreateGroup>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let fields = TagGroupFields::parse(
-        &body.name,
-        &body.variable_name,
-        &body.description,
-        &body.attribute,
-        &body.category,
-    )?;
+    let fields = body.fields.parse()?;
     let corp_id = caller.corp_id.to_string();
     let executor = caller.executor();
     let record = scope.recorder(move |group: &TagGroup| {
@@ -103,11 +114,9 @@ pub struct ListGroups {
 /// List the organization's groups of one category, by `ctime` then `entity_id`; deleted
 /// groups are left out, inactive ones shown.
 #[utoipa::path(get, path = "/api/v5/entity/tags/group/list", tag = "v5",
-    security(("v5_token" = [])),
-    params(ListGroups, ("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    params(ListGroups),
     responses(
-        (status = 200, description = "One page and the total", body = Envelope<Rows<GroupRow>>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody)))]
+        (status = 200, description = "One page and the total", body = Envelope<Rows<GroupRow>>)))]
 pub(super) async fn list_groups(
     caller: V5Caller,
     State(state): State<AppState>,
@@ -142,16 +151,9 @@ pub struct UpdateGroup {
     entity_id: String,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[schema(value_type = crate::schemas::Name, inline)]
-    name: String,
-    #[schema(value_type = crate::schemas::VariableName, inline)]
-    variable_name: String,
-    #[schema(max_length = 1024, pattern = r"^[^\x00\u202A-\u202E\u2066-\u2069]*$")]
-    description: String,
-    #[schema(pattern = r"^(define|number|string)$")]
-    attribute: String,
-    #[schema(value_type = crate::schemas::Category, inline)]
-    category: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    fields: GroupFieldsBody,
     /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
     #[serde(default, deserialize_with = "crate::body::optional_integer")]
     version: Option<i64>,
@@ -159,12 +161,9 @@ pub struct UpdateGroup {
 
 /// Replace a group's five editable fields; bumps `version`.
 #[utoipa::path(post, path = "/api/v5/entity/tags/group/update", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = UpdateGroup,
     responses(
         (status = 200, description = "Updated; data is the entity id", body = Envelope<String>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
         (status = 409, description = "40003 attribute in use, 40005 locked, 40901 name taken, 40902 stale version", body = V5ErrorBody)))]
 pub(super) async fn update_group(
@@ -175,13 +174,7 @@ pub(super) async fn update_group(
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
-    let fields = TagGroupFields::parse(
-        &body.name,
-        &body.variable_name,
-        &body.description,
-        &body.attribute,
-        &body.category,
-    )?;
+    let fields = body.fields.parse()?;
     let executor = caller.executor();
     let record = scope.recorder(entity_id_of);
     let value = state
@@ -224,12 +217,9 @@ async fn set_active(
 
 /// Deactivate a group (idempotent): it keeps its assignments and refuses new ones.
 #[utoipa::path(post, path = "/api/v5/entity/tags/group/deactivate", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = GroupRef,
     responses(
         (status = 200, description = "Inactive; data is the entity id", body = Envelope<String>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
         (status = 409, description = "40005: the group is locked", body = V5ErrorBody)))]
 pub(super) async fn deactivate_group(
@@ -243,12 +233,9 @@ pub(super) async fn deactivate_group(
 
 /// Activate a group (idempotent).
 #[utoipa::path(post, path = "/api/v5/entity/tags/group/activate", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = GroupRef,
     responses(
         (status = 200, description = "Active; data is the entity id", body = Envelope<String>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 404, description = "40401: no such tag group", body = V5ErrorBody),
         (status = 409, description = "40005: the group is locked", body = V5ErrorBody)))]
 pub(super) async fn activate_group(

@@ -27,8 +27,6 @@ pub struct AssignTag {
 
 /// Set a user's value of a tag group. Re-assigning keeps the entity id and bumps `version`.
 #[utoipa::path(post, path = "/api/v5/entity/user/tags/assign", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = AssignTag,
     responses(
         (status = 200, description = "Assigned; data is the assignment's entity id", body = Envelope<String>),
@@ -65,11 +63,9 @@ pub struct ListUserTags {
 
 /// A user's live tags, oldest first.
 #[utoipa::path(get, path = "/api/v5/entity/user/tags/list", tag = "v5",
-    security(("v5_token" = [])),
-    params(ListUserTags, ("X-APP-ID" = String, Header, description = "The app the token belongs to")),
+    params(ListUserTags),
     responses(
         (status = 200, description = "The user's tags", body = Envelope<Rows<TagRow>>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 404, description = "40402: no such user", body = V5ErrorBody)))]
 pub(super) async fn list_user_tags(
     caller: V5Caller,
@@ -100,12 +96,9 @@ pub struct RemoveTag {
 /// Remove (soft-delete) a user's tag. Removing a tag the user does not have succeeds with
 /// `data: null`.
 #[utoipa::path(post, path = "/api/v5/entity/user/tags/remove", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = RemoveTag,
     responses(
         (status = 200, description = "Removed; data is the assignment's entity id, or null when there was none", body = Envelope<Option<String>>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody),
         (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody)))]
 pub(super) async fn remove_tag(
     caller: V5Caller,
@@ -138,12 +131,9 @@ pub struct CreateUser {
 
 /// Register a user (idempotent).
 #[utoipa::path(post, path = "/api/v5/user/create", tag = "v5",
-    security(("v5_token" = [])),
-    params(("X-APP-ID" = String, Header, description = "The app the token belongs to")),
     request_body = CreateUser,
     responses(
-        (status = 200, description = "Registered (or already was); data is the user id", body = Envelope<String>),
-        (status = 400, description = "40001: missing or malformed parameter", body = V5ErrorBody)))]
+        (status = 200, description = "Registered (or already was); data is the user id", body = Envelope<String>)))]
 pub(super) async fn create_user(
     caller: V5Caller,
     State(state): State<AppState>,

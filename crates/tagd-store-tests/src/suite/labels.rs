@@ -13,23 +13,16 @@ pub async fn change_labels_sets_known_labels_and_warns_about_unknown_ones_in_req
     store: DynStore,
 ) {
     let w = world(&store, "Acme").await;
-    let old = create_group(
+    let old = label_group(&store, w.org.id, "Old1 Customer1", "old1").await;
+    let warnings = relabel(
         &store,
         w.org.id,
-        &fields("Old1 Customer1", "old1", Attribute::Define, "label"),
+        "u1",
+        &["VIP", "Nope", "Old1 Customer1"],
+        &["Gone"],
     )
     .await
-    .expect("group");
-    let warnings = store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP", "Nope", "Old1 Customer1"], &["Gone"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("applied");
+    .expect("applied");
     assert_eq!(
         warnings,
         vec![
@@ -107,23 +100,16 @@ pub async fn a_label_added_and_removed_in_one_request_records_both_changes_in_or
 
 pub async fn removing_from_a_customer_without_labels_warns_33001_once(store: DynStore) {
     let w = world(&store, "Acme").await;
-    create_group(
+    label_group(&store, w.org.id, "Churn risk", "churn").await;
+    let warnings = relabel(
         &store,
         w.org.id,
-        &fields("Churn risk", "churn", Attribute::Define, "label"),
+        "u1",
+        &[],
+        &["VIP", "Unknown", "Churn risk"],
     )
     .await
-    .expect("group");
-    let warnings = store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&[], &["VIP", "Unknown", "Churn risk"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
-        .await
-        .expect("applied");
+    .expect("applied");
     assert_eq!(
         warnings,
         vec![
@@ -149,14 +135,7 @@ pub async fn adding_a_carried_label_again_changes_nothing(store: DynStore) {
     relabel(&store, w.org.id, "u1", &["VIP"], &[])
         .await
         .expect("first");
-    store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP", "VIP"], &[]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    relabel(&store, w.org.id, "u1", &["VIP", "VIP"], &[])
         .await
         .expect("again");
     let listed = store
@@ -190,14 +169,7 @@ pub async fn inactive_groups_and_typed_groups_are_not_labels(store: DynStore) {
     set_active(&store, w.org.id, &w.flag, false)
         .await
         .expect("deactivated");
-    let warnings = store
-        .change_labels(
-            w.org.id,
-            &user("u1"),
-            &change(&["VIP", "City"], &["VIP"]),
-            &v2_executor(),
-            &Recorder::none(),
-        )
+    let warnings = relabel(&store, w.org.id, "u1", &["VIP", "City"], &["VIP"])
         .await
         .expect("applied");
     assert_eq!(

@@ -123,6 +123,22 @@ pub(crate) async fn create_group(
     store.create_tag_group(org, fields, &executor, &none).await
 }
 
+/// A `define` group in category `label`: a v2 label.
+pub(crate) async fn label_group(
+    store: &DynStore,
+    org: OrgId,
+    name: &str,
+    variable: &str,
+) -> TagGroup {
+    create_group(
+        store,
+        org,
+        &fields(name, variable, Attribute::Define, "label"),
+    )
+    .await
+    .expect("label created")
+}
+
 /// Edits a tag group, as the test app, outside any request.
 pub(crate) async fn update(
     store: &DynStore,

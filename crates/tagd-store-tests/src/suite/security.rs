@@ -5,16 +5,6 @@ use super::*;
 use tagd_core::labels::LabelChange;
 use tagd_core::secrets::sha256_hex;
 
-async fn label_group(store: &DynStore, org: OrgId, name: &str, variable: &str) -> TagGroup {
-    create_group(
-        store,
-        org,
-        &fields(name, variable, Attribute::Define, "label"),
-    )
-    .await
-    .expect("label created")
-}
-
 async fn give_labels(store: &DynStore, org: OrgId, user_id: &str, labels: &[&str]) {
     store
         .create_user(org, &user(user_id), &Recorder::none())
