@@ -1,7 +1,7 @@
 //! Apps, Basic credentials and tokens: the store's contract.
 
 use crate::error::Result;
-use crate::ids::{ExternalId, OrgId};
+use crate::ids::{AppRef, ExternalId, OrgId};
 use crate::model::*;
 use async_trait::async_trait;
 
@@ -15,9 +15,9 @@ pub trait Credentials: Send + Sync {
     async fn find_org_app(&self, org: OrgId, app_id: &ExternalId) -> Result<Option<App>>;
     async fn list_apps(&self, org: OrgId) -> Result<Vec<App>>;
     /// Replaces the app's secret and revokes every token it was issued, in one transaction.
-    async fn rotate_app_secret(&self, org: OrgId, app: i64, secret_hash: &str) -> Result<App>;
+    async fn rotate_app_secret(&self, org: OrgId, app: AppRef, secret_hash: &str) -> Result<App>;
     /// Deletes the app and its tokens; what it wrote keeps its executor id and name.
-    async fn delete_app(&self, org: OrgId, app: i64) -> Result<()>;
+    async fn delete_app(&self, org: OrgId, app: AppRef) -> Result<()>;
     async fn list_basic_credentials(&self, org: OrgId) -> Result<Vec<BasicCredential>>;
     /// Replaces a credential's password hash (`CredentialNotFound` in another organization).
     async fn set_basic_password(
@@ -39,7 +39,7 @@ pub trait Credentials: Send + Sync {
     async fn create_token(
         &self,
         org: OrgId,
-        app: i64,
+        app: AppRef,
         token_hash: &str,
         expires_at: i64,
     ) -> Result<()>;
@@ -49,7 +49,7 @@ pub trait Credentials: Send + Sync {
     async fn issue_token(
         &self,
         org: OrgId,
-        app: i64,
+        app: AppRef,
         secret_hash: &str,
         token_hash: &str,
         expires_at: i64,
@@ -60,5 +60,5 @@ pub trait Credentials: Send + Sync {
     /// expired by then; returns how many.
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64>;
     /// Revokes every unrevoked token of the app; answers how many.
-    async fn revoke_tokens(&self, org: OrgId, app: i64) -> Result<u64>;
+    async fn revoke_tokens(&self, org: OrgId, app: AppRef) -> Result<u64>;
 }

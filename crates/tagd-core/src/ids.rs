@@ -10,6 +10,11 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OrgId(pub i64);
 
+/// Internal id of an app (its row), as tokens and the store refer to it; never shown to
+/// clients, who know an app by its external `app_id` ([`ExternalId`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppRef(pub i64);
+
 /// What [`ExternalId::parse`] accepts, as a regular expression (for API documents).
 pub const EXTERNAL_ID_PATTERN: &str = r"^[0-9a-f]{32}$";
 /// What [`UserId::parse`] accepts, as a regular expression (for API documents).
@@ -20,8 +25,38 @@ pub const USER_ID_PATTERN: &str = r"^[A-Za-z0-9_.:@-]{1,64}$";
 #[serde(transparent)]
 pub struct ExternalId(String);
 
-/// An organization's external id, as clients send it in `corp_id`.
-pub type CorpId = ExternalId;
+/// An organization's external id, as clients send it in `corp_id`: a 32-hex id of its own
+/// type, so it cannot be passed where a group's or an app's id is meant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorpId(ExternalId);
+
+impl CorpId {
+    /// Parses a 32-character lowercase hex string; anything else is refused (naming `field`).
+    pub fn parse(field: &str, raw: &str) -> Result<Self> {
+        ExternalId::parse(field, raw).map(CorpId)
+    }
+
+    /// A fresh id (see [`ExternalId::generate`]).
+    pub fn generate() -> Self {
+        CorpId(ExternalId::generate())
+    }
+
+    /// An id read back from the database, where only valid ones are written.
+    pub fn from_trusted(raw: String) -> Self {
+        CorpId(ExternalId::from_trusted(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for CorpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 impl ExternalId {
     /// Parses a 32-character lowercase hex string; anything else is refused.

@@ -29,7 +29,7 @@ pub use error::{Error, Result};
 pub use groups::TagGroups;
 pub use idempotency::IdempotencyKeys;
 pub use idempotency::Recorder;
-pub use ids::{CorpId, ExternalId, OrgId, UserId};
+pub use ids::{AppRef, CorpId, ExternalId, OrgId, UserId};
 pub use labels::Labels;
 pub use model::*;
 pub use names::{Category, Description, GroupName, LabelName, VariableName};

@@ -1,6 +1,6 @@
 //! The entities of API.md §1, as the store returns them.
 
-use crate::ids::{CorpId, ExternalId, OrgId, UserId};
+use crate::ids::{AppRef, CorpId, ExternalId, OrgId, UserId};
 use crate::names::{Category, Description, GroupName, VariableName};
 use crate::value::{Attribute, TagValue};
 
@@ -41,7 +41,7 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
     pub org_id: OrgId,
-    pub id: i64,
+    pub id: AppRef,
     pub app_id: ExternalId,
     pub name: String,
     pub secret_hash: String,
@@ -64,7 +64,8 @@ pub struct TokenRecord {
     pub org_id: OrgId,
     /// The organization's external id, joined in so auth needs one query.
     pub corp_id: CorpId,
-    pub app_id: i64,
+    /// The app it was issued to.
+    pub app: AppRef,
     /// The app's external id, compared with `X-APP-ID`.
     pub app_external_id: ExternalId,
     pub expires_at: i64,

@@ -47,18 +47,19 @@ pub async fn create_app(store: &dyn Store, corp_id: &str, name: &str) -> Result<
 /// default), so a token revoked by another process stops working within that time; the
 /// admin API also empties its own server's cache, so there it stops at once.
 pub async fn revoke_app_tokens(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<u64> {
-    let org = org_by_corp_id(store, corp_id).await?;
-    let app = org_app(store, &org, app_id).await?;
+    let (org, app) = org_app(store, corp_id, app_id).await?;
     store.revoke_tokens(org.id, app.id).await
 }
 
-/// One app of the organization, by its external id.
-async fn org_app(store: &dyn Store, org: &Organization, app_id: &str) -> Result<App> {
+/// The organization `corp_id` names and its app `app_id` (`AppNotFound` for another's).
+async fn org_app(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<(Organization, App)> {
+    let org = org_by_corp_id(store, corp_id).await?;
     let app_id = crate::ids::ExternalId::parse("app_id", app_id)?;
-    store
+    let app = store
         .find_org_app(org.id, &app_id)
         .await?
-        .ok_or(Error::AppNotFound)
+        .ok_or(Error::AppNotFound)?;
+    Ok((org, app))
 }
 
 /// An organization with what it holds.
@@ -138,8 +139,7 @@ pub async fn rotate_app_secret(
     corp_id: &str,
     app_id: &str,
 ) -> Result<(App, String)> {
-    let org = org_by_corp_id(store, corp_id).await?;
-    let app = org_app(store, &org, app_id).await?;
+    let (org, app) = org_app(store, corp_id, app_id).await?;
     let secret = generate_secret();
     let app = store
         .rotate_app_secret(org.id, app.id, &sha256_hex(&secret))
@@ -149,8 +149,7 @@ pub async fn rotate_app_secret(
 
 /// Deletes the app and its tokens.
 pub async fn delete_app(store: &dyn Store, corp_id: &str, app_id: &str) -> Result<App> {
-    let org = org_by_corp_id(store, corp_id).await?;
-    let app = org_app(store, &org, app_id).await?;
+    let (org, app) = org_app(store, corp_id, app_id).await?;
     store.delete_app(org.id, app.id).await?;
     Ok(app)
 }

@@ -2,7 +2,8 @@
 //! in one transaction.
 
 use crate::driver::Driver;
-use crate::driver::SqlConn;
+use crate::driver::{Locks, SqlConn};
+use crate::pairs::{PairKey, Stamp};
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
 use crate::{groups, SqlStore};
 use crate::{internal, tenants};
@@ -16,32 +17,24 @@ pub(crate) async fn find_by_refs(
     conn: &mut dyn SqlConn,
     lock_clause: &str,
     org: OrgId,
-    (user_ref, group_ref): (i64, i64),
+    pair: PairKey,
 ) -> Result<Option<Assignment>> {
     let sql = format!(
         "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.user_ref = $2 AND a.group_ref = $3 \
          {lock_clause}"
     );
     let row = conn
-        .fetch_optional(&sql, &[org.0.into(), user_ref.into(), group_ref.into()])
+        .fetch_optional(&sql, &[org.0.into(), pair.user.into(), pair.group.into()])
         .await
         .map_err(internal)?;
     row.map(|r| records::assignment(r.as_ref())).transpose()
 }
 
-/// What one history entry records beside the values.
-struct Entry<'a> {
-    org: OrgId,
-    assignment: i64,
-    version: i64,
-    executor: &'a Executor,
-    source: Source,
-    at: i64,
-}
-
+/// The history entry of version `version` of assignment `assignment`, written by `stamp`.
 async fn record_history(
     conn: &mut dyn SqlConn,
-    entry: &Entry<'_>,
+    stamp: &Stamp<'_>,
+    (assignment, version): (i64, i64),
     old_value: Option<String>,
     new_value: Option<String>,
 ) -> Result<()> {
@@ -50,16 +43,16 @@ async fn record_history(
          executor_ref, executor_name, source, old_value, new_value, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
-            entry.org.0.into(),
-            entry.assignment.into(),
-            entry.version.into(),
-            entry.executor.kind.as_str().into(),
-            entry.executor.id.into(),
-            entry.executor.name.as_str().into(),
-            entry.source.as_str().into(),
+            stamp.org.0.into(),
+            assignment.into(),
+            version.into(),
+            stamp.executor.kind.as_str().into(),
+            stamp.executor.id.into(),
+            stamp.executor.name.as_str().into(),
+            stamp.source.as_str().into(),
             old_value.as_deref().into(),
             new_value.as_deref().into(),
-            entry.at.into(),
+            stamp.now.into(),
         ],
     )
     .await
@@ -77,11 +70,11 @@ fn live_text(a: &Assignment) -> Option<String> {
 /// read and written rather than read again: a single assign is five statements.
 pub(crate) async fn assign(
     conn: &mut dyn SqlConn,
-    locks: (&str, &str),
+    locks: Locks,
     org: OrgId,
     command: &AssignCommand,
 ) -> Result<Assignment> {
-    let (share, update) = locks;
+    let share = locks.share;
     let sql = format!(
         "SELECT {GROUP_COLUMNS}, \
          (SELECT id FROM users WHERE org_id = $1 AND user_id = $3) AS user_ref \
@@ -100,13 +93,17 @@ pub(crate) async fn assign(
     let group = records::tag_group(row.as_ref())?;
     let user_ref = row.opt_int("user_ref")?.ok_or(Error::UserNotFound)?;
     let value = tagd_core::assignments::value_to_assign(&group, &command.raw_value)?;
-    let write = Write {
+    let stamp = Stamp {
         org,
-        refs: (user_ref, group.id),
         executor: &command.executor,
         source: command.source,
+        now: now_unix(),
     };
-    let written = write_value(conn, update, &write, &value).await?;
+    let pair = PairKey {
+        user: user_ref,
+        group: group.id,
+    };
+    let written = write_value(conn, locks.update_assignment, &stamp, pair, &value).await?;
     Ok(Assignment {
         org_id: org,
         id: written.id,
@@ -126,14 +123,6 @@ pub(crate) async fn assign(
     })
 }
 
-/// Who writes which (user, group) pair, and through which door.
-pub(crate) struct Write<'a> {
-    pub org: OrgId,
-    pub refs: (i64, i64),
-    pub executor: &'a Executor,
-    pub source: Source,
-}
-
 /// The row a [`write_value`] left.
 pub(crate) struct Written {
     pub id: i64,
@@ -149,21 +138,21 @@ pub(crate) struct Written {
 pub(crate) async fn write_value(
     conn: &mut dyn SqlConn,
     update_lock: &str,
-    write: &Write<'_>,
+    stamp: &Stamp<'_>,
+    pair: PairKey,
     value: &TagValue,
 ) -> Result<Written> {
-    let Write {
+    let Stamp {
         org,
-        refs,
         executor,
         source,
-    } = *write;
-    let now = now_unix();
+        now,
+    } = *stamp;
     let entity_id = ExternalId::generate();
     let values = [
         org.0.into(),
-        refs.0.into(),
-        refs.1.into(),
+        pair.user.into(),
+        pair.group.into(),
         value.define_value().into(),
         value.number_value().into(),
         value.string_value().into(),
@@ -175,7 +164,7 @@ pub(crate) async fn write_value(
         entity_id.as_str().into(),
     ];
     let (before, written) = loop {
-        if let Some(existing) = find_by_refs(conn, update_lock, org, refs).await? {
+        if let Some(existing) = find_by_refs(conn, update_lock, org, pair).await? {
             let written = Written {
                 id: existing.id,
                 entity_id: existing.entity_id.clone(),
@@ -218,16 +207,9 @@ pub(crate) async fn write_value(
         .await
         .map_err(internal)?;
     }
-    let entry = Entry {
-        org,
-        assignment: written.id,
-        version: written.version,
-        executor,
-        source,
-        at: now,
-    };
     let old = before.as_ref().and_then(live_text);
-    record_history(conn, &entry, old, Some(value.to_text())).await?;
+    let entry = (written.id, written.version);
+    record_history(conn, stamp, entry, old, Some(value.to_text())).await?;
     Ok(written)
 }
 
@@ -235,15 +217,11 @@ pub(crate) async fn write_value(
 pub(crate) async fn remove_value(
     conn: &mut dyn SqlConn,
     update_lock: &str,
-    write: &Write<'_>,
+    stamp: &Stamp<'_>,
+    pair: PairKey,
 ) -> Result<Option<Assignment>> {
-    let Write {
-        org,
-        refs,
-        executor,
-        source,
-    } = *write;
-    let Some(before) = find_by_refs(conn, update_lock, org, refs).await? else {
+    let org = stamp.org;
+    let Some(before) = find_by_refs(conn, update_lock, org, pair).await? else {
         return Ok(None);
     };
     if before.is_deleted {
@@ -255,29 +233,22 @@ pub(crate) async fn remove_value(
          WHERE org_id = $1 AND user_ref = $2 AND group_ref = $3",
         &[
             org.0.into(),
-            refs.0.into(),
-            refs.1.into(),
-            now_unix().into(),
-            executor.kind.as_str().into(),
-            executor.id.into(),
-            executor.name.as_str().into(),
-            source.as_str().into(),
+            pair.user.into(),
+            pair.group.into(),
+            stamp.now.into(),
+            stamp.executor.kind.as_str().into(),
+            stamp.executor.id.into(),
+            stamp.executor.name.as_str().into(),
+            stamp.source.as_str().into(),
         ],
     )
     .await
     .map_err(internal)?;
-    let after = find_by_refs(conn, "", org, refs)
+    let after = find_by_refs(conn, "", org, pair)
         .await?
         .ok_or_else(|| Error::internal("assignment vanished after removal"))?;
-    let entry = Entry {
-        org,
-        assignment: after.id,
-        version: after.version,
-        executor,
-        source,
-        at: after.mtime,
-    };
-    record_history(conn, &entry, live_text(&before), None).await?;
+    let entry = (after.id, after.version);
+    record_history(conn, stamp, entry, live_text(&before), None).await?;
     Ok(Some(after))
 }
 
@@ -333,7 +304,6 @@ impl<D: Driver> Assignments for SqlStore<D> {
         record: &Recorder<Assignment>,
     ) -> Result<Assignment> {
         let locks = self.driver.locks();
-        let locks = (locks.share, locks.update_assignment);
         in_write!(self, record, |tx| assign(tx.as_mut(), locks, org, command)
             .await?)
     }
@@ -345,7 +315,6 @@ impl<D: Driver> Assignments for SqlStore<D> {
         record: &Recorder<Vec<Result<Assignment>>>,
     ) -> Result<Vec<Result<Assignment>>> {
         let locks = self.driver.locks();
-        let locks = (locks.share, locks.update_assignment);
         in_write!(self, record, |tx| {
             let mut results = Vec::with_capacity(commands.len());
             for command in commands {
@@ -375,13 +344,17 @@ impl<D: Driver> Assignments for SqlStore<D> {
             let user = tenants::find_user(tx.as_mut(), org, user_id)
                 .await?
                 .ok_or(Error::UserNotFound)?;
-            let write = Write {
+            let stamp = Stamp {
                 org,
-                refs: (user.id, group.id),
                 executor,
                 source,
+                now: now_unix(),
             };
-            remove_value(tx.as_mut(), locks.update_assignment, &write).await?
+            let pair = PairKey {
+                user: user.id,
+                group: group.id,
+            };
+            remove_value(tx.as_mut(), locks.update_assignment, &stamp, pair).await?
         })
     }
 

@@ -10,7 +10,7 @@
 //!    one update and one history insert per chunk of rows).
 
 use crate::driver::{DbError, Locks, Param, SqlConn};
-use crate::pairs::{self, stored_value, PairWrite, Stamp, CHUNK};
+use crate::pairs::{self, stored_value, PairKey, PairWrite, Stamp, CHUNK};
 use crate::records::{sql::GROUP_COLUMNS, Columns};
 use crate::{groups, internal, records, Driver, SqlStore};
 use async_trait::async_trait;
@@ -260,7 +260,10 @@ async fn import(
             Ok(Some((g, value))) => {
                 let group = &cache.groups[*g];
                 writes.push(PairWrite {
-                    key: (user_ref(&row.user_id)?, group.id),
+                    key: PairKey {
+                        user: user_ref(&row.user_id)?,
+                        group: group.id,
+                    },
                     attribute: group.attribute,
                     value: Some(value.clone()),
                 });

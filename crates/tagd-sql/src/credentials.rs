@@ -74,14 +74,14 @@ pub(crate) async fn list_apps(conn: &mut dyn SqlConn, org: OrgId) -> Result<Vec<
 pub(crate) async fn rotate_app_secret(
     conn: &mut dyn SqlConn,
     org: OrgId,
-    app: i64,
+    app: AppRef,
     secret_hash: &str,
 ) -> Result<App> {
     let sql = format!(
         "UPDATE apps SET secret_hash = $3 WHERE org_id = $1 AND id = $2 RETURNING {APP_COLUMNS}"
     );
     let row = conn
-        .fetch_optional(&sql, &[org.0.into(), app.into(), secret_hash.into()])
+        .fetch_optional(&sql, &[org.0.into(), app.0.into(), secret_hash.into()])
         .await
         .map_err(internal)?
         .ok_or(Error::AppNotFound)?;
@@ -89,8 +89,8 @@ pub(crate) async fn rotate_app_secret(
     records::app(row.as_ref())
 }
 
-pub(crate) async fn delete_app(conn: &mut dyn SqlConn, org: OrgId, app: i64) -> Result<()> {
-    let params = [org.0.into(), app.into()];
+pub(crate) async fn delete_app(conn: &mut dyn SqlConn, org: OrgId, app: AppRef) -> Result<()> {
+    let params = [org.0.into(), app.0.into()];
     conn.execute(
         "DELETE FROM tokens WHERE org_id = $1 AND app_ref = $2",
         &params,
@@ -210,7 +210,7 @@ pub(crate) async fn purge_expired_tokens(conn: &mut dyn SqlConn, now: i64) -> Re
 pub(crate) async fn create_token(
     conn: &mut dyn SqlConn,
     org: OrgId,
-    app: i64,
+    app: AppRef,
     token_hash: &str,
     expires_at: i64,
 ) -> Result<()> {
@@ -219,7 +219,7 @@ pub(crate) async fn create_token(
          VALUES ($1, $2, $3, $4, $5)",
         &[
             org.0.into(),
-            app.into(),
+            app.0.into(),
             token_hash.into(),
             expires_at.into(),
             now_unix().into(),
@@ -232,7 +232,7 @@ pub(crate) async fn create_token(
 
 pub(crate) async fn issue_token(
     conn: &mut dyn SqlConn,
-    (org, app): (OrgId, i64),
+    (org, app): (OrgId, AppRef),
     secret_hash: &str,
     token_hash: &str,
     expires_at: i64,
@@ -245,7 +245,7 @@ pub(crate) async fn issue_token(
              WHERE p.org_id = $1 AND p.id = $2 AND p.secret_hash = $6 AND NOT o.disabled",
             &[
                 org.0.into(),
-                app.into(),
+                app.0.into(),
                 token_hash.into(),
                 expires_at.into(),
                 now_unix().into(),
@@ -257,10 +257,10 @@ pub(crate) async fn issue_token(
     Ok(inserted == 1)
 }
 
-pub(crate) async fn revoke_tokens(conn: &mut dyn SqlConn, org: OrgId, app: i64) -> Result<u64> {
+pub(crate) async fn revoke_tokens(conn: &mut dyn SqlConn, org: OrgId, app: AppRef) -> Result<u64> {
     conn.execute(
         "UPDATE tokens SET revoked = TRUE WHERE org_id = $1 AND app_ref = $2 AND NOT revoked",
-        &[org.0.into(), app.into()],
+        &[org.0.into(), app.0.into()],
     )
     .await
     .map_err(internal)
@@ -296,13 +296,13 @@ impl<D: Driver> Credentials for SqlStore<D> {
         list_apps(self.read().await?.as_mut(), org).await
     }
 
-    async fn rotate_app_secret(&self, org: OrgId, app: i64, secret_hash: &str) -> Result<App> {
+    async fn rotate_app_secret(&self, org: OrgId, app: AppRef, secret_hash: &str) -> Result<App> {
         in_write!(self, |tx| {
             rotate_app_secret(tx.as_mut(), org, app, secret_hash).await?
         })
     }
 
-    async fn delete_app(&self, org: OrgId, app: i64) -> Result<()> {
+    async fn delete_app(&self, org: OrgId, app: AppRef) -> Result<()> {
         in_write!(self, |tx| delete_app(tx.as_mut(), org, app).await?)
     }
 
@@ -346,7 +346,13 @@ impl<D: Driver> Credentials for SqlStore<D> {
         find_basic_credential(self.read().await?.as_mut(), username).await
     }
 
-    async fn create_token(&self, org: OrgId, app: i64, hash: &str, expires_at: i64) -> Result<()> {
+    async fn create_token(
+        &self,
+        org: OrgId,
+        app: AppRef,
+        hash: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         in_write!(self, |tx| {
             create_token(tx.as_mut(), org, app, hash, expires_at).await?
         })
@@ -355,7 +361,7 @@ impl<D: Driver> Credentials for SqlStore<D> {
     async fn issue_token(
         &self,
         org: OrgId,
-        app: i64,
+        app: AppRef,
         secret_hash: &str,
         token_hash: &str,
         expires_at: i64,
@@ -369,7 +375,7 @@ impl<D: Driver> Credentials for SqlStore<D> {
         find_token(self.read().await?.as_mut(), token_hash).await
     }
 
-    async fn revoke_tokens(&self, org: OrgId, app: i64) -> Result<u64> {
+    async fn revoke_tokens(&self, org: OrgId, app: AppRef) -> Result<u64> {
         in_write!(self, |tx| revoke_tokens(tx.as_mut(), org, app).await?)
     }
 }

@@ -1,7 +1,7 @@
 //! Tag groups.
 
 use crate::driver::Driver;
-use crate::driver::{DbError, SqlConn, SqlTx};
+use crate::driver::{DbError, Param, SqlConn, SqlTx};
 use crate::internal;
 use crate::records::{self, sql::GROUP_COLUMNS};
 use crate::{finish, SqlStore};
@@ -153,6 +153,40 @@ pub(crate) async fn create_within(
     create(conn, org, fields, executor).await
 }
 
+/// `$1`..`$12` of a group's insert and update: the organization, `key` (the new entity id, or
+/// the row's id), the five fields, the time, who wrote them, and the name's search key.
+fn group_params<'a>(
+    org: OrgId,
+    key: Param<'a>,
+    fields: &'a TagGroupFields,
+    executor: &'a Executor,
+    name_key: &'a str,
+) -> [Param<'a>; 12] {
+    [
+        org.0.into(),
+        key,
+        fields.name.as_str().into(),
+        fields.variable_name.as_str().into(),
+        fields.description.as_str().into(),
+        fields.attribute.as_str().into(),
+        fields.category.as_str().into(),
+        now_unix().into(),
+        executor.kind.as_str().into(),
+        executor.id.into(),
+        executor.name.as_str().into(),
+        name_key.into(),
+    ]
+}
+
+/// A unique key refuses a taken name or variable name; a foreign key, a vanished organization.
+fn group_write_refused(e: DbError) -> Error {
+    match e {
+        DbError::ForeignKey => Error::OrgNotFound,
+        DbError::Unique => Error::Duplicate("name or variable_name".into()),
+        other => internal(other),
+    }
+}
+
 async fn create(
     conn: &mut dyn SqlConn,
     org: OrgId,
@@ -160,8 +194,8 @@ async fn create(
     executor: &Executor,
 ) -> Result<TagGroup> {
     ensure_names_free(conn, org, fields, 0).await?;
-    let now = now_unix();
     let entity_id = ExternalId::generate();
+    let name_key = names::search_key(fields.name.as_str());
     let row = conn
         .fetch_optional(
             &format!(
@@ -171,27 +205,10 @@ async fn create(
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) \
                  RETURNING {GROUP_COLUMNS}"
             ),
-            &[
-                org.0.into(),
-                entity_id.as_str().into(),
-                fields.name.as_str().into(),
-                fields.variable_name.as_str().into(),
-                fields.description.as_str().into(),
-                fields.attribute.as_str().into(),
-                fields.category.as_str().into(),
-                now.into(),
-                executor.kind.as_str().into(),
-                executor.id.into(),
-                executor.name.as_str().into(),
-                names::search_key(fields.name.as_str()).as_str().into(),
-            ],
+            &group_params(org, entity_id.as_str().into(), fields, executor, &name_key),
         )
         .await
-        .map_err(|e| match e {
-            DbError::ForeignKey => Error::OrgNotFound,
-            DbError::Unique => Error::Duplicate("name or variable_name".into()),
-            other => internal(other),
-        })?;
+        .map_err(group_write_refused)?;
     records::tag_group(crate::one(row)?.as_ref())
 }
 
@@ -255,6 +272,7 @@ pub(crate) async fn update(
     })
     .await?;
     ensure_names_free(conn, org, fields, current.id).await?;
+    let name_key = names::search_key(fields.name.as_str());
     let row = conn
         .fetch_optional(
             &format!(
@@ -263,26 +281,10 @@ pub(crate) async fn update(
                  updated_by_kind = $9, updated_by_ref = $10, updated_by_name = $11, \
                  name_key = $12 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
             ),
-            &[
-                org.0.into(),
-                current.id.into(),
-                fields.name.as_str().into(),
-                fields.variable_name.as_str().into(),
-                fields.description.as_str().into(),
-                fields.attribute.as_str().into(),
-                fields.category.as_str().into(),
-                now_unix().into(),
-                executor.kind.as_str().into(),
-                executor.id.into(),
-                executor.name.as_str().into(),
-                names::search_key(fields.name.as_str()).as_str().into(),
-            ],
+            &group_params(org, current.id.into(), fields, executor, &name_key),
         )
         .await
-        .map_err(|e| match e {
-            DbError::Unique => Error::Duplicate("name or variable_name".into()),
-            other => internal(other),
-        })?;
+        .map_err(group_write_refused)?;
     records::tag_group(crate::one(row)?.as_ref())
 }
 

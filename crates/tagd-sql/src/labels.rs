@@ -2,7 +2,7 @@
 
 use crate::driver::Driver;
 use crate::driver::{Locks, Param, SqlConn};
-use crate::pairs::{self, PairWrite, Stamp, CHUNK};
+use crate::pairs::{self, PairKey, PairWrite, Stamp, CHUNK};
 use crate::records::{self, sql::ASSIGNMENT_COLUMNS, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS};
 use crate::SqlStore;
 use crate::{internal, tenants};
@@ -73,7 +73,10 @@ pub(crate) async fn change_labels(
         .steps
         .iter()
         .map(|&(group, carry)| PairWrite {
-            key: (user.id, group),
+            key: PairKey {
+                user: user.id,
+                group,
+            },
             attribute: Attribute::Define,
             value: carry.then_some(TagValue::Define(true)),
         })

@@ -13,7 +13,7 @@
 //! replayed one by one through `assignments::write_value`/`remove_value`, the path every
 //! single write takes.
 
-use crate::assignments::{find_by_refs, remove_value, write_value, Write};
+use crate::assignments::{find_by_refs, remove_value, write_value};
 use crate::driver::{Param, SqlConn};
 use crate::internal;
 use crate::records::Columns;
@@ -28,14 +28,33 @@ use tagd_core::*;
 /// (docs/BENCHMARKS.md, "Bulk import and export, first version").
 pub(crate) const CHUNK: usize = 500;
 
-/// One change: set `value` on the pair (user ref, group ref), or remove its live value.
+/// A (user, group) pair of one organization, by the rows' internal ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PairKey {
+    pub user: i64,
+    pub group: i64,
+}
+
+impl PairKey {
+    /// The pair a row's `user_ref` and `group_ref` name.
+    fn of_row(row: &dyn Columns) -> Result<Self> {
+        Ok(PairKey {
+            user: row.int("user_ref")?,
+            group: row.int("group_ref")?,
+        })
+    }
+}
+
+/// One change: set `value` on the pair, or remove its live value.
 pub(crate) struct PairWrite {
-    pub key: (i64, i64),
+    pub key: PairKey,
     pub attribute: Attribute,
     pub value: Option<TagValue>,
 }
 
-/// Who writes, when, and through which door: shared by every statement of a batch.
+/// Who writes, when, and through which door: shared by every statement of a write (one
+/// assignment, or a batch) and by the history entries it records.
+#[derive(Clone, Copy)]
 pub(crate) struct Stamp<'a> {
     pub org: OrgId,
     pub executor: &'a Executor,
@@ -90,7 +109,7 @@ impl Pair {
 
 /// One change of one pair, for its history entry.
 struct Change {
-    pair: (i64, i64),
+    pair: PairKey,
     version: i64,
     old: Option<String>,
     new: Option<String>,
@@ -144,16 +163,10 @@ pub(crate) async fn apply(
     insert_history(conn, stamp, &pairs, &recorded).await?;
 
     // Pairs whose first insert lost a race: their writes again, one by one.
-    let mut lost: Vec<(i64, i64)> = lost.into_iter().collect();
+    let mut lost: Vec<PairKey> = lost.into_iter().collect();
     lost.sort_unstable();
     for key in &lost {
         let Some(pair) = pairs.get(key) else { continue };
-        let one = Write {
-            org: stamp.org,
-            refs: *key,
-            executor: stamp.executor,
-            source: stamp.source,
-        };
         for &i in &pair.writes {
             applied[i] = match &writes[i].value {
                 Some(value) => {
@@ -162,11 +175,11 @@ pub(crate) async fn apply(
                     if live.as_ref() == Some(value) {
                         false
                     } else {
-                        write_value(conn, lock, &one, value).await?;
+                        write_value(conn, lock, stamp, *key, value).await?;
                         true
                     }
                 }
-                None => remove_value(conn, lock, &one).await?.is_some(),
+                None => remove_value(conn, lock, stamp, *key).await?.is_some(),
             };
         }
     }
@@ -189,11 +202,11 @@ async fn read_pairs(
     org: OrgId,
     writes: &[PairWrite],
     new_users: &HashSet<i64>,
-) -> Result<HashMap<(i64, i64), Pair>> {
-    let mut pairs: HashMap<(i64, i64), Pair> = HashMap::with_capacity(writes.len());
+) -> Result<HashMap<PairKey, Pair>> {
+    let mut pairs: HashMap<PairKey, Pair> = HashMap::with_capacity(writes.len());
     let mut attributes: HashMap<i64, Attribute> = HashMap::new();
     for write in writes {
-        attributes.insert(write.key.1, write.attribute);
+        attributes.insert(write.key.group, write.attribute);
         pairs.entry(write.key).or_insert(Pair {
             id: None,
             existed: false,
@@ -210,7 +223,7 @@ async fn read_pairs(
     // PostgreSQL would otherwise pick the by-group index and read the whole group).
     let mut users: Vec<i64> = pairs
         .keys()
-        .map(|(u, _)| *u)
+        .map(|key| key.user)
         .filter(|u| !new_users.contains(u))
         .collect();
     users.sort_unstable();
@@ -248,13 +261,13 @@ async fn read_pairs(
             .await
             .map_err(internal)?
         {
-            let key = (row.int("user_ref")?, row.int("group_ref")?);
+            let key = PairKey::of_row(row.as_ref())?;
             // Another group of the same user: not this batch's business.
             let Some(pair) = pairs.get_mut(&key) else {
                 continue;
             };
             let attribute = attributes
-                .get(&key.1)
+                .get(&key.group)
                 .copied()
                 .ok_or_else(|| Error::internal("an assignment of an unread group"))?;
             pair.id = Some(row.int("id")?);
@@ -272,15 +285,15 @@ async fn read_pairs(
 async fn insert_new_pairs(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
-    pairs: &mut HashMap<(i64, i64), Pair>,
-) -> Result<HashSet<(i64, i64)>> {
-    let mut new: Vec<(i64, i64)> = pairs
+    pairs: &mut HashMap<PairKey, Pair>,
+) -> Result<HashSet<PairKey>> {
+    let mut new: Vec<PairKey> = pairs
         .iter()
         .filter(|(_, p)| p.changed && p.id.is_none())
         .map(|(k, _)| *k)
         .collect();
     new.sort_unstable();
-    let mut lost: HashSet<(i64, i64)> = new.iter().copied().collect();
+    let mut lost: HashSet<PairKey> = new.iter().copied().collect();
     let mut inserted = Vec::new();
     for chunk in new.chunks(CHUNK) {
         let entity_ids: Vec<ExternalId> = chunk.iter().map(|_| ExternalId::generate()).collect();
@@ -306,8 +319,8 @@ async fn insert_new_pairs(
             let pair = &pairs[key];
             let value = pair.value.as_ref();
             params.extend::<[Param<'_>; 8]>([
-                key.0.into(),
-                key.1.into(),
+                key.user.into(),
+                key.group.into(),
                 value.and_then(TagValue::define_value).into(),
                 value.and_then(TagValue::number_value).into(),
                 value.and_then(TagValue::string_value).into(),
@@ -317,10 +330,7 @@ async fn insert_new_pairs(
             ]);
         }
         for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            inserted.push((
-                (row.int("user_ref")?, row.int("group_ref")?),
-                row.int("id")?,
-            ));
+            inserted.push((PairKey::of_row(row.as_ref())?, row.int("id")?));
         }
     }
     for (key, id) in inserted {
@@ -336,7 +346,7 @@ async fn insert_new_pairs(
 async fn update_existing_pairs(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
-    pairs: &HashMap<(i64, i64), Pair>,
+    pairs: &HashMap<PairKey, Pair>,
 ) -> Result<()> {
     let mut existing: Vec<(i64, &Pair)> = pairs
         .values()
@@ -377,7 +387,7 @@ async fn update_existing_pairs(
 async fn insert_history(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
-    pairs: &HashMap<(i64, i64), Pair>,
+    pairs: &HashMap<PairKey, Pair>,
     changes: &[&Change],
 ) -> Result<()> {
     for chunk in changes.chunks(CHUNK) {

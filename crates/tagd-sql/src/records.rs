@@ -96,7 +96,7 @@ pub fn history_entry(row: &dyn Columns) -> Result<HistoryEntry> {
 pub fn organization(row: &dyn Columns) -> Result<Organization> {
     Ok(Organization {
         id: OrgId(row.int("id")?),
-        corp_id: ExternalId::from_trusted(row.text("corp_id")?),
+        corp_id: CorpId::from_trusted(row.text("corp_id")?),
         name: row.text("name")?,
         ctime: row.int("ctime")?,
         disabled: row.flag("disabled")?,
@@ -107,7 +107,7 @@ pub fn organization(row: &dyn Columns) -> Result<Organization> {
 pub fn app(row: &dyn Columns) -> Result<App> {
     Ok(App {
         org_id: OrgId(row.int("org_id")?),
-        id: row.int("id")?,
+        id: AppRef(row.int("id")?),
         app_id: ExternalId::from_trusted(row.text("app_id")?),
         name: row.text("name")?,
         secret_hash: row.text("secret_hash")?,
@@ -137,8 +137,8 @@ pub fn user(row: &dyn Columns) -> Result<User> {
 pub fn token(row: &dyn Columns) -> Result<TokenRecord> {
     Ok(TokenRecord {
         org_id: OrgId(row.int("org_id")?),
-        corp_id: ExternalId::from_trusted(row.text("corp_id")?),
-        app_id: row.int("app_ref")?,
+        corp_id: CorpId::from_trusted(row.text("corp_id")?),
+        app: AppRef(row.int("app_ref")?),
         app_external_id: ExternalId::from_trusted(row.text("app_external_id")?),
         expires_at: row.int("expires_at")?,
         revoked: row.flag("revoked")?,

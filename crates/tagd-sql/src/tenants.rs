@@ -46,7 +46,7 @@ pub(crate) async fn init_admin_token_hash(conn: &mut dyn SqlConn, hash: &str) ->
 const ORG_COLUMNS: &str = "id, corp_id, name, ctime, disabled, max_tag_groups";
 
 pub(crate) async fn create_org(conn: &mut dyn SqlConn, name: &str) -> Result<Organization> {
-    let corp_id = ExternalId::generate();
+    let corp_id = CorpId::generate();
     let row = conn
         .fetch_optional(
             &format!(
@@ -159,7 +159,7 @@ pub(crate) async fn tag_groups_per_org(conn: &mut dyn SqlConn) -> Result<Vec<(Co
         .await
         .map_err(internal)?;
     rows.iter()
-        .map(|r| Ok((ExternalId::from_trusted(r.text("corp_id")?), r.int("n")?)))
+        .map(|r| Ok((CorpId::from_trusted(r.text("corp_id")?), r.int("n")?)))
         .collect()
 }
 

@@ -24,6 +24,11 @@ fn tagd(database: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("tagd prints JSON")
 }
 
+/// [`tagd`] with `line` split at spaces, for commands none of whose arguments holds one.
+fn tagd_line(database: &str, line: &str) -> Value {
+    tagd(database, &line.split(' ').collect::<Vec<_>>())
+}
+
 #[test]
 fn the_cli_creates_organizations_apps_credentials_and_users_and_prints_json() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -31,46 +36,20 @@ fn the_cli_creates_organizations_apps_credentials_and_users_and_prints_json() {
     let org = tagd(&db, &["org", "create", "--name", "Acme"]);
     let corp_id = org["corp_id"].as_str().expect("corp_id").to_owned();
     assert_eq!(corp_id.len(), 32);
-    let app = tagd(
-        &db,
-        &["app", "create", "--corp-id", &corp_id, "--name", "crm"],
-    );
+    let app = tagd_line(&db, &format!("app create --corp-id {corp_id} --name crm"));
     assert_eq!(app["app_secret"].as_str().map(str::len), Some(64));
-    let cred = tagd(
+    let cred = tagd_line(
         &db,
-        &[
-            "credential",
-            "create",
-            "--corp-id",
-            &corp_id,
-            "--username",
-            "loyalty",
-            "--password",
-            "pw-123",
-        ],
+        &format!("credential create --corp-id {corp_id} --username loyalty --password pw-123"),
     );
     assert_eq!(cred["username"], "loyalty");
-    let first = tagd(
+    let first = tagd_line(
         &db,
-        &[
-            "user",
-            "create",
-            "--corp-id",
-            &corp_id,
-            "--user-id",
-            "564663098",
-        ],
+        &format!("user create --corp-id {corp_id} --user-id 564663098"),
     );
-    let second = tagd(
+    let second = tagd_line(
         &db,
-        &[
-            "user",
-            "create",
-            "--corp-id",
-            &corp_id,
-            "--user-id",
-            "564663098",
-        ],
+        &format!("user create --corp-id {corp_id} --user-id 564663098"),
     );
     assert_eq!(
         (first["created"].as_bool(), second["created"].as_bool()),
@@ -106,18 +85,22 @@ async fn create_org_over_http(server: &TagdProcess) -> Value {
         .await
 }
 
+/// The server's `GET /readyz` answer.
+async fn readyz(server: &TagdProcess) -> Value {
+    reqwest::get(format!("{}/readyz", server.address))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 #[tokio::test]
 async fn serve_on_sqlite_answers_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}", dir.path().join("serve.db").display());
     let server = TagdProcess::start(&db, &[], None).await;
-    let ready: Value = reqwest::get(format!("{}/readyz", server.address))
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(ready["database"], "sqlite");
+    assert_eq!(readyz(&server).await["database"], "sqlite");
     create_org_over_http(&server).await;
     assert!(
         server.terminate().await.success(),
@@ -135,16 +118,10 @@ async fn serve_with_a_postgres_url_serves_the_same_api_from_postgresql() {
         return;
     };
     let server = TagdProcess::start(&fixture.url, &[], None).await;
-    let ready: Value = reqwest::get(format!("{}/readyz", server.address))
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(ready["database"], "postgres");
+    assert_eq!(readyz(&server).await["database"], "postgres");
     let org = create_org_over_http(&server).await;
     let corp_id =
-        tagd_core::ExternalId::parse("corp_id", org["corp_id"].as_str().expect("id")).expect("hex");
+        tagd_core::CorpId::parse("corp_id", org["corp_id"].as_str().expect("id")).expect("hex");
     assert!(
         fixture
             .store
@@ -235,53 +212,25 @@ fn the_cli_lists_rotates_deletes_disables_and_caps() {
         .as_str()
         .expect("corp_id")
         .to_owned();
-    let app = tagd(
-        &db,
-        &["app", "create", "--corp-id", &corp_id, "--name", "crm"],
-    );
+    let app = tagd_line(&db, &format!("app create --corp-id {corp_id} --name crm"));
     let app_id = app["app_id"].as_str().expect("app_id").to_owned();
     let listed = tagd(&db, &["app", "list", "--corp-id", &corp_id]);
     assert_eq!(listed[0]["app_id"], app_id.as_str());
     assert!(!listed
         .to_string()
         .contains(app["app_secret"].as_str().expect("secret")));
-    let rotated = tagd(
+    let rotated = tagd_line(
         &db,
-        &[
-            "app",
-            "rotate-secret",
-            "--corp-id",
-            &corp_id,
-            "--app-id",
-            &app_id,
-        ],
+        &format!("app rotate-secret --corp-id {corp_id} --app-id {app_id}"),
     );
     assert_ne!(rotated["app_secret"], app["app_secret"]);
-    tagd(
+    tagd_line(
         &db,
-        &[
-            "credential",
-            "create",
-            "--corp-id",
-            &corp_id,
-            "--username",
-            "loyalty",
-            "--password",
-            "a",
-        ],
+        &format!("credential create --corp-id {corp_id} --username loyalty --password a"),
     );
-    tagd(
+    tagd_line(
         &db,
-        &[
-            "credential",
-            "set-password",
-            "--corp-id",
-            &corp_id,
-            "--username",
-            "loyalty",
-            "--password",
-            "b",
-        ],
+        &format!("credential set-password --corp-id {corp_id} --username loyalty --password b"),
     );
     let credentials = tagd(&db, &["credential", "list", "--corp-id", &corp_id]);
     assert_eq!(credentials[0]["username"], "loyalty");
@@ -297,16 +246,9 @@ fn the_cli_lists_rotates_deletes_disables_and_caps() {
         (Some(true), Some(1))
     );
     tagd(&db, &["org", "enable", "--corp-id", &corp_id]);
-    let capped = tagd(
+    let capped = tagd_line(
         &db,
-        &[
-            "org",
-            "limits",
-            "--corp-id",
-            &corp_id,
-            "--max-tag-groups",
-            "5",
-        ],
+        &format!("org limits --corp-id {corp_id} --max-tag-groups 5"),
     );
     assert_eq!(
         (
@@ -315,34 +257,20 @@ fn the_cli_lists_rotates_deletes_disables_and_caps() {
         ),
         (Some(5), Some(false))
     );
-    let default = tagd(
+    let default = tagd_line(
         &db,
-        &[
-            "org",
-            "limits",
-            "--corp-id",
-            &corp_id,
-            "--max-tag-groups",
-            "default",
-        ],
+        &format!("org limits --corp-id {corp_id} --max-tag-groups default"),
     );
     assert_eq!(default["max_tag_groups"], 10_000);
     let orgs = tagd(&db, &["org", "list"]);
     assert_eq!(orgs.as_array().map(Vec::len), Some(1));
-    tagd(
+    tagd_line(
         &db,
-        &["app", "delete", "--corp-id", &corp_id, "--app-id", &app_id],
+        &format!("app delete --corp-id {corp_id} --app-id {app_id}"),
     );
-    tagd(
+    tagd_line(
         &db,
-        &[
-            "credential",
-            "delete",
-            "--corp-id",
-            &corp_id,
-            "--username",
-            "loyalty",
-        ],
+        &format!("credential delete --corp-id {corp_id} --username loyalty"),
     );
     assert_eq!(
         tagd(&db, &["app", "list", "--corp-id", &corp_id]),

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use tagd_core::*;
 use tagd_store_tests::harness::Fixture;
+use tagd_store_tests::suite::exported_history;
 
 /// An organization with a group of each attribute, an inactive group and a user `u0`.
 struct Setup {
@@ -145,18 +146,7 @@ async fn state(fixture: &Fixture, org: OrgId) -> Vec<(String, String, String, i6
             .await
             .expect("export page");
         for row in &page {
-            let live = store
-                .list_user_assignments(org, &row.user_id)
-                .await
-                .expect("listed");
-            let a = live
-                .iter()
-                .find(|a| a.tags_group_id == row.tags_group_id)
-                .expect("live");
-            let history = store
-                .assignment_history(org, &a.entity_id)
-                .await
-                .expect("history");
+            let history = exported_history(store, org, row).await;
             out.push((
                 row.user_id.to_string(),
                 row.variable_name.to_string(),

@@ -230,7 +230,7 @@ fn forget_app_tokens(state: &AppState, app: &App) {
     let (org, id) = (app.org_id, app.id);
     state
         .token_cache
-        .forget_where(|t| t.org_id == org && t.app_id == id);
+        .forget_where(|t| t.org_id == org && t.app == id);
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{corp_id}/apps/{app_id}/rotate-secret", tag = "admin",

@@ -12,14 +12,14 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use tagd_core::secrets::sha256_hex;
 use tagd_core::timefmt::now_unix;
-use tagd_core::{CorpId, Error, Executor, ExecutorKind, ExternalId, OrgId};
+use tagd_core::{AppRef, CorpId, Error, Executor, ExecutorKind, ExternalId, OrgId};
 
 /// The authenticated app a v5 request acts for.
 #[derive(Debug, Clone)]
 pub struct V5Caller {
     pub org: OrgId,
     pub corp_id: CorpId,
-    pub app_id: i64,
+    pub app: AppRef,
     pub app_external_id: ExternalId,
 }
 
@@ -38,7 +38,7 @@ impl V5Caller {
     pub fn executor(&self) -> Executor {
         Executor {
             kind: ExecutorKind::App,
-            id: self.app_id,
+            id: self.app.0,
             name: self.app_external_id.to_string(),
         }
     }
@@ -105,7 +105,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<V5Caller, V
     Ok(V5Caller {
         org: record.org_id,
         corp_id: record.corp_id,
-        app_id: record.app_id,
+        app: record.app,
         app_external_id: record.app_external_id,
     })
 }

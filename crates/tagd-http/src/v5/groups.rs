@@ -16,9 +16,8 @@ use utoipa_axum::routes;
 /// Largest page `step` may ask for.
 pub const MAX_STEP: i64 = 1000;
 
-/// The five editable fields of a tag group, as create and update take them.
 #[derive(Deserialize, ToSchema)]
-pub struct GroupFieldsBody {
+pub struct CreateGroup {
     /// 1–255 characters, unique in the organization.
     #[schema(value_type = crate::schemas::Name, inline)]
     name: String,
@@ -34,25 +33,6 @@ pub struct GroupFieldsBody {
     /// 1–64 characters.
     #[schema(value_type = crate::schemas::Category, inline)]
     category: String,
-}
-
-impl GroupFieldsBody {
-    fn parse(&self) -> tagd_core::Result<TagGroupFields> {
-        TagGroupFields::parse(
-            &self.name,
-            &self.variable_name,
-            &self.description,
-            &self.attribute,
-            &self.category,
-        )
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct CreateGroup {
-    #[serde(flatten)]
-    #[schema(inline)]
-    fields: GroupFieldsBody,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
 }
@@ -79,7 +59,13 @@ pub(super) async fn create_group(
     V5Json(body): V5Json<CreateGroup>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let fields = body.fields.parse()?;
+    let fields = TagGroupFields::parse(
+        &body.name,
+        &body.variable_name,
+        &body.description,
+        &body.attribute,
+        &body.category,
+    )?;
     let corp_id = caller.corp_id.to_string();
     let executor = caller.executor();
     let record = scope.recorder(move |group: &TagGroup| {
@@ -151,9 +137,16 @@ pub struct UpdateGroup {
     entity_id: String,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
-    #[serde(flatten)]
-    #[schema(inline)]
-    fields: GroupFieldsBody,
+    #[schema(value_type = crate::schemas::Name, inline)]
+    name: String,
+    #[schema(value_type = crate::schemas::VariableName, inline)]
+    variable_name: String,
+    #[schema(max_length = 1024, pattern = r"^[^\x00\u202A-\u202E\u2066-\u2069]*$")]
+    description: String,
+    #[schema(pattern = r"^(define|number|string)$")]
+    attribute: String,
+    #[schema(value_type = crate::schemas::Category, inline)]
+    category: String,
     /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
     #[serde(default, deserialize_with = "crate::body::optional_integer")]
     version: Option<i64>,
@@ -174,7 +167,13 @@ pub(super) async fn update_group(
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
-    let fields = body.fields.parse()?;
+    let fields = TagGroupFields::parse(
+        &body.name,
+        &body.variable_name,
+        &body.description,
+        &body.attribute,
+        &body.category,
+    )?;
     let executor = caller.executor();
     let record = scope.recorder(entity_id_of);
     let value = state

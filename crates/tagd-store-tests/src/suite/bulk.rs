@@ -86,18 +86,7 @@ async fn state(store: &DynStore, org: OrgId) -> Vec<(ExportRow, Vec<HistoryEntry
     let (rows, _) = export_all(store, org, 1000).await;
     let mut out = Vec::new();
     for row in rows {
-        let live = store
-            .list_user_assignments(org, &row.user_id)
-            .await
-            .expect("listed");
-        let a = live
-            .iter()
-            .find(|a| a.tags_group_id == row.tags_group_id)
-            .expect("exported assignment is live");
-        let history = store
-            .assignment_history(org, &a.entity_id)
-            .await
-            .expect("history");
+        let history = exported_history(store, org, &row).await;
         out.push((row, history));
     }
     out
@@ -120,11 +109,7 @@ pub async fn an_import_registers_users_and_sets_values_with_source_import(store:
         vec![Applied, Applied, Applied, Applied, Unchanged, Unchanged]
     );
     assert_eq!(report.users_created, 2, "n1 and n2; u1 was registered");
-    assert!(store
-        .find_user(w.org.id, &user("n1"))
-        .await
-        .expect("query")
-        .is_some());
+    assert!(registered(&store, w.org.id, "n1").await.is_some());
     let n2 = store
         .list_user_assignments(w.org.id, &user("n2"))
         .await
@@ -258,10 +243,7 @@ pub async fn refused_rows_carry_their_reason_and_the_others_load(store: DynStore
     assert_eq!(report.users_created, 2, "only the users of loaded rows");
     for refused in ["r1", "r2", "r3", "r4", "r5"] {
         assert_eq!(
-            store
-                .find_user(w.org.id, &user(refused))
-                .await
-                .expect("query"),
+            registered(&store, w.org.id, refused).await,
             None,
             "a refused row registers nobody"
         );
@@ -403,13 +385,7 @@ pub async fn an_import_into_one_organization_never_touches_another(store: DynSto
         ],
         "B's group ids do not exist in A; `vip` names A's own group"
     );
-    assert_eq!(
-        store
-            .find_user(b.org.id, &user("only_in_a"))
-            .await
-            .expect("query"),
-        None
-    );
+    assert_eq!(registered(&store, b.org.id, "only_in_a").await, None);
     assert_eq!(state(&store, b.org.id).await, b_before, "B is unchanged");
 
     let (a_rows, a_users) = export_all(&store, a.org.id, 2).await;

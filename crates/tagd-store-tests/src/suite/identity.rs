@@ -11,7 +11,7 @@ pub async fn an_organization_gets_a_32_hex_corp_id_and_is_found_by_it(store: Dyn
         .expect("query");
     assert_eq!(found.as_ref(), Some(&org));
     assert_eq!(store.get_org(org.id).await.expect("by id"), org);
-    let other = ExternalId::generate();
+    let other = CorpId::generate();
     assert_eq!(
         store.find_org_by_corp_id(&other).await.expect("query"),
         None
@@ -104,7 +104,7 @@ pub async fn apps_credentials_and_tokens_are_found_by_their_public_keys_only(sto
         .expect("query")
         .expect("found");
     assert_eq!(
-        (token.org_id, token.app_id, token.expires_at, token.revoked),
+        (token.org_id, token.app, token.expires_at, token.revoked),
         (org.id, app.id, 4_000_000_000, false)
     );
     assert_eq!(

@@ -17,6 +17,7 @@ pub use security::*;
 pub use tenancy::*;
 
 use std::sync::Arc;
+use tagd_core::bulk::ExportRow;
 use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::*;
 
@@ -78,6 +79,11 @@ pub(crate) fn v2_executor() -> Executor {
         id: 7,
         name: "loyalty".into(),
     }
+}
+
+/// The user `user_id` of `org` as the store finds it, or `None` where it is not registered.
+pub(crate) async fn registered(store: &DynStore, org: OrgId, user_id: &str) -> Option<User> {
+    store.find_user(org, &user(user_id)).await.expect("query")
 }
 
 /// Assigns `value` to `user_id` in `group`, as the test app, outside any request.
@@ -214,4 +220,21 @@ pub(crate) async fn world(store: &DynStore, name: &str) -> World {
         number,
         text,
     }
+}
+
+/// The history of the live assignment `row` exports, for the suite and the `tagd import` tests
+/// (`build.rs` registers the `pub async fn`s of the suite's other files, not of this one).
+pub async fn exported_history(store: &DynStore, org: OrgId, row: &ExportRow) -> Vec<HistoryEntry> {
+    let live = store
+        .list_user_assignments(org, &row.user_id)
+        .await
+        .expect("listed");
+    let a = live
+        .iter()
+        .find(|a| a.tags_group_id == row.tags_group_id)
+        .expect("exported assignment is live");
+    store
+        .assignment_history(org, &a.entity_id)
+        .await
+        .expect("history")
 }

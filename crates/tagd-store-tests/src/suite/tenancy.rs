@@ -52,13 +52,7 @@ pub async fn one_organization_can_neither_read_nor_change_another_organizations_
             .expect("query"),
         None
     );
-    assert_eq!(
-        store
-            .find_user(b.org.id, &user("only_in_a"))
-            .await
-            .expect("query"),
-        None
-    );
+    assert_eq!(registered(&store, b.org.id, "only_in_a").await, None);
     assert!(store
         .assignment_history(b.org.id, &a_assignment.entity_id)
         .await

@@ -3,7 +3,7 @@
 use crate::helpers::TestApp;
 use serde_json::{json, Value};
 use tagd_core::secrets::sha256_hex;
-use tagd_core::{ExternalId, UserId};
+use tagd_core::{CorpId, ExternalId, UserId};
 
 crate::on_both_backends!(
     creating_an_organization_answers_201_with_a_32_hex_corp_id,
@@ -23,7 +23,7 @@ async fn creating_an_organization_answers_201_with_a_32_hex_corp_id(app: &TestAp
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["name"], "Acme");
     let corp_id = body["corp_id"].as_str().expect("corp_id");
-    let parsed = ExternalId::parse("corp_id", corp_id).expect("32 hex");
+    let parsed = CorpId::parse("corp_id", corp_id).expect("32 hex");
     assert!(app
         .store
         .find_org_by_corp_id(&parsed)
@@ -100,19 +100,7 @@ async fn creating_the_same_user_twice_is_idempotent(app: &TestApp) {
     assert_eq!(second.status(), 201);
     let second: Value = second.json().await.expect("JSON");
     assert_eq!(second["created"], false);
-    let org = app
-        .store
-        .find_org_by_corp_id(&ExternalId::parse("corp_id", &corp_id).expect("hex"))
-        .await
-        .expect("query")
-        .expect("org");
-    let user = UserId::parse("564663098").expect("valid");
-    assert!(app
-        .store
-        .find_user(org.id, &user)
-        .await
-        .expect("query")
-        .is_some());
+    assert!(user_is_stored(app, &corp_id, "564663098").await);
     let bad = app
         .admin_post(&path, &json!({"user_id": "not valid!"}))
         .await;
@@ -160,19 +148,7 @@ async fn a_wrong_or_missing_admin_token_gets_401_and_creates_nothing(app: &TestA
         .await
         .expect("query")
         .is_none());
-    let org = app
-        .store
-        .find_org_by_corp_id(&ExternalId::parse("corp_id", &corp_id).expect("hex"))
-        .await
-        .expect("query")
-        .expect("org");
-    let evil = UserId::parse("evil").expect("valid");
-    assert!(app
-        .store
-        .find_user(org.id, &evil)
-        .await
-        .expect("query")
-        .is_none());
+    assert!(!user_is_stored(app, &corp_id, "evil").await);
 }
 
 async fn an_unknown_or_malformed_corp_id_is_refused_with_a_json_error(app: &TestApp) {
@@ -211,4 +187,21 @@ async fn a_malformed_body_gets_400_with_a_json_error(app: &TestApp) {
         .admin_post("/admin/v1/orgs", &json!({"name": "  "}))
         .await;
     assert_eq!(empty_name.status(), 400);
+}
+
+/// Whether the store holds `user_id` in the org `corp_id`: what the admin API really wrote.
+async fn user_is_stored(app: &TestApp, corp_id: &str, user_id: &str) -> bool {
+    let corp_id = CorpId::parse("corp_id", corp_id).expect("hex");
+    let org = app
+        .store
+        .find_org_by_corp_id(&corp_id)
+        .await
+        .expect("query")
+        .expect("org");
+    let user = UserId::parse(user_id).expect("valid");
+    app.store
+        .find_user(org.id, &user)
+        .await
+        .expect("query")
+        .is_some()
 }

@@ -234,3 +234,22 @@ impl CuttableProxy {
         }
     }
 }
+
+/// Serves a fresh database of the PostgreSQL server at `url` through a [`CuttableProxy`], so a
+/// test can stop "the database" under a running app.
+pub async fn serve_postgres_behind_proxy(url: &str) -> (TestApp, CuttableProxy) {
+    let target = url::Url::parse(url).expect("URL");
+    let host = format!(
+        "{}:{}",
+        target.host_str().unwrap_or("127.0.0.1"),
+        target.port().unwrap_or(5432)
+    );
+    let proxy = CuttableProxy::start(host).await;
+    let mut via_proxy = target;
+    via_proxy.set_host(Some("127.0.0.1")).expect("host");
+    via_proxy.set_port(Some(proxy.port)).expect("port");
+    let fixture = harness::postgres_at(via_proxy.as_str())
+        .await
+        .expect("PostgreSQL via proxy");
+    (serve_store(fixture).await, proxy)
+}

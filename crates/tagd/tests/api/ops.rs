@@ -1,6 +1,6 @@
 //! Operational endpoints (API.md §7), request ids and logs.
 
-use crate::helpers::{serve_store, CuttableProxy, TestApp};
+use crate::helpers::{serve_postgres_behind_proxy, TestApp};
 use serde_json::Value;
 use tagd_store_tests::harness;
 
@@ -139,20 +139,7 @@ async fn readyz_fails_while_healthz_answers_when_postgres_stops() {
         );
         return;
     };
-    let target = url::Url::parse(&url).expect("URL");
-    let host = format!(
-        "{}:{}",
-        target.host_str().unwrap_or("127.0.0.1"),
-        target.port().unwrap_or(5432)
-    );
-    let proxy = CuttableProxy::start(host).await;
-    let mut via_proxy = target.clone();
-    via_proxy.set_host(Some("127.0.0.1")).expect("host");
-    via_proxy.set_port(Some(proxy.port)).expect("port");
-    let fixture = harness::postgres_at(via_proxy.as_str())
-        .await
-        .expect("PostgreSQL via proxy");
-    let app = serve_store(fixture).await;
+    let (app, proxy) = serve_postgres_behind_proxy(&url).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     proxy.cut();

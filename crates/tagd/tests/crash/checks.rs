@@ -91,6 +91,27 @@ macro_rules! read_facts {
     }};
 }
 
+/// Runs `$body` on a new connection `$conn` to `$db` (of either type; SQLite read-only if asked),
+/// closes it, and gives the body's value.
+macro_rules! with_connection {
+    ($db:expr, read_only: $read_only:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite { url } => {
+                let mut $conn = Db::sqlite(url, $read_only).await;
+                let value = $body;
+                $conn.close().await.expect("closed");
+                value
+            }
+            Db::Postgres { url, .. } => {
+                let mut $conn = Db::postgres(url).await;
+                let value = $body;
+                $conn.close().await.expect("closed");
+                value
+            }
+        }
+    };
+}
+
 impl Db {
     pub(super) fn name(&self) -> &'static str {
         match self {
@@ -122,26 +143,12 @@ impl Db {
     }
 
     pub(super) async fn org_id(&self, corp_id: &str) -> OrgId {
-        let id: i64 = match self {
-            Db::Sqlite { url } => {
-                let mut conn = Db::sqlite(url, true).await;
-                let id = sqlx::query_scalar(ORG_ID)
-                    .bind(corp_id)
-                    .fetch_one(&mut conn)
-                    .await;
-                conn.close().await.expect("closed");
-                id
-            }
-            Db::Postgres { url, .. } => {
-                let mut conn = Db::postgres(url).await;
-                let id = sqlx::query_scalar(ORG_ID)
-                    .bind(corp_id)
-                    .fetch_one(&mut conn)
-                    .await;
-                conn.close().await.expect("closed");
-                id
-            }
-        }
+        let id: i64 = with_connection!(self, read_only: true, |conn| {
+            sqlx::query_scalar(ORG_ID)
+                .bind(corp_id)
+                .fetch_one(&mut conn)
+                .await
+        })
         .expect("the organization");
         OrgId(id)
     }
@@ -173,30 +180,14 @@ impl Db {
 
     /// Makes every open claim of `org` abandoned; how many there were.
     pub(super) async fn expire_leases(&self, org: OrgId) -> usize {
-        let done = match self {
-            Db::Sqlite { url } => {
-                let mut conn = Db::sqlite(url, false).await;
-                let done = sqlx::query(EXPIRE_LEASES)
-                    .bind(org.0)
-                    .execute(&mut conn)
-                    .await
-                    .expect("leases expired")
-                    .rows_affected();
-                conn.close().await.expect("closed");
-                done
-            }
-            Db::Postgres { url, .. } => {
-                let mut conn = Db::postgres(url).await;
-                let done = sqlx::query(EXPIRE_LEASES)
-                    .bind(org.0)
-                    .execute(&mut conn)
-                    .await
-                    .expect("leases expired")
-                    .rows_affected();
-                conn.close().await.expect("closed");
-                done
-            }
-        };
+        let done = with_connection!(self, read_only: false, |conn| {
+            sqlx::query(EXPIRE_LEASES)
+                .bind(org.0)
+                .execute(&mut conn)
+                .await
+                .expect("leases expired")
+                .rows_affected()
+        });
         usize::try_from(done).expect("a count")
     }
 
@@ -297,7 +288,7 @@ pub(super) async fn check_store(db: &Db, run: &Run, org: OrgId, s: &mut Summary)
 }
 
 pub(super) async fn check_store_with(store: &dyn Store, run: &Run, org: OrgId, s: &mut Summary) {
-    let corp_id = ExternalId::parse("corp_id", &run.tenant.corp_id).expect("corp_id");
+    let corp_id = CorpId::parse("corp_id", &run.tenant.corp_id).expect("corp_id");
     let found = store.find_org_by_corp_id(&corp_id).await.expect("query");
     assert_eq!(found.map(|o| o.id), Some(org), "the organization");
     for (i, write) in run.writes.iter().enumerate() {

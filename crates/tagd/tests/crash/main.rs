@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tagd_core::{ExternalId, OrgId, Store, TagValue, UserId};
+use tagd_core::{CorpId, OrgId, Store, TagValue, UserId};
 use tagd_store_tests::harness;
 
 #[path = "../support/mod.rs"]

@@ -1,7 +1,7 @@
 //! Body limit, rate limits, failed-login throttle, protected fields, hidden internals.
 
 use super::{assign_body, tags_of, v5_post, v5_world};
-use crate::helpers::{config_with_token_ttl, CuttableProxy, TestApp};
+use crate::helpers::{config_with_token_ttl, serve_postgres_behind_proxy, TestApp};
 use crate::v2::V2Org;
 use serde_json::{json, Value};
 use tagd_http::HttpConfig;
@@ -231,20 +231,7 @@ async fn a_database_outage_answers_503_without_internals() {
     let Ok(url) = std::env::var(tagd_store_tests::harness::POSTGRES_URL_VAR) else {
         return;
     };
-    let target = url::Url::parse(&url).expect("URL");
-    let host = format!(
-        "{}:{}",
-        target.host_str().unwrap_or("127.0.0.1"),
-        target.port().unwrap_or(5432)
-    );
-    let proxy = CuttableProxy::start(host).await;
-    let mut via_proxy = target.clone();
-    via_proxy.set_host(Some("127.0.0.1")).expect("host");
-    via_proxy.set_port(Some(proxy.port)).expect("port");
-    let fixture = tagd_store_tests::harness::postgres_at(via_proxy.as_str())
-        .await
-        .expect("PostgreSQL");
-    let app = crate::helpers::serve_store(fixture).await;
+    let (app, proxy) = serve_postgres_behind_proxy(&url).await;
     let (org, group) = v5_world(&app, "Acme").await;
     proxy.cut();
     let answer = v5_post(

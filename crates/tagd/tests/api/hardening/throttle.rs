@@ -217,32 +217,17 @@ async fn failed_admin_logins_are_throttled(app: &TestApp) {
     };
     let server = app.serve_alongside(config).await;
     let url = format!("{}/admin/v1/orgs", server.address);
+    let login = |token: &'static str| {
+        let request = app.client.get(&url).bearer_auth(token).send();
+        async move { request.await.expect("sent") }
+    };
     for _ in 0..5 {
-        let r = app
-            .client
-            .get(&url)
-            .bearer_auth("guess")
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(r.status(), 401);
+        assert_eq!(login("guess").await.status(), 401);
     }
-    let refused = app
-        .client
-        .get(&url)
-        .bearer_auth("guess")
-        .send()
-        .await
-        .expect("sent");
+    let refused = login("guess").await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
-    let right = app
-        .client
-        .get(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("sent");
+    let right = login(ADMIN_TOKEN).await;
     assert_eq!(
         right.status(),
         429,
@@ -251,49 +236,59 @@ async fn failed_admin_logins_are_throttled(app: &TestApp) {
     server.stop().await;
 }
 
+/// Sends a wrong v2 login as each (user name, `X-Forwarded-For`) of `tries`, in turn, to a
+/// server of its own with `config`; returns the statuses.
+async fn wrong_logins(app: &TestApp, config: HttpConfig, tries: &[(&str, &str)]) -> Vec<u16> {
+    let server = app.serve_alongside(config).await;
+    let mut statuses = Vec::new();
+    for (user, forwarded) in tries {
+        let response = app
+            .client
+            .get(format!("{}/v2/organization/labels", server.address))
+            .header("Authorization", basic(user, "guess"))
+            .header("X-Forwarded-For", *forwarded)
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(response.status().as_u16());
+    }
+    server.stop().await;
+    statuses
+}
+
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy(app: &TestApp) {
     V2Org::create(app, "Acme", "loyalty", "right").await;
-    // A new user name each try, so only the address's allowance is at stake.
-    let try_from = |address: String, user: &'static str, forwarded: &'static str| {
-        let request = app
-            .client
-            .get(format!("{address}/v2/organization/labels"))
-            .header("Authorization", basic(user, "guess"))
-            .header("X-Forwarded-For", forwarded)
-            .send();
-        async move { request.await.expect("sent").status().as_u16() }
+    let direct = HttpConfig {
+        auth_failures_per_minute: 2,
+        ..config_with_token_ttl(7200)
     };
-    let behind_proxy = app
-        .serve_alongside(HttpConfig {
-            auth_failures_per_minute: 2,
-            trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
-            ..config_with_token_ttl(7200)
-        })
-        .await;
-    let address = behind_proxy.address.clone();
-    assert_eq!(try_from(address.clone(), "n1", "203.0.113.7").await, 401);
-    assert_eq!(try_from(address.clone(), "n2", "203.0.113.7").await, 401);
-    assert_eq!(try_from(address.clone(), "n3", "203.0.113.7").await, 429);
+    let behind_proxy = HttpConfig {
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+        ..direct.clone()
+    };
+    // A new user name each try, so only the address's allowance is at stake.
+    let tries = [
+        ("n1", "203.0.113.7"),
+        ("n2", "203.0.113.7"),
+        ("n3", "203.0.113.7"),
+        ("n4", "198.51.100.1, 203.0.113.8"),
+    ];
+    let statuses = wrong_logins(app, behind_proxy, &tries).await;
+    assert_eq!(statuses[..3], [401, 401, 429]);
     assert_eq!(
-        try_from(address.clone(), "n4", "198.51.100.1, 203.0.113.8").await,
-        401,
+        statuses[3], 401,
         "another client behind the proxy has its own allowance (the last untrusted hop)"
     );
-    behind_proxy.stop().await;
 
-    let direct = app
-        .serve_alongside(HttpConfig {
-            auth_failures_per_minute: 2,
-            ..config_with_token_ttl(7200)
-        })
-        .await;
-    let address = direct.address.clone();
-    assert_eq!(try_from(address.clone(), "n1", "198.51.100.1").await, 401);
-    assert_eq!(try_from(address.clone(), "n2", "198.51.100.2").await, 401);
+    let tries = [
+        ("n1", "198.51.100.1"),
+        ("n2", "198.51.100.2"),
+        ("n3", "198.51.100.3"),
+    ];
+    let statuses = wrong_logins(app, direct, &tries).await;
+    assert_eq!(statuses[..2], [401, 401]);
     assert_eq!(
-        try_from(address.clone(), "n3", "198.51.100.3").await,
-        429,
+        statuses[2], 429,
         "without a trusted proxy a forged X-Forwarded-For changes nothing"
     );
-    direct.stop().await;
 }

@@ -1,6 +1,6 @@
 //! `GET /v2/customers/{userId}/labels`, the label catalog and label search (API.md §3.2–3.5).
 
-use super::V2Org;
+use super::{V2Answer, V2Org};
 use crate::helpers::TestApp;
 use serde_json::{json, Value};
 
@@ -14,6 +14,39 @@ crate::on_both_backends!(
     search_refuses_a_missing_query_and_bad_paging,
 );
 
+/// The keys of a JSON object row, sorted, to compare with the documented field list.
+fn sorted_keys(row: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = row
+        .as_object()
+        .expect("row")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// A v2 success: empty `warnings` and `errors`.
+fn assert_no_warnings_or_errors(answer: &V2Answer) {
+    assert_eq!(
+        (
+            answer.json["warnings"].clone(),
+            answer.json["errors"].clone()
+        ),
+        (json!([]), json!([]))
+    );
+}
+
+/// The label called `name` in a `GET /v2/organization/labels` body, if listed.
+fn catalog_label(catalog: &Value, name: &str) -> Option<Value> {
+    catalog["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|l| l["name"] == name)
+        .cloned()
+}
+
 async fn customer_labels_show_integer_ids_of_the_org_label_assignment_and_writer(app: &TestApp) {
     let org = V2Org::create(app, "Acme", "loyalty", "pw").await;
     org.customers(app, &["564663098"]).await;
@@ -22,15 +55,8 @@ async fn customer_labels_show_integer_ids_of_the_org_label_assignment_and_writer
     let answer = org.get("/v2/customers/564663098/labels").await;
     assert_eq!(answer.status, 200);
     let row = &answer.json["data"][0];
-    let mut keys: Vec<&str> = row
-        .as_object()
-        .expect("row")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        sorted_keys(row),
         [
             "addedBy",
             "deleted",
@@ -59,13 +85,7 @@ async fn customer_labels_show_integer_ids_of_the_org_label_assignment_and_writer
         row["addedBy"], catalog.json["data"][0]["lastUpdatedBy"],
         "the same credential wrote both"
     );
-    assert_eq!(
-        (
-            answer.json["warnings"].clone(),
-            answer.json["errors"].clone()
-        ),
-        (json!([]), json!([]))
-    );
+    assert_no_warnings_or_errors(&answer);
 }
 
 async fn creating_labels_warns_33002_for_names_in_use_and_creates_the_others(app: &TestApp) {
@@ -83,23 +103,13 @@ async fn creating_labels_warns_33002_for_names_in_use_and_creates_the_others(app
         json!([{"status": false, "code": 33002, "message": "VIP label already exists"}])
     );
     let catalog = org.get("/v2/organization/labels").await.json;
-    let silver = catalog["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .find(|l| l["name"] == "Silver")
-        .cloned();
+    let silver = catalog_label(&catalog, "Silver");
     assert_eq!(
         answer.json["entity"],
         silver.expect("Silver created")["id"],
         "entity is the last label created"
     );
-    let gold = catalog["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .find(|l| l["name"] == "Gold")
-        .cloned();
+    let gold = catalog_label(&catalog, "Gold");
     assert_eq!(
         gold.expect("Gold created")["description"],
         "spent over 1000"
@@ -133,15 +143,8 @@ async fn the_catalog_lists_every_define_group_active_or_not(app: &TestApp) {
     let catalog = org.get("/v2/organization/labels").await.json;
     let rows = catalog["data"].as_array().expect("data");
     assert_eq!(rows.len(), 2);
-    let mut keys: Vec<&str> = rows[0]
-        .as_object()
-        .expect("row")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        sorted_keys(&rows[0]),
         [
             "active",
             "description",
@@ -204,13 +207,7 @@ async fn search_pages_customers_in_user_id_order_ignoring_the_label_case(app: &T
             "labelName": "VIP"
         }]})
     );
-    assert_eq!(
-        (
-            defaults.json["warnings"].clone(),
-            defaults.json["errors"].clone()
-        ),
-        (json!([]), json!([]))
-    );
+    assert_no_warnings_or_errors(&defaults);
 }
 
 async fn search_with_limit_minus_one_streams_every_customer(app: &TestApp) {
@@ -219,7 +216,7 @@ async fn search_with_limit_minus_one_streams_every_customer(app: &TestApp) {
     // More customers than one streamed chunk (500), registered and labelled in bulk.
     let org_row = app
         .store
-        .find_org_by_corp_id(&tagd_core::ExternalId::parse("corp_id", &org.corp_id).expect("hex"))
+        .find_org_by_corp_id(&tagd_core::CorpId::parse("corp_id", &org.corp_id).expect("hex"))
         .await
         .expect("query")
         .expect("org");

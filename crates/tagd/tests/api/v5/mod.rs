@@ -134,7 +134,7 @@ pub async fn group_row(org: &V5Org, category: &str, entity_id: &str) -> Value {
 
 /// The store's id of the org, for direct store checks.
 pub async fn org_id(app: &TestApp, org: &V5Org) -> tagd_core::OrgId {
-    let corp_id = tagd_core::ExternalId::parse("corp_id", &org.corp_id).expect("32 hex");
+    let corp_id = tagd_core::CorpId::parse("corp_id", &org.corp_id).expect("32 hex");
     app.store
         .find_org_by_corp_id(&corp_id)
         .await

@@ -61,14 +61,8 @@ async fn send(
     }
 }
 
-struct TwoOrgs {
-    a: V5Org,
-    b: V5Org,
-    a_groups: Vec<String>,
-    b_group: String,
-}
-
-async fn two_orgs(app: &TestApp) -> TwoOrgs {
+/// Orgs A and B with users, groups and tags: (a, b, A's two groups, B's group).
+async fn two_orgs(app: &TestApp) -> (V5Org, V5Org, Vec<String>, String) {
     let a = app.v5_org("A").await;
     let b = app.v5_org("B").await;
     for user in ["a1", "a2", "only-in-a"] {
@@ -84,12 +78,7 @@ async fn two_orgs(app: &TestApp) -> TwoOrgs {
     b.create_user("b1").await;
     let b_group = b.create_group("b vip", "b_vip", "define", "cat").await;
     b.assign(&b_group, "b1", "True").await;
-    TwoOrgs {
-        a,
-        b,
-        a_groups,
-        b_group,
-    }
+    (a, b, a_groups, b_group)
 }
 
 async fn a_view(a: &V5Org) -> Value {
@@ -104,44 +93,30 @@ async fn a_view(a: &V5Org) -> Value {
     view
 }
 
+/// B calling with A's token, app id or corp_id mixed in: (how, caller, corp_id it names).
+fn forbidden_callers(a: &V5Org, b: &V5Org) -> Vec<(&'static str, V5Org, String)> {
+    [
+        ("B's token and app id, A's corp_id", b, b, a),
+        ("B's token, A's app id, A's corp_id", b, a, a),
+        ("B's token, A's app id, B's corp_id", b, a, b),
+        ("A's token, B's app id, A's corp_id", a, b, a),
+        ("A's token, B's app id, B's corp_id", a, b, b),
+    ]
+    .into_iter()
+    .map(|(how, token, app, corp)| {
+        let caller = b.with_auth(&token.token, &app.app_id);
+        (how, caller, corp.corp_id.clone())
+    })
+    .collect()
+}
+
 async fn every_v5_call_from_another_org_naming_a_s_things_is_refused_and_a_is_unchanged(
     app: &TestApp,
 ) {
-    let TwoOrgs {
-        a,
-        b,
-        a_groups,
-        b_group,
-    } = two_orgs(app).await;
+    let (a, b, a_groups, b_group) = two_orgs(app).await;
     let before = a_view(&a).await;
     let b_before = snapshot(&b, &["cat"], &["b1"]).await;
-    let forbidden_callers = [
-        (
-            "B's token and app id, A's corp_id",
-            b.clone(),
-            a.corp_id.clone(),
-        ),
-        (
-            "B's token, A's app id, A's corp_id",
-            b.with_auth(&b.token, &a.app_id),
-            a.corp_id.clone(),
-        ),
-        (
-            "B's token, A's app id, B's corp_id",
-            b.with_auth(&b.token, &a.app_id),
-            b.corp_id.clone(),
-        ),
-        (
-            "A's token, B's app id, A's corp_id",
-            b.with_auth(&a.token, &b.app_id),
-            a.corp_id.clone(),
-        ),
-        (
-            "A's token, B's app id, B's corp_id",
-            b.with_auth(&a.token, &b.app_id),
-            b.corp_id.clone(),
-        ),
-    ];
+    let forbidden_callers = forbidden_callers(&a, &b);
     let mut probes = 0;
     for (how, caller, corp_id) in &forbidden_callers {
         for group in &a_groups {
@@ -193,44 +168,46 @@ async fn every_v5_call_from_another_org_naming_a_s_things_is_refused_and_a_is_un
     assert_eq!(snapshot(&b, &["cat"], &["b1"]).await, b_before);
 }
 
+/// Sends B's call of `path` under B's corp_id naming the real (group, user), then naming the
+/// invented one: the answers are the same 404 refusal with `code`.
+async fn refused_as_if_invented(
+    b: &V5Org,
+    path: &str,
+    real: (&str, &str),
+    invented: (&str, &str),
+    code: u32,
+) {
+    let mut answers = Vec::new();
+    for (group, user) in [real, invented] {
+        let (_, body) = every_endpoint(&b.corp_id, group, user)
+            .into_iter()
+            .find(|(p, _)| *p == path)
+            .expect("same endpoint");
+        answers.push(send(b, path, &body, &b.corp_id, user).await);
+    }
+    refused(&answers[0], 404, code);
+    assert_eq!(answers[0], answers[1], "{path}");
+}
+
 async fn refusals_for_another_orgs_ids_are_identical_to_those_for_ids_that_do_not_exist(
     app: &TestApp,
 ) {
-    let TwoOrgs {
-        a,
-        b,
-        a_groups,
-        b_group,
-    } = two_orgs(app).await;
+    let (a, b, a_groups, b_group) = two_orgs(app).await;
     let before = a_view(&a).await;
     let nowhere = unknown_id();
     // A's group named under B's corp_id answers as a group that never existed.
-    for (path, body) in every_endpoint(&b.corp_id, &a_groups[0], "b1") {
-        if matches!(path, USER_CREATE | GROUP_CREATE | GROUP_LIST | TAG_LIST) {
-            continue;
+    for (path, _) in every_endpoint(&b.corp_id, &a_groups[0], "b1") {
+        if !matches!(path, USER_CREATE | GROUP_CREATE | GROUP_LIST | TAG_LIST) {
+            let real = (a_groups[0].as_str(), "b1");
+            refused_as_if_invented(&b, path, real, (&nowhere, "b1"), 40401).await;
         }
-        let real = send(&b, path, &body, &b.corp_id, "b1").await;
-        let (_, invented_body) = every_endpoint(&b.corp_id, &nowhere, "b1")
-            .into_iter()
-            .find(|(p, _)| *p == path)
-            .expect("same endpoint");
-        let invented = send(&b, path, &invented_body, &b.corp_id, "b1").await;
-        refused(&real, 404, 40401);
-        assert_eq!(real, invented, "{path}");
     }
     // A's user under B's corp_id answers as a user that never existed.
-    for (path, body) in every_endpoint(&b.corp_id, &b_group, "only-in-a") {
-        if !matches!(path, TAG_ASSIGN | TAG_REMOVE | TAG_LIST) {
-            continue;
+    for (path, _) in every_endpoint(&b.corp_id, &b_group, "only-in-a") {
+        if matches!(path, TAG_ASSIGN | TAG_REMOVE | TAG_LIST) {
+            let real = (b_group.as_str(), "only-in-a");
+            refused_as_if_invented(&b, path, real, (&b_group, "never-was"), 40402).await;
         }
-        let real = send(&b, path, &body, &b.corp_id, "only-in-a").await;
-        let (_, invented_body) = every_endpoint(&b.corp_id, &b_group, "never-was")
-            .into_iter()
-            .find(|(p, _)| *p == path)
-            .expect("same endpoint");
-        let invented = send(&b, path, &invented_body, &b.corp_id, "never-was").await;
-        refused(&real, 404, 40402);
-        assert_eq!(real, invented, "{path}");
     }
     // A's corp_id answers as an organization that does not exist.
     let no_org = unknown_id();
@@ -251,7 +228,7 @@ async fn refusals_for_another_orgs_ids_are_identical_to_those_for_ids_that_do_no
 }
 
 async fn the_same_user_id_and_group_names_in_two_orgs_are_separate(app: &TestApp) {
-    let TwoOrgs { a, b, a_groups, .. } = two_orgs(app).await;
+    let (a, b, a_groups, _) = two_orgs(app).await;
     let before = a_view(&a).await;
     // B may use A's user id and A's group names: they are B's own.
     b.create_user("a1").await;
