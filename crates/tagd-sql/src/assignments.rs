@@ -227,6 +227,12 @@ pub(crate) async fn remove_value(
     if before.is_deleted {
         return Ok(None);
     }
+    // Its time once the row lock is held, so a removal that waited is stamped after the
+    // write it waited for.
+    let stamp = &Stamp {
+        now: now_unix(),
+        ..*stamp
+    };
     conn.execute(
         "UPDATE tag_assignments SET is_deleted = TRUE, version = version + 1, mtime = $4, \
          executor_kind = $5, executor_ref = $6, executor_name = $7, source = $8 \

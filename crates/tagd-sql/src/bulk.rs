@@ -181,7 +181,8 @@ impl GroupCache {
         Ok(index)
     }
 
-    /// The active group a row names, or why the row is refused.
+    /// The group a row names (active or not: `value_to_assign` decides), or why the row is
+    /// refused.
     async fn resolve(
         &mut self,
         conn: &mut dyn SqlConn,

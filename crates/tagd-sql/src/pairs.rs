@@ -18,6 +18,7 @@ use crate::driver::{Param, SqlConn};
 use crate::internal;
 use crate::records::Columns;
 use std::collections::{HashMap, HashSet};
+use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
 /// Rows one multi-row statement carries (at most 8 parameters a row). SQLite once made this
@@ -165,6 +166,11 @@ pub(crate) async fn apply(
     // Pairs whose first insert lost a race: their writes again, one by one.
     let mut lost: Vec<PairKey> = lost.into_iter().collect();
     lost.sort_unstable();
+    // Replayed after the writer that won, so stamped with a time of their own.
+    let stamp = &Stamp {
+        now: now_unix(),
+        ..*stamp
+    };
     for key in &lost {
         let Some(pair) = pairs.get(key) else { continue };
         for &i in &pair.writes {
