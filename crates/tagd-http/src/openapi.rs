@@ -38,8 +38,47 @@ pub(crate) fn base() -> OpenApi {
     <BaseDoc as utoipa::OpenApi>::openapi()
 }
 
-/// The answers every gated operation may give besides its own (the gate's refusals, see
-/// `gate.rs`), added to each operation so the document lists every status a client can see.
+/// The three families of operations the document describes, told apart by path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V5,
+    V2,
+    Admin,
+}
+
+impl Family {
+    fn of(path: &str) -> Option<Family> {
+        if path.starts_with("/api/v5/") {
+            Some(Family::V5)
+        } else if path.starts_with("/v2/") {
+            Some(Family::V2)
+        } else if path.starts_with("/admin/") {
+            Some(Family::Admin)
+        } else {
+            None
+        }
+    }
+
+    fn error_schema(self) -> &'static str {
+        match self {
+            Family::V5 => "V5ErrorBody",
+            Family::V2 => "V2ErrorBody",
+            Family::Admin => "AdminErrorBody",
+        }
+    }
+
+    fn security_scheme(self) -> &'static str {
+        match self {
+            Family::V5 => "v5_token",
+            Family::V2 => "v2_basic",
+            Family::Admin => "admin_token",
+        }
+    }
+}
+
+/// What every operation of a family shares, added to each (an operation lists only its own
+/// answers): its security scheme, v5's `X-APP-ID` header, and the answers of the gate and of
+/// the admin guard (see `gate.rs`), so the document lists every status a client can see.
 pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, ResponseBuilder};
     let error = |schema: &str, description: &str| {
@@ -54,18 +93,11 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
             .build()
     };
     for (path, item) in openapi.paths.paths.iter_mut() {
-        let schema = if path.starts_with("/api/v5/") {
-            "V5ErrorBody"
-        } else if path.starts_with("/v2/") {
-            "V2ErrorBody"
-        } else if path.starts_with("/admin/") {
-            "AdminErrorBody"
-        } else {
+        let Some(family) = Family::of(path) else {
             continue;
         };
-        let gated = path.starts_with("/v2/")
-            || (path.starts_with("/api/v5/") && path != "/api/v5/auth/token");
-        let admin = path.starts_with("/admin/");
+        // The token endpoint is how a v5 caller gets in: no token, no gate.
+        let gated = family != Family::Admin && path != "/api/v5/auth/token";
         for (method, operation) in [
             (HttpMethod::Get, item.get.as_mut()),
             (HttpMethod::Post, item.post.as_mut()),
@@ -73,53 +105,51 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
             (HttpMethod::Delete, item.delete.as_mut()),
         ] {
             let Some(operation) = operation else { continue };
-            if gated {
-                add_dialect_auth(operation, schema == "V5ErrorBody");
-            }
-            if admin {
-                operation.security.get_or_insert_with(|| {
-                    vec![utoipa::openapi::security::SecurityRequirement::new(
-                        "admin_token",
-                        Vec::<String>::new(),
-                    )]
-                });
+            if gated || family == Family::Admin {
+                require(
+                    operation,
+                    family.security_scheme(),
+                    gated && family == Family::V5,
+                );
             }
             let responses = &mut operation.responses.responses;
             let mut add = |status: &str, description: &str| {
                 responses
                     .entry(status.to_owned())
-                    .or_insert_with(|| error(schema, description).into());
+                    .or_insert_with(|| error(family.error_schema(), description).into());
             };
-            if matches!(method, HttpMethod::Post | HttpMethod::Put) {
-                let malformed = if gated && schema == "V5ErrorBody" {
-                    "40001: missing or malformed parameter"
-                } else {
-                    "Malformed body"
-                };
-                add("400", malformed);
-                add("413", "Request body over 1 MiB");
-            }
-            if admin {
-                add("400", "Malformed id in the path");
-                add("401", "Missing or wrong admin token");
-                add(
-                    "429",
-                    "Too many failed admin logins from this address (Retry-After)",
-                );
-                add("500", "Internal error");
-                add("503", "The database is unavailable or busy");
-            }
-            if gated {
-                let v5 = schema == "V5ErrorBody";
-                if v5 {
+            // `add` keeps the first answer given a status: v5's 400 before the body's, an admin
+            // body's before the path's.
+            match family {
+                Family::V5 if gated => {
                     add("400", "40001: missing or malformed parameter");
                     add("401", "40101: missing, unknown or expired token");
                     add("403", "40301: corp_id or X-APP-ID does not match the token");
                     add("500", "50001: internal error");
-                } else {
+                }
+                Family::V2 => {
                     add("401", "Bad or missing credentials");
                     add("500", "Internal error");
                 }
+                Family::Admin => {
+                    add("401", "Missing or wrong admin token");
+                    add(
+                        "429",
+                        "Too many failed admin logins from this address (Retry-After)",
+                    );
+                    add("500", "Internal error");
+                    add("503", "The database is unavailable or busy");
+                }
+                Family::V5 => {}
+            }
+            if matches!(method, HttpMethod::Post | HttpMethod::Put) {
+                add("400", "Malformed body");
+                add("413", "Request body over 1 MiB");
+            }
+            if family == Family::Admin {
+                add("400", "Malformed id in the path");
+            }
+            if gated {
                 add(
                     "429",
                     "Rate limit exceeded (Retry-After, RateLimit and RateLimit-Policy headers)",
@@ -137,29 +167,30 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
     }
 }
 
-/// What every gated operation of a dialect requires: its security scheme, and for v5 the
-/// `X-APP-ID` header (after the operation's own parameters).
-fn add_dialect_auth(operation: &mut utoipa::openapi::path::Operation, v5: bool) {
+/// The operation requires `scheme` (unless it states its own security), and with `app_header`
+/// the `X-APP-ID` header too, after its own parameters.
+fn require(operation: &mut utoipa::openapi::path::Operation, scheme: &str, app_header: bool) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::Required;
-    let scheme = if v5 { "v5_token" } else { "v2_basic" };
     operation
         .security
         .get_or_insert_with(|| vec![SecurityRequirement::new(scheme, Vec::<String>::new())]);
-    if v5 {
-        let header = ParameterBuilder::new()
-            .name("X-APP-ID")
-            .parameter_in(ParameterIn::Header)
-            .required(Required::True)
-            .description(Some("The app the token belongs to"))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-            .build();
-        operation
-            .parameters
-            .get_or_insert_with(Vec::new)
-            .push(header);
+    if !app_header {
+        return;
+    }
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    if !parameters.iter().any(|p| p.name == "X-APP-ID") {
+        parameters.push(
+            ParameterBuilder::new()
+                .name("X-APP-ID")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some("The app the token belongs to"))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
     }
 }
 
