@@ -16,7 +16,7 @@
 use crate::error::{Error, Result};
 use crate::ids::OrgId;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// How long a key is remembered.
@@ -92,6 +92,8 @@ pub struct WriteProgress {
     committing: AtomicBool,
     /// A write committed the request's reply with its effect.
     recorded: AtomicBool,
+    /// The organization's version after the write committed (0: it committed no change).
+    version: AtomicI64,
 }
 
 impl WriteProgress {
@@ -101,6 +103,11 @@ impl WriteProgress {
 
     pub fn recorded(&self) -> bool {
         self.recorded.load(Ordering::SeqCst)
+    }
+
+    /// The change-log version the request's write committed, if it changed anything.
+    pub fn version(&self) -> Option<i64> {
+        Some(self.version.load(Ordering::SeqCst)).filter(|v| *v > 0)
     }
 }
 
@@ -162,6 +169,13 @@ impl<T> Recorder<T> {
     pub fn recorded(&self) {
         if let Some(progress) = &self.progress {
             progress.recorded.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The write committed change-log entries up to `version`.
+    pub fn committed_version(&self, version: i64) {
+        if let Some(progress) = &self.progress {
+            progress.version.fetch_max(version, Ordering::SeqCst);
         }
     }
 }

@@ -131,7 +131,7 @@ impl TagGroupFields {
 }
 
 /// Where an assignment change came from (`source` in v5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     OpenApi,
     V2Api,
@@ -167,7 +167,7 @@ pub struct Executor {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExecutorKind {
     App,
     Credential,

@@ -7,7 +7,9 @@
 //! `find_basic_credential`, `find_org_by_corp_id`) and `create_org`, which makes one.
 
 use crate::error::Result;
-use crate::{Assignments, Bulk, Credentials, IdempotencyKeys, Labels, TagGroups, Tenants};
+use crate::{
+    Assignments, Bulk, ChangeLog, Credentials, IdempotencyKeys, Labels, TagGroups, Tenants,
+};
 use async_trait::async_trait;
 
 /// Size of one connection pool, for the `/metrics` gauges.
@@ -23,7 +25,15 @@ pub struct PoolStats {
 /// Everything a backend stores, one trait per area (each beside its rules), plus health.
 #[async_trait]
 pub trait Store:
-    Tenants + Credentials + TagGroups + Assignments + Labels + IdempotencyKeys + Bulk + 'static
+    Tenants
+    + Credentials
+    + TagGroups
+    + Assignments
+    + Labels
+    + IdempotencyKeys
+    + Bulk
+    + ChangeLog
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

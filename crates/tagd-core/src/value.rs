@@ -74,6 +74,22 @@ impl TagValue {
         }
     }
 
+    /// The value whose canonical text ([`TagValue::to_text`]) is `text`, as a group of
+    /// `attribute` keeps it. Text written when the group had another attribute (it may change
+    /// while nothing is assigned) reads as a string: a later entry of the log removed it.
+    pub fn from_text(attribute: Attribute, text: &str) -> Self {
+        match attribute {
+            Attribute::Define if text == "True" || text == "False" => {
+                TagValue::Define(text == "True")
+            }
+            Attribute::Number => match text.parse::<f64>() {
+                Ok(n) => TagValue::Number(n),
+                Err(_) => TagValue::String(text.to_owned()),
+            },
+            _ => TagValue::String(text.to_owned()),
+        }
+    }
+
     pub fn attribute(&self) -> Attribute {
         match self {
             TagValue::Define(_) => Attribute::Define,

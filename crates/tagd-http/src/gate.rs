@@ -115,13 +115,18 @@ pub async fn gate<D: Dialect>(request: Request, next: Next) -> Response {
     parts.extensions.insert(caller.clone());
     let org = D::org(&caller);
     let decision = state.rate_limiter.check(org);
+    let is_write = parts.method == Method::POST;
+    let progress = Arc::new(WriteProgress::default());
     let mut response = if decision.allowed {
-        run::<D>(&state, org, parts, body, next).await
+        run::<D>(&state, org, parts, body, next, progress.clone()).await
     } else {
         refuse::<D>(GateError::RateLimited {
             retry_after_secs: decision.retry_after_secs,
         })
     };
+    if is_write && response.status().is_success() {
+        add_version(&state, org, &progress, &mut response).await;
+    }
     let headers = response.headers_mut();
     if let Ok(policy) = HeaderValue::from_str(&state.rate_limiter.policy()) {
         headers.insert("ratelimit-policy", policy);
@@ -135,6 +140,32 @@ pub async fn gate<D: Dialect>(request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// `X-Tagd-Version` (API.md §9): the organization's version after a successful write. A
+/// write that changed nothing (or a replay) answers the version it found.
+async fn add_version(
+    state: &AppState,
+    org: OrgId,
+    progress: &WriteProgress,
+    response: &mut Response,
+) {
+    let version = match progress.version() {
+        Some(version) => version,
+        None => match state.store.log_head(org).await {
+            Ok(version) => version,
+            Err(e) => {
+                tracing::warn!(cause = %e, "could not read the organization's version");
+                return;
+            }
+        },
+    };
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from(version));
+}
+
+/// The header that carries the organization's version.
+pub const VERSION_HEADER: &str = "x-tagd-version";
 
 fn idempotency_key(headers: &HeaderMap) -> Option<Result<String, Error>> {
     let raw = headers.get("idempotency-key")?;
@@ -152,6 +183,7 @@ async fn run<D: Dialect>(
     parts: Parts,
     body: Body,
     next: Next,
+    progress: Arc<WriteProgress>,
 ) -> Response {
     // One deadline for the whole request: reading the body, claiming the key, the handler.
     let deadline =
@@ -163,7 +195,7 @@ async fn run<D: Dialect>(
         (true, Some(Ok(key))) => key,
         (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
         _ => {
-            let scope = RequestScope::new(None);
+            let scope = RequestScope::new(None, progress);
             let mut request = Request::from_parts(parts, body);
             request.extensions_mut().insert(scope.clone());
             return match within_deadline(&scope.progress, deadline, next.run(request)).await {
@@ -212,7 +244,7 @@ async fn run<D: Dialect>(
         }
         Err(e) => return refuse::<D>(GateError::Domain(e)),
     }
-    let scope = RequestScope::new(Some(claim.clone()));
+    let scope = RequestScope::new(Some(claim.clone()), progress);
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(scope.clone());
     let response = match within_deadline(&scope.progress, deadline, next.run(request)).await {
@@ -325,11 +357,8 @@ pub struct RequestScope {
 }
 
 impl RequestScope {
-    fn new(claim: Option<Claim>) -> Self {
-        RequestScope {
-            claim,
-            progress: Arc::new(WriteProgress::default()),
-        }
+    fn new(claim: Option<Claim>, progress: Arc<WriteProgress>) -> Self {
+        RequestScope { claim, progress }
     }
 
     /// The recorder of a write whose response is `render(&result)`: the store records that
@@ -348,7 +377,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestScope {
             .extensions
             .get::<RequestScope>()
             .cloned()
-            .unwrap_or_else(|| RequestScope::new(None)))
+            .unwrap_or_else(|| RequestScope::new(None, Arc::default())))
     }
 }
 
@@ -397,7 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_committing_at_the_deadline_answers_its_real_outcome() {
-        let scope = RequestScope::new(None);
+        let scope = RequestScope::new(None, Arc::default());
         let record = scope.recorder(|_: &()| stored_json(StatusCode::CREATED, &()));
         let answered = within_deadline(&scope.progress, soon(), async {
             record.committing(true);

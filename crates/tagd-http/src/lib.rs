@@ -74,6 +74,11 @@ pub struct HttpConfig {
     /// Verifications that may wait for a verifier thread (not a flag: tests lower it).
     #[arg(skip = defaults::PASSWORD_VERIFY_QUEUE)]
     pub password_verify_queue: usize,
+    /// Memory the in-memory tag index may take, all organizations together, in MiB; an
+    /// organization that does not fit is served from the database. 0 turns the index off.
+    #[arg(long, env = "TAGD_INDEX_MEMORY_MB", default_value_t = defaults::INDEX_MEMORY_MB,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub index_memory_mb: u64,
 }
 
 /// A network in CIDR notation; a bare address is the network of that one address.
@@ -97,6 +102,7 @@ pub mod defaults {
     pub const PASSWORD_VERIFIERS: u16 = 2;
     /// Verifications that may wait for a verifier thread before a login gets 429.
     pub const PASSWORD_VERIFY_QUEUE: usize = 32;
+    pub const INDEX_MEMORY_MB: u64 = 1024;
 }
 
 impl HttpConfig {
@@ -115,6 +121,7 @@ impl HttpConfig {
             trusted_proxies: Vec::new(),
             password_verifiers: defaults::PASSWORD_VERIFIERS,
             password_verify_queue: defaults::PASSWORD_VERIFY_QUEUE,
+            index_memory_mb: defaults::INDEX_MEMORY_MB,
         }
     }
 }
@@ -132,12 +139,21 @@ pub struct AppState {
     pub verifier: Arc<verify::Verifier>,
     /// Keys the credential caches, with a key drawn at start.
     pub cache_keyer: Arc<cache::CacheKeyer>,
+    /// The in-memory tag index the reads of users' tags go through.
+    pub index: Arc<tagd_index::Index>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
         let cache_ttl = std::time::Duration::from_secs(config.basic_auth_cache_secs);
+        let index_config = tagd_index::IndexConfig {
+            memory_budget_bytes: usize::try_from(config.index_memory_mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024 * 1024),
+            ..tagd_index::IndexConfig::default()
+        };
         AppState {
+            index: tagd_index::Index::new(store.clone(), index_config),
             store,
             config: Arc::new(config.clone()),
             metrics: Arc::new(Metrics::default()),

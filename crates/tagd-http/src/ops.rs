@@ -70,6 +70,41 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The in-memory index: what it holds and what it refused.
+fn render_index(state: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    let stats = state.index.stats();
+    let budget = state.config.index_memory_mb.saturating_mul(1024 * 1024);
+    let gauges = [
+        (
+            "tagd_index_bytes",
+            "Estimated memory the tag index holds.",
+            stats.bytes as u64,
+        ),
+        (
+            "tagd_index_budget_bytes",
+            "The index's memory budget (--index-memory-mb).",
+            budget,
+        ),
+        (
+            "tagd_index_organizations_loaded",
+            "Organizations served from the index.",
+            stats.organizations_loaded as u64,
+        ),
+        (
+            "tagd_index_organizations_too_large",
+            "Organizations over the memory budget, served from the database.",
+            stats.organizations_too_large as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+}
+
 /// Prometheus text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Metrics in Prometheus text format", body = String,
@@ -79,6 +114,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .render(&state.store.pool_stats(), state.store.backend());
     render_tag_groups(&state, &mut body).await;
+    render_index(&state, &mut body);
     (
         [(
             header::CONTENT_TYPE,

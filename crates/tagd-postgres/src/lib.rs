@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use std::str::FromStr;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
-use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx};
+use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx, VersionScheme};
 
 /// Default size of the connection pool.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
@@ -75,6 +75,10 @@ impl Driver for PgDriver {
         }
     }
 
+    fn version_scheme(&self) -> VersionScheme {
+        VersionScheme::TransactionId
+    }
+
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError> {
         let conn = self.pool.acquire().await.map_err(classify)?;
         Ok(Box::new(Conn(conn)))
@@ -92,7 +96,7 @@ impl Driver for PgDriver {
             "ANALYZE tag_groups",
             "ANALYZE users",
             "ANALYZE tag_assignments",
-            "ANALYZE assignment_history",
+            "ANALYZE change_log",
         ]
     }
 

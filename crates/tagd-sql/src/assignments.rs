@@ -1,13 +1,13 @@
-//! Tag assignments and their append-only history. Every change and its history entry commit
-//! in one transaction.
+//! Tag assignments. Every change and its change-log entry commit in one transaction.
 
 use crate::driver::Driver;
 use crate::driver::{Locks, SqlConn};
 use crate::pairs::{PairKey, Stamp};
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
 use crate::{groups, SqlStore};
-use crate::{internal, tenants};
+use crate::{internal, log, tenants};
 use async_trait::async_trait;
+use tagd_core::log::TagChange;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -30,34 +30,29 @@ pub(crate) async fn find_by_refs(
     row.map(|r| records::assignment(r.as_ref())).transpose()
 }
 
-/// The history entry of version `version` of assignment `assignment`, written by `stamp`.
-async fn record_history(
+/// Records the change a write made to a pair in the change log.
+fn record_change(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
-    (assignment, version): (i64, i64),
+    pair: PairKey,
+    written: &Written,
     old_value: Option<String>,
-    new_value: Option<String>,
+    value: Option<TagValue>,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO assignment_history (org_id, assignment_ref, version, executor_kind, \
-         executor_ref, executor_name, source, old_value, new_value, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[
-            stamp.org.0.into(),
-            assignment.into(),
-            version.into(),
-            stamp.executor.kind.as_str().into(),
-            stamp.executor.id.into(),
-            stamp.executor.name.as_str().into(),
-            stamp.source.as_str().into(),
-            old_value.as_deref().into(),
-            new_value.as_deref().into(),
-            stamp.now.into(),
-        ],
-    )
-    .await
-    .map_err(internal)?;
-    Ok(())
+    let change = TagChange {
+        assignment_id: written.id,
+        entity_id: written.entity_id.clone(),
+        user_ref: pair.user,
+        group_ref: pair.group,
+        value,
+        old_value,
+        version: written.version,
+        ctime: written.ctime,
+        at: stamp.now,
+        executor: stamp.executor.clone(),
+        source: stamp.source,
+    };
+    log::append_tag(conn, stamp.org, change)
 }
 
 fn live_text(a: &Assignment) -> Option<String> {
@@ -208,8 +203,7 @@ pub(crate) async fn write_value(
         .map_err(internal)?;
     }
     let old = before.as_ref().and_then(live_text);
-    let entry = (written.id, written.version);
-    record_history(conn, stamp, entry, old, Some(value.to_text())).await?;
+    record_change(conn, stamp, pair, &written, old, Some(value.clone()))?;
     Ok(written)
 }
 
@@ -253,8 +247,14 @@ pub(crate) async fn remove_value(
     let after = find_by_refs(conn, "", org, pair)
         .await?
         .ok_or_else(|| Error::internal("assignment vanished after removal"))?;
-    let entry = (after.id, after.version);
-    record_history(conn, stamp, entry, live_text(&before), None).await?;
+    let written = Written {
+        id: after.id,
+        entity_id: after.entity_id.clone(),
+        version: after.version,
+        ctime: after.ctime,
+        mtime: after.mtime,
+    };
+    record_change(conn, stamp, pair, &written, live_text(&before), None)?;
     Ok(Some(after))
 }
 
@@ -287,10 +287,10 @@ pub(crate) async fn history(
     assignment: &ExternalId,
 ) -> Result<Vec<HistoryEntry>> {
     let sql = format!(
-        "SELECT {HISTORY_COLUMNS} FROM assignment_history \
+        "SELECT {HISTORY_COLUMNS} FROM change_log \
          WHERE org_id = $1 AND assignment_ref = \
            (SELECT id FROM tag_assignments WHERE org_id = $1 AND entity_id = $2) \
-         ORDER BY id"
+         ORDER BY version"
     );
     let rows = conn
         .fetch_all(&sql, &[org.0.into(), assignment.as_str().into()])

@@ -12,7 +12,7 @@
 use crate::driver::{DbError, Locks, Param, SqlConn};
 use crate::pairs::{self, stored_value, PairKey, PairWrite, Stamp, CHUNK};
 use crate::records::{sql::GROUP_COLUMNS, Columns};
-use crate::{groups, internal, records, Driver, SqlStore};
+use crate::{groups, internal, log, records, Driver, SqlStore};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use tagd_core::bulk::{
@@ -32,7 +32,7 @@ impl<D: Driver> Bulk for SqlStore<D> {
         let locks = self.driver.locks();
         let mut tx = self.write().await?;
         let report = import(tx.as_mut(), locks, org, rows, executor).await?;
-        crate::finish(tx, report, &Recorder::none()).await
+        self.finish(tx, report, &Recorder::none()).await
     }
 
     async fn import_finished(&self, _org: OrgId) -> Result<()> {
@@ -336,9 +336,15 @@ async fn upsert_users(
         let mut params: Vec<Param<'_>> = vec![org.0.into(), now.into()];
         params.extend(chunk.iter().map(|u| Param::from(u.as_str())));
         for row in conn.fetch_all(&sql, &params).await.map_err(refused)? {
-            let user_id = row.text("user_id")?;
-            refs.insert(user_id.clone(), row.int("id")?);
-            created.insert(user_id);
+            let user = User {
+                org_id: org,
+                id: row.int("id")?,
+                user_id: UserId::from_trusted(row.text("user_id")?),
+                ctime: now,
+            };
+            log::append_user(conn, &user)?;
+            refs.insert(user.user_id.to_string(), user.id);
+            created.insert(user.user_id.to_string());
         }
         let existing: Vec<&&UserId> = chunk
             .iter()

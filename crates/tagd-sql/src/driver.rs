@@ -99,6 +99,11 @@ pub trait SqlConn: Send {
     async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError>;
     /// Runs a statement and returns the number of rows it changed.
     async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError>;
+    /// The changes an open write has made so far, for the change log; `None` outside a
+    /// write. Only the store's own write transaction ([`crate::log::WriteTx`]) keeps them.
+    fn change_buffer(&mut self) -> Option<&mut crate::log::ChangeBuffer> {
+        None
+    }
     /// `fetch_all` for a lookup whose best plan depends on its values: planned for them at
     /// every run, never from a cached generic plan. Bulk writes look keys up in tables that
     /// grow faster than their statistics; PostgreSQL's generic plan for such a lookup, chosen
@@ -131,12 +136,25 @@ pub struct Locks {
     pub update_assignment: &'static str,
 }
 
+/// How a database numbers an organization's change-log entries (docs/DECISIONS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionScheme {
+    /// A counter row per organization, bumped by each write: right where writers commit one
+    /// at a time, in order (SQLite).
+    Counter,
+    /// The writing transaction's id, shifted left, plus the entry's place in it: no lock
+    /// between writers; readers stop below the oldest transaction still running
+    /// (PostgreSQL, one server).
+    TransactionId,
+}
+
 /// A database the shared store can run on.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
     fn locks(&self) -> Locks;
+    fn version_scheme(&self) -> VersionScheme;
     /// A connection for reads.
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError>;
     /// A connection for reads that may run long (a search over many customers): a driver

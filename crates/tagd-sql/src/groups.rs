@@ -2,10 +2,11 @@
 
 use crate::driver::Driver;
 use crate::driver::{DbError, Param, SqlConn, SqlTx};
-use crate::internal;
 use crate::records::{self, sql::GROUP_COLUMNS};
-use crate::{finish, SqlStore};
+use crate::SqlStore;
+use crate::{internal, log};
 use async_trait::async_trait;
+use tagd_core::log::ChangeKind;
 use tagd_core::names;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -209,7 +210,14 @@ async fn create(
         )
         .await
         .map_err(group_write_refused)?;
-    records::tag_group(crate::one(row)?.as_ref())
+    let group = records::tag_group(crate::one(row)?.as_ref())?;
+    // A label is a define group made through v2 (by a Basic credential).
+    let kind = match (group.attribute, executor.kind) {
+        (Attribute::Define, ExecutorKind::Credential) => ChangeKind::LabelCreated,
+        _ => ChangeKind::GroupCreated,
+    };
+    log::append_group(conn, kind, &group)?;
+    Ok(group)
 }
 
 pub(crate) async fn list(
@@ -285,7 +293,9 @@ pub(crate) async fn update(
         )
         .await
         .map_err(group_write_refused)?;
-    records::tag_group(crate::one(row)?.as_ref())
+    let group = records::tag_group(crate::one(row)?.as_ref())?;
+    log::append_group(conn, ChangeKind::GroupUpdated, &group)?;
+    Ok(group)
 }
 
 /// A flag the operator or a client can switch on a group.
@@ -333,7 +343,14 @@ pub(crate) async fn set_flag(
         )
         .await
         .map_err(internal)?;
-    records::tag_group(crate::one(row)?.as_ref())
+    let group = records::tag_group(crate::one(row)?.as_ref())?;
+    let kind = match (flag, on) {
+        (Flag::Active, true) => ChangeKind::GroupActivated,
+        (Flag::Active, false) => ChangeKind::GroupDeactivated,
+        (Flag::Locked, _) => ChangeKind::GroupUpdated,
+    };
+    log::append_group(conn, kind, &group)?;
+    Ok(group)
 }
 
 /// Locks a group for the rest of the transaction, for `update` and `set_flag`.
@@ -388,7 +405,7 @@ impl<D: Driver> SqlStore<D> {
         let lock = self.driver.locks().update;
         let current = find_for_update(tx.as_mut(), lock, org, entity_id).await?;
         let group = set_flag(tx.as_mut(), current, flag, executor).await?;
-        finish(tx, group, record).await
+        self.finish(tx, group, record).await
     }
 }
 

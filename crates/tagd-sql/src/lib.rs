@@ -13,7 +13,7 @@ macro_rules! in_write {
     ($self:ident, $record:expr, |$tx:ident| $body:expr) => {{
         let mut $tx = $self.write().await?;
         let value = $body;
-        $crate::finish($tx, value, $record).await
+        $self.finish($tx, value, $record).await
     }};
 }
 
@@ -24,15 +24,18 @@ pub mod driver;
 mod groups;
 mod idempotency;
 mod labels;
+pub mod log;
 mod pairs;
 pub mod records;
 mod tenants;
 
-pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx};
+pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx, VersionScheme};
 
 use async_trait::async_trait;
+use log::WriteTx;
 use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use tagd_core::log::{ChangeSink, LogPage, TagChange};
 use tagd_core::*;
 
 /// Store on any [`Driver`].
@@ -41,6 +44,8 @@ pub struct SqlStore<D: Driver> {
     driver: D,
     /// The cap on tag groups of organizations without one of their own.
     default_max_tag_groups: Arc<AtomicI64>,
+    /// Told of each write's change-log entries once committed (the server's index).
+    sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
 }
 
 impl<D: Driver> SqlStore<D> {
@@ -48,6 +53,7 @@ impl<D: Driver> SqlStore<D> {
         SqlStore {
             driver,
             default_max_tag_groups: Arc::new(AtomicI64::new(DEFAULT_MAX_TAG_GROUPS)),
+            sink: Arc::new(OnceLock::new()),
         }
     }
 
@@ -86,33 +92,92 @@ impl<D: Driver> SqlStore<D> {
         self.driver.read().await.map_err(internal)
     }
 
-    pub(crate) async fn write(&self) -> Result<Box<dyn SqlTx>> {
-        self.driver.write().await.map_err(internal)
+    pub(crate) async fn write(&self) -> Result<WriteTx> {
+        self.driver
+            .write()
+            .await
+            .map(WriteTx::new)
+            .map_err(internal)
     }
 }
 
-/// Commits a write, with the reply `record` renders of its result recorded in the same
-/// transaction when the request claimed an idempotency key; reports the commit's progress.
-pub(crate) async fn finish<T>(
-    mut tx: Box<dyn SqlTx>,
-    value: T,
-    record: &tagd_core::Recorder<T>,
-) -> Result<T> {
-    let recorded = match record.to_record(&value) {
-        Some((claim, reply)) => {
-            idempotency::record_with_effect(tx.as_mut(), claim, &reply).await?;
-            true
+impl<D: Driver> SqlStore<D> {
+    /// Commits a write: its change-log entries get their versions and are written, the reply
+    /// `record` renders of its result is recorded when the request claimed an idempotency
+    /// key, all in the same transaction; then the sink hears of the entries and the recorder
+    /// of the commit's progress and version.
+    pub(crate) async fn finish<T>(
+        &self,
+        mut tx: WriteTx,
+        value: T,
+        record: &tagd_core::Recorder<T>,
+    ) -> Result<T> {
+        let written = log::flush(&mut tx, self.driver.version_scheme()).await?;
+        let recorded = match record.to_record(&value) {
+            Some((claim, reply)) => {
+                idempotency::record_with_effect(&mut tx, claim, &reply).await?;
+                true
+            }
+            None => false,
+        };
+        record.committing(true);
+        let committed = Box::new(tx).commit().await;
+        record.committing(false);
+        committed.map_err(internal)?;
+        if recorded {
+            record.recorded();
         }
-        None => false,
-    };
-    record.committing(true);
-    let committed = tx.commit().await;
-    record.committing(false);
-    committed.map_err(internal)?;
-    if recorded {
-        record.recorded();
+        for (org, entries) in &written {
+            if let Some(last) = entries.last() {
+                record.committed_version(last.version);
+            }
+            if let Some(sink) = self.sink.get() {
+                sink.committed(*org, entries);
+            }
+        }
+        Ok(value)
     }
-    Ok(value)
+}
+
+#[async_trait]
+impl<D: Driver> ChangeLog for SqlStore<D> {
+    async fn read_log(&self, org: OrgId, after: i64, limit: usize) -> Result<LogPage> {
+        let scheme = self.driver.version_scheme();
+        log::read(self.read().await?.as_mut(), scheme, org, after, limit).await
+    }
+
+    async fn log_head(&self, org: OrgId) -> Result<i64> {
+        let scheme = self.driver.version_scheme();
+        log::head(self.read().await?.as_mut(), scheme, org).await
+    }
+
+    async fn log_horizon(&self, org: OrgId) -> Result<i64> {
+        let scheme = self.driver.version_scheme();
+        log::horizon(self.read().await?.as_mut(), scheme, org).await
+    }
+
+    async fn users_page(&self, org: OrgId, after: i64, limit: usize) -> Result<Vec<User>> {
+        log::users_page(self.read().await?.as_mut(), org, after, limit).await
+    }
+
+    async fn all_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {
+        log::all_groups(self.read().await?.as_mut(), org).await
+    }
+
+    async fn live_assignments_page(
+        &self,
+        org: OrgId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TagChange>> {
+        log::live_assignments_page(self.read().await?.as_mut(), org, after, limit).await
+    }
+
+    fn subscribe(&self, sink: Arc<dyn ChangeSink>) {
+        if self.sink.set(sink).is_err() {
+            tracing::warn!("the store already has a change sink; the new one is ignored");
+        }
+    }
 }
 
 #[async_trait]

@@ -15,9 +15,10 @@
 
 use crate::assignments::{find_by_refs, remove_value, write_value};
 use crate::driver::{Param, SqlConn};
-use crate::internal;
 use crate::records::Columns;
+use crate::{internal, log};
 use std::collections::{HashMap, HashSet};
+use tagd_core::log::TagChange;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -90,6 +91,9 @@ pub(crate) fn stored_value(row: &dyn Columns, attribute: Attribute) -> Result<Ta
 struct Pair {
     /// The assignment's id, once it exists.
     id: Option<i64>,
+    /// Its external id and creation time, once it exists.
+    entity_id: Option<ExternalId>,
+    ctime: i64,
     /// Whether the assignment existed (live or deleted) before the batch.
     existed: bool,
     /// The current version; `None` for a pair never assigned.
@@ -108,12 +112,12 @@ impl Pair {
     }
 }
 
-/// One change of one pair, for its history entry.
+/// One change of one pair, for its change-log entry.
 struct Change {
     pair: PairKey,
     version: i64,
     old: Option<String>,
-    new: Option<String>,
+    new: Option<TagValue>,
 }
 
 /// Applies `writes` in order inside the caller's transaction; answers, for each, whether it
@@ -144,7 +148,7 @@ pub(crate) async fn apply(
             pair: write.key,
             version,
             old: pair.live().map(TagValue::to_text),
-            new: write.value.as_ref().map(TagValue::to_text),
+            new: write.value.clone(),
         });
         match &write.value {
             Some(value) => {
@@ -161,7 +165,7 @@ pub(crate) async fn apply(
     let lost = insert_new_pairs(conn, stamp, &mut pairs).await?;
     update_existing_pairs(conn, stamp, &pairs).await?;
     let recorded: Vec<&Change> = changes.iter().filter(|c| !lost.contains(&c.pair)).collect();
-    insert_history(conn, stamp, &pairs, &recorded).await?;
+    record_changes(conn, stamp, &pairs, recorded)?;
 
     // Pairs whose first insert lost a race: their writes again, one by one.
     let mut lost: Vec<PairKey> = lost.into_iter().collect();
@@ -215,6 +219,8 @@ async fn read_pairs(
         attributes.insert(write.key.group, write.attribute);
         pairs.entry(write.key).or_insert(Pair {
             id: None,
+            entity_id: None,
+            ctime: 0,
             existed: false,
             version: None,
             value: None,
@@ -252,8 +258,8 @@ async fn read_pairs(
             .map(|i| format!("${}", first_user + i))
             .collect();
         let sql = format!(
-            "SELECT a.id, a.user_ref, a.group_ref, a.define_value, a.number_value, \
-             a.string_value, a.version, a.is_deleted FROM tag_assignments a \
+            "SELECT a.id, a.entity_id, a.ctime, a.user_ref, a.group_ref, a.define_value, \
+             a.number_value, a.string_value, a.version, a.is_deleted FROM tag_assignments a \
              WHERE a.org_id = $1 {group_filter} AND a.user_ref IN ({}) {lock}",
             list.join(", ")
         );
@@ -277,6 +283,8 @@ async fn read_pairs(
                 .copied()
                 .ok_or_else(|| Error::internal("an assignment of an unread group"))?;
             pair.id = Some(row.int("id")?);
+            pair.entity_id = Some(ExternalId::from_trusted(row.text("entity_id")?));
+            pair.ctime = row.int("ctime")?;
             pair.existed = true;
             pair.version = Some(row.int("version")?);
             pair.value = Some(stored_value(row.as_ref(), attribute)?);
@@ -300,7 +308,7 @@ async fn insert_new_pairs(
         .collect();
     new.sort_unstable();
     let mut lost: HashSet<PairKey> = new.iter().copied().collect();
-    let mut inserted = Vec::new();
+    let mut inserted = HashMap::new();
     for chunk in new.chunks(CHUNK) {
         let entity_ids: Vec<ExternalId> = chunk.iter().map(|_| ExternalId::generate()).collect();
         let values: Vec<String> = (0..chunk.len())
@@ -336,13 +344,15 @@ async fn insert_new_pairs(
             ]);
         }
         for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            inserted.push((PairKey::of_row(row.as_ref())?, row.int("id")?));
+            inserted.insert(PairKey::of_row(row.as_ref())?, row.int("id")?);
         }
-    }
-    for (key, id) in inserted {
-        lost.remove(&key);
-        if let Some(pair) = pairs.get_mut(&key) {
-            pair.id = Some(id);
+        for (key, entity_id) in chunk.iter().zip(entity_ids) {
+            if let (Some(id), Some(pair)) = (inserted.get(key), pairs.get_mut(key)) {
+                lost.remove(key);
+                pair.id = Some(*id);
+                pair.entity_id = Some(entity_id);
+                pair.ctime = stamp.now;
+            }
         }
     }
     Ok(lost)
@@ -389,42 +399,34 @@ async fn update_existing_pairs(
     Ok(())
 }
 
-/// One history entry per change, in order.
-async fn insert_history(
+/// One change-log entry per change, in order.
+fn record_changes(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
     pairs: &HashMap<PairKey, Pair>,
-    changes: &[&Change],
+    changes: Vec<&Change>,
 ) -> Result<()> {
-    for chunk in changes.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = row_params(7, 4, i);
-                format!(
-                    "($1, {}, {}, $2, $3, $4, $5, {}, {}, $6)",
-                    p[0], p[1], p[2], p[3]
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO assignment_history (org_id, assignment_ref, version, executor_kind, \
-             executor_ref, executor_name, source, old_value, new_value, at) VALUES {}",
-            values.join(", ")
-        );
-        let mut params = stamp.params();
-        for change in chunk {
-            let id = pairs
-                .get(&change.pair)
-                .and_then(|p| p.id)
-                .ok_or_else(|| Error::internal("a changed pair has no assignment id"))?;
-            params.extend::<[Param<'_>; 4]>([
-                id.into(),
-                change.version.into(),
-                change.old.as_deref().into(),
-                change.new.as_deref().into(),
-            ]);
-        }
-        conn.execute(&sql, &params).await.map_err(internal)?;
+    for change in changes {
+        let pair = pairs
+            .get(&change.pair)
+            .ok_or_else(|| Error::internal("a changed pair was not read"))?;
+        let (Some(id), Some(entity_id)) = (pair.id, pair.entity_id.clone()) else {
+            return Err(Error::internal("a changed pair has no assignment"));
+        };
+        let tag = TagChange {
+            assignment_id: id,
+            entity_id,
+            user_ref: change.pair.user,
+            group_ref: change.pair.group,
+            value: change.new.clone(),
+            old_value: change.old.clone(),
+            version: change.version,
+            ctime: pair.ctime,
+            at: stamp.now,
+            executor: stamp.executor.clone(),
+            source: stamp.source,
+        };
+        log::append_tag(conn, stamp.org, tag)?;
     }
     Ok(())
 }

@@ -156,7 +156,7 @@ pub mod sql {
     /// `g` (tag_groups).
     macro_rules! assignment_columns {
         () => {
-            "a.id, a.org_id, a.entity_id, u.user_id, \
+            "a.id, a.org_id, a.entity_id, u.user_id, a.user_ref, \
              a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \
              g.attribute, a.define_value, a.number_value, a.string_value, a.executor_kind, \
              a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted"
@@ -181,6 +181,7 @@ pub mod sql {
          JOIN organizations o ON o.id = t.org_id \
          WHERE t.token_hash = $1 AND NOT o.disabled";
 
-    pub const HISTORY_COLUMNS: &str = "assignment_ref, version, executor_kind, executor_ref, \
-         executor_name, source, old_value, new_value, at";
+    /// An assignment's entries of the change log, as history entries.
+    pub const HISTORY_COLUMNS: &str = "assignment_ref, subject_version AS version, \
+         executor_kind, executor_ref, executor_name, source, old_value, new_value, at";
 }

@@ -4,7 +4,7 @@ use crate::driver::Driver;
 use crate::driver::{DbError, Param, SqlConn};
 use crate::records;
 use crate::SqlStore;
-use crate::{internal, one};
+use crate::{internal, log, one};
 use async_trait::async_trait;
 use std::sync::atomic::Ordering;
 use tagd_core::timefmt::now_unix;
@@ -179,6 +179,9 @@ pub(crate) async fn create_user(
     let user = find_user(conn, org, user_id)
         .await?
         .ok_or_else(|| Error::internal("user vanished after insert"))?;
+    if inserted == 1 {
+        log::append_user(conn, &user)?;
+    }
     Ok((user, inserted == 1))
 }
 

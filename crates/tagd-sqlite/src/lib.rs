@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
-use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx};
+use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx, VersionScheme};
 
 /// How long a connection waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -234,6 +234,10 @@ impl Driver for SqliteDriver {
             update: "",
             update_assignment: "",
         }
+    }
+
+    fn version_scheme(&self) -> VersionScheme {
+        VersionScheme::Counter
     }
 
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError> {

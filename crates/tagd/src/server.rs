@@ -31,6 +31,7 @@ pub async fn serve_split(
         tokio::spawn(purge_expired_tokens(store.clone())),
     ];
     let state = AppState::new(store, config);
+    state.index.start();
     let served = match admin {
         None => {
             let app = tagd_http::app(state);

@@ -136,7 +136,7 @@ pub(super) async fn customer_labels(
     Path(user_id): Path<String>,
 ) -> Result<Json<CustomerLabels>, V2Error> {
     let (_, user_id) = parse_customer_id(&user_id)?;
-    let labels = state.store.list_user_labels(caller.org, &user_id).await?;
+    let labels = state.index.list_user_labels(caller.org, &user_id).await?;
     let data = labels
         .into_iter()
         .map(|a| CustomerLabel {

@@ -7,7 +7,8 @@ use crate::gate::{respond, send, RequestScope};
 use crate::AppState;
 use axum::extract::State;
 use serde::Deserialize;
-use tagd_core::{AssignCommand, Assignment, ExternalId, Source, User, UserId};
+use tagd_core::{AssignCommand, Assignment, Error, ExternalId, Source, User, UserId};
+use tagd_index::MIN_VERSION_WAIT;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -59,6 +60,11 @@ pub struct ListUserTags {
     corp_id: String,
     #[param(value_type = crate::schemas::UserId, inline)]
     user_id: String,
+    /// Answer only once this server has applied this version of the organization (an
+    /// `X-Tagd-Version` another server answered); after one second the answer comes from the
+    /// database.
+    #[param(minimum = 0)]
+    min_version: Option<i64>,
 }
 
 /// A user's live tags, oldest first.
@@ -74,7 +80,15 @@ pub(super) async fn list_user_tags(
 ) -> V5Result {
     let org = caller.check_corp_id(&query.corp_id)?;
     let user_id = UserId::parse(&query.user_id)?;
-    let assignments = state.store.list_user_assignments(org, &user_id).await?;
+    if query.min_version.is_some_and(|v| v < 0) {
+        return Err(Error::invalid("min_version", "must be 0 or more").into());
+    }
+    let assignments = match query.min_version {
+        Some(version) if !state.index.caught_up(org, version, MIN_VERSION_WAIT).await => {
+            state.store.list_user_assignments(org, &user_id).await?
+        }
+        _ => state.index.list_user_assignments(org, &user_id).await?,
+    };
     let total = i64::try_from(assignments.len()).unwrap_or(i64::MAX);
     let rows = assignments
         .into_iter()

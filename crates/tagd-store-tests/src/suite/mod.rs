@@ -5,6 +5,7 @@ mod bulk;
 mod groups;
 mod identity;
 mod labels;
+mod log;
 mod security;
 mod tenancy;
 
@@ -13,6 +14,7 @@ pub use bulk::*;
 pub use groups::*;
 pub use identity::*;
 pub use labels::*;
+pub use log::*;
 pub use security::*;
 pub use tenancy::*;
 
@@ -23,12 +25,7 @@ use tagd_core::*;
 
 pub type DynStore = Arc<dyn Store>;
 
-pub(crate) fn fields(
-    name: &str,
-    variable: &str,
-    attribute: Attribute,
-    category: &str,
-) -> TagGroupFields {
+pub fn fields(name: &str, variable: &str, attribute: Attribute, category: &str) -> TagGroupFields {
     TagGroupFields {
         name: GroupName::parse(name).expect("valid name"),
         variable_name: VariableName::parse(variable).expect("valid variable name"),
@@ -38,11 +35,11 @@ pub(crate) fn fields(
     }
 }
 
-pub(crate) fn user(raw: &str) -> UserId {
+pub fn user(raw: &str) -> UserId {
     UserId::parse(raw).expect("valid user id")
 }
 
-pub(crate) fn app_executor() -> Executor {
+pub fn app_executor() -> Executor {
     Executor {
         kind: ExecutorKind::App,
         id: 1,
@@ -73,7 +70,7 @@ pub(crate) fn change(add: &[&str], remove: &[&str]) -> LabelChange {
     }
 }
 
-pub(crate) fn v2_executor() -> Executor {
+pub fn v2_executor() -> Executor {
     Executor {
         kind: ExecutorKind::Credential,
         id: 7,

@@ -12,3 +12,4 @@ mod operator;
 mod ops;
 mod v2;
 mod v5;
+mod versions;

@@ -48,10 +48,9 @@ pub(super) const ORPHANS: &str = "SELECT COUNT(*) FROM tag_assignments a \
      LEFT JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
      WHERE u.id IS NULL OR g.id IS NULL";
 pub(super) const VERSION_MISMATCHES: &str = "SELECT COUNT(*) FROM tag_assignments a \
-     WHERE a.version <> (SELECT COUNT(*) - 1 FROM assignment_history h \
+     WHERE a.version <> (SELECT COUNT(*) - 1 FROM change_log h \
                          WHERE h.org_id = a.org_id AND h.assignment_ref = a.id)";
-pub(super) const HISTORY_PER_USER: &str =
-    "SELECT u.user_id, COUNT(h.id) FROM assignment_history h \
+pub(super) const HISTORY_PER_USER: &str = "SELECT u.user_id, COUNT(h.version) FROM change_log h \
      JOIN tag_assignments a ON a.org_id = h.org_id AND a.id = h.assignment_ref \
      JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
      WHERE h.org_id = $1 GROUP BY u.user_id";

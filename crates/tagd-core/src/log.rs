@@ -1,0 +1,160 @@
+//! The change log (API.md §9): every change of an organization's data, appended in the
+//! change's own transaction with the organization's next **version**. Everything derived from
+//! the data (the in-memory index, history, events, other servers) follows this log and keeps
+//! only the last version it applied.
+//!
+//! Versions increase strictly per organization and are gap-safe: a reader that has seen
+//! version V never later finds an entry below V. How a backend assigns them is its own
+//! choice (docs/DECISIONS.md): a counter per organization on SQLite, whose one writer commits
+//! in order; on PostgreSQL the writing transaction's id, so ordering costs no lock, and
+//! readers stop below the oldest transaction still running.
+
+use crate::error::Result;
+use crate::ids::{ExternalId, OrgId, UserId};
+use crate::model::{Executor, Source, TagGroup, User};
+use crate::value::TagValue;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Bits of a PostgreSQL version below the transaction id: the entry's place in its
+/// transaction. No transaction writes more entries than this allows (an import batch is at
+/// most 50,000 rows, each at most a user and an assignment).
+pub const ENTRIES_PER_TRANSACTION_BITS: u32 = 20;
+
+/// What kind of change an entry records: the event type of API.md §12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    TagAssigned,
+    TagRemoved,
+    GroupCreated,
+    /// Edited, locked or unlocked.
+    GroupUpdated,
+    GroupActivated,
+    GroupDeactivated,
+    /// A label (a `define` group) made through v2.
+    LabelCreated,
+    UserCreated,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 8] = [
+        ChangeKind::TagAssigned,
+        ChangeKind::TagRemoved,
+        ChangeKind::GroupCreated,
+        ChangeKind::GroupUpdated,
+        ChangeKind::GroupActivated,
+        ChangeKind::GroupDeactivated,
+        ChangeKind::LabelCreated,
+        ChangeKind::UserCreated,
+    ];
+
+    /// The event type, as stored and as events name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::TagAssigned => "tag.assigned",
+            ChangeKind::TagRemoved => "tag.removed",
+            ChangeKind::GroupCreated => "group.created",
+            ChangeKind::GroupUpdated => "group.updated",
+            ChangeKind::GroupActivated => "group.activated",
+            ChangeKind::GroupDeactivated => "group.deactivated",
+            ChangeKind::LabelCreated => "label.created",
+            ChangeKind::UserCreated => "user.created",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Result<Self> {
+        ChangeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+            .ok_or_else(|| crate::Error::internal(format!("unknown change kind {raw}")))
+    }
+}
+
+/// One assignment as a change left it: enough to apply it without reading the row again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagChange {
+    pub assignment_id: i64,
+    pub entity_id: ExternalId,
+    pub user_ref: i64,
+    pub group_ref: i64,
+    /// The live value after the change; `None` after a removal.
+    pub value: Option<TagValue>,
+    /// Canonical text of the live value before the change.
+    pub old_value: Option<String>,
+    /// The assignment's own version after the change.
+    pub version: i64,
+    pub ctime: i64,
+    /// When the change was made (the assignment's new `mtime`).
+    pub at: i64,
+    pub executor: Executor,
+    pub source: Source,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    Tag(TagChange),
+    /// The group as the change left it.
+    Group(Box<TagGroup>),
+    User {
+        user_ref: i64,
+        user_id: UserId,
+        ctime: i64,
+    },
+}
+
+/// One change, as the write that made it describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub subject: Subject,
+}
+
+/// A change with its place in the organization's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub version: i64,
+    pub change: Change,
+}
+
+/// Told of every write's entries once they are committed, before the write answers: how a
+/// server's own index stays current with what it wrote (read-your-writes).
+pub trait ChangeSink: Send + Sync {
+    fn committed(&self, org: OrgId, entries: &[LogEntry]);
+}
+
+/// A page of the log: the entries after a version, and how far a reader may now say it has
+/// read (`safe_version`: every entry at or below it is in this page or an earlier one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    pub safe_version: i64,
+}
+
+/// Reading the change log back.
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
+    /// The entries with a version above `after`, oldest first, at most `limit`, and never one
+    /// that a transaction still running could precede.
+    async fn read_log(&self, org: OrgId, after: i64, limit: usize) -> Result<LogPage>;
+    /// The organization's latest committed version (0 before its first change).
+    async fn log_head(&self, org: OrgId) -> Result<i64>;
+    /// The newest version below which no entry can still appear: what a reader that starts
+    /// now has seen once it has read every entry up to it.
+    async fn log_horizon(&self, org: OrgId) -> Result<i64>;
+    /// Registered users with an internal id above `after`, by that id, at most `limit`.
+    async fn users_page(&self, org: OrgId, after: i64, limit: usize) -> Result<Vec<User>>;
+    /// Every tag group of the organization, deleted ones included.
+    async fn all_groups(&self, org: OrgId) -> Result<Vec<TagGroup>>;
+    /// Live assignments with an id above `after`, by id, at most `limit`, as changes that
+    /// would set them (`old_value` none, `at` their mtime).
+    async fn live_assignments_page(
+        &self,
+        org: OrgId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TagChange>>;
+    /// Tells `sink` of every write's entries from now on, once committed and before the write
+    /// returns. A store keeps one sink: the first set.
+    fn subscribe(&self, sink: Arc<dyn ChangeSink>);
+}

@@ -1,0 +1,495 @@
+//! The change log (API.md §9), written and read back. A write collects its changes in the
+//! [`ChangeBuffer`] of its transaction as it makes them; just before commit, [`flush`] gives
+//! them their versions and inserts them, in the same transaction. Versions come from the
+//! driver's [`VersionScheme`] (docs/DECISIONS.md, "The change log").
+
+use crate::driver::{DbError, Param, Row, SqlConn, SqlTx, VersionScheme};
+use crate::internal;
+use crate::pairs::CHUNK;
+use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, Columns};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use tagd_core::log::ENTRIES_PER_TRANSACTION_BITS;
+use tagd_core::log::{Change, ChangeKind, LogEntry, LogPage, Subject, TagChange};
+use tagd_core::*;
+
+/// The changes of one open write, in the order it made them.
+#[derive(Default)]
+pub struct ChangeBuffer {
+    changes: Vec<(OrgId, Change)>,
+}
+
+/// The store's write transaction: the driver's, plus the changes it made.
+pub(crate) struct WriteTx {
+    inner: Box<dyn SqlTx>,
+    buffer: ChangeBuffer,
+}
+
+impl WriteTx {
+    pub fn new(inner: Box<dyn SqlTx>) -> Self {
+        WriteTx {
+            inner,
+            buffer: ChangeBuffer::default(),
+        }
+    }
+
+    /// The transaction as the statements of a write take it.
+    pub fn as_mut(&mut self) -> &mut Self {
+        self
+    }
+}
+
+#[async_trait]
+impl SqlConn for WriteTx {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, DbError> {
+        self.inner.fetch_optional(sql, params).await
+    }
+    async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        self.inner.fetch_all(sql, params).await
+    }
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        self.inner.execute(sql, params).await
+    }
+    async fn fetch_all_replanned(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, DbError> {
+        self.inner.fetch_all_replanned(sql, params).await
+    }
+    fn change_buffer(&mut self) -> Option<&mut ChangeBuffer> {
+        Some(&mut self.buffer)
+    }
+}
+
+#[async_trait]
+impl SqlTx for WriteTx {
+    async fn commit(self: Box<Self>) -> Result<(), DbError> {
+        self.inner.commit().await
+    }
+}
+
+/// Records `change` in the write running on `conn`.
+pub(crate) fn append(conn: &mut dyn SqlConn, org: OrgId, change: Change) -> Result<()> {
+    conn.change_buffer()
+        .ok_or_else(|| Error::internal("a change outside a write transaction"))?
+        .changes
+        .push((org, change));
+    Ok(())
+}
+
+/// Records a tag change.
+pub(crate) fn append_tag(conn: &mut dyn SqlConn, org: OrgId, tag: TagChange) -> Result<()> {
+    let kind = match tag.value {
+        Some(_) => ChangeKind::TagAssigned,
+        None => ChangeKind::TagRemoved,
+    };
+    let subject = Subject::Tag(tag);
+    append(conn, org, Change { kind, subject })
+}
+
+/// Records a change of a group, as `group` now is.
+pub(crate) fn append_group(
+    conn: &mut dyn SqlConn,
+    kind: ChangeKind,
+    group: &TagGroup,
+) -> Result<()> {
+    let subject = Subject::Group(Box::new(group.clone()));
+    append(conn, group.org_id, Change { kind, subject })
+}
+
+/// Records a user's registration.
+pub(crate) fn append_user(conn: &mut dyn SqlConn, user: &User) -> Result<()> {
+    let subject = Subject::User {
+        user_ref: user.id,
+        user_id: user.user_id.clone(),
+        ctime: user.ctime,
+    };
+    let kind = ChangeKind::UserCreated;
+    append(conn, user.org_id, Change { kind, subject })
+}
+
+/// Gives the buffered changes their versions and writes them; answers them per organization.
+pub(crate) async fn flush(
+    tx: &mut WriteTx,
+    scheme: VersionScheme,
+) -> Result<Vec<(OrgId, Vec<LogEntry>)>> {
+    let changes = std::mem::take(&mut tx.buffer.changes);
+    let mut by_org: BTreeMap<OrgId, Vec<Change>> = BTreeMap::new();
+    for (org, change) in changes {
+        by_org.entry(org).or_default().push(change);
+    }
+    let mut written = Vec::with_capacity(by_org.len());
+    let mut next_in_transaction = 0;
+    for (org, changes) in by_org {
+        let first = match scheme {
+            VersionScheme::Counter => counted_versions(tx, org, changes.len()).await?,
+            VersionScheme::TransactionId => {
+                let first = transaction_versions(tx, next_in_transaction, changes.len()).await?;
+                next_in_transaction += changes.len() as i64;
+                first
+            }
+        };
+        let entries: Vec<LogEntry> = changes
+            .into_iter()
+            .zip(first..)
+            .map(|(change, version)| LogEntry { version, change })
+            .collect();
+        insert(tx, org, &entries).await?;
+        written.push((org, entries));
+    }
+    Ok(written)
+}
+
+/// The first of `n` versions from the organization's counter.
+async fn counted_versions(tx: &mut WriteTx, org: OrgId, n: usize) -> Result<i64> {
+    let n = n as i64;
+    let row = tx
+        .fetch_optional(
+            "INSERT INTO org_versions (org_id, version) VALUES ($1, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET version = org_versions.version + $2 \
+             RETURNING version",
+            &[org.0.into(), n.into()],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(crate::one(row)?.int("version")? - n + 1)
+}
+
+/// The first of `n` versions of this transaction, after the `used` it already gave out.
+async fn transaction_versions(tx: &mut WriteTx, used: i64, n: usize) -> Result<i64> {
+    if used + n as i64 >= 1 << ENTRIES_PER_TRANSACTION_BITS {
+        return Err(Error::internal(
+            "too many change-log entries in one transaction",
+        ));
+    }
+    let row = tx
+        .fetch_optional("SELECT pg_current_xact_id()::text::bigint AS xid", &[])
+        .await
+        .map_err(internal)?;
+    Ok((crate::one(row)?.int("xid")? << ENTRIES_PER_TRANSACTION_BITS) + used)
+}
+
+const LOG_COLUMNS: usize = 14;
+
+async fn insert(tx: &mut WriteTx, org: OrgId, entries: &[LogEntry]) -> Result<()> {
+    for chunk in entries.chunks(CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let cells: Vec<String> = (0..LOG_COLUMNS)
+                    .map(|k| format!("${}", i * LOG_COLUMNS + k + 1))
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
+             subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
+             new_value, at) VALUES {}",
+            rows.join(", ")
+        );
+        let texts: Vec<Option<String>> = chunk.iter().map(new_value_text).collect();
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * LOG_COLUMNS);
+        for (entry, new_value) in chunk.iter().zip(&texts) {
+            params.extend(row_params(org, entry, new_value.as_deref()));
+        }
+        tx.execute(&sql, &params).await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+fn new_value_text(entry: &LogEntry) -> Option<String> {
+    match &entry.change.subject {
+        Subject::Tag(tag) => tag.value.as_ref().map(TagValue::to_text),
+        _ => None,
+    }
+}
+
+/// The 14 cells of one entry's row.
+fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -> Vec<Param<'a>> {
+    let kind = entry.change.kind.as_str();
+    let mut cells: Vec<Param<'a>> = vec![org.0.into(), entry.version.into(), kind.into()];
+    match &entry.change.subject {
+        Subject::Tag(tag) => cells.extend([
+            Param::from(Some(tag.user_ref)),
+            Some(tag.group_ref).into(),
+            Some(tag.assignment_id).into(),
+            tag.version.into(),
+            tag.executor.kind.as_str().into(),
+            tag.executor.id.into(),
+            tag.executor.name.as_str().into(),
+            tag.source.as_str().into(),
+            tag.old_value.as_deref().into(),
+            new_value.into(),
+            tag.at.into(),
+        ]),
+        Subject::Group(group) => cells.extend([
+            Param::OptInt(None),
+            Some(group.id).into(),
+            Param::OptInt(None),
+            group.version.into(),
+            group.updated_by.kind.as_str().into(),
+            group.updated_by.id.into(),
+            group.updated_by.name.as_str().into(),
+            source_of(&group.updated_by).as_str().into(),
+            Param::OptText(None),
+            Param::OptText(None),
+            group.mtime.into(),
+        ]),
+        Subject::User {
+            user_ref, ctime, ..
+        } => cells.extend([
+            Param::from(Some(*user_ref)),
+            Param::OptInt(None),
+            Param::OptInt(None),
+            0.into(),
+            ExecutorKind::Operator.as_str().into(),
+            0.into(),
+            "system".into(),
+            Source::OpenApi.as_str().into(),
+            Param::OptText(None),
+            Param::OptText(None),
+            (*ctime).into(),
+        ]),
+    }
+    cells
+}
+
+/// The door a group change came through, from who made it.
+fn source_of(executor: &Executor) -> Source {
+    match executor.kind {
+        ExecutorKind::Credential => Source::V2Api,
+        ExecutorKind::App => Source::OpenApi,
+        ExecutorKind::Operator => Source::Import,
+    }
+}
+
+/// SQL for the newest version no running transaction can precede: every entry at or below it
+/// is committed (or will never be).
+fn horizon_sql(scheme: VersionScheme) -> &'static str {
+    match scheme {
+        VersionScheme::Counter => {
+            "SELECT COALESCE((SELECT version FROM org_versions WHERE org_id = $1), 0) AS horizon"
+        }
+        VersionScheme::TransactionId => {
+            "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20) - 1 AS horizon"
+        }
+    }
+}
+
+/// The latest version of the organization that is committed.
+pub(crate) async fn head(conn: &mut dyn SqlConn, scheme: VersionScheme, org: OrgId) -> Result<i64> {
+    let sql = match scheme {
+        VersionScheme::Counter => horizon_sql(scheme),
+        VersionScheme::TransactionId => {
+            "SELECT COALESCE(MAX(version), 0) AS horizon FROM change_log WHERE org_id = $1"
+        }
+    };
+    let row = conn
+        .fetch_optional(sql, &[org.0.into()])
+        .await
+        .map_err(internal)?;
+    crate::one(row)?.int("horizon")
+}
+
+/// The newest version no running transaction can precede.
+pub(crate) async fn horizon(
+    conn: &mut dyn SqlConn,
+    scheme: VersionScheme,
+    org: OrgId,
+) -> Result<i64> {
+    let params: &[Param<'_>] = match scheme {
+        VersionScheme::Counter => &[org.0.into()],
+        VersionScheme::TransactionId => &[],
+    };
+    let row = conn
+        .fetch_optional(horizon_sql(scheme), params)
+        .await
+        .map_err(internal)?;
+    crate::one(row)?.int("horizon")
+}
+
+pub(crate) async fn users_page(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<User>> {
+    let rows = conn
+        .fetch_all(
+            "SELECT id, org_id, user_id, ctime FROM users WHERE org_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+            &[org.0.into(), after.into(), (limit as i64).into()],
+        )
+        .await
+        .map_err(internal)?;
+    rows.iter().map(|r| records::user(r.as_ref())).collect()
+}
+
+pub(crate) async fn all_groups(conn: &mut dyn SqlConn, org: OrgId) -> Result<Vec<TagGroup>> {
+    let rows = conn
+        .fetch_all(
+            &format!("SELECT {GROUP_COLUMNS} FROM tag_groups WHERE org_id = $1 ORDER BY id"),
+            &[org.0.into()],
+        )
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|r| records::tag_group(r.as_ref()))
+        .collect()
+}
+
+pub(crate) async fn live_assignments_page(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<TagChange>> {
+    let sql = format!(
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.id > $2 AND NOT a.is_deleted \
+         ORDER BY a.id LIMIT $3"
+    );
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into(), after.into(), (limit as i64).into()])
+        .await
+        .map_err(internal)?;
+    let mut page = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let a = records::assignment(row.as_ref())?;
+        page.push(TagChange {
+            assignment_id: a.id,
+            entity_id: a.entity_id,
+            user_ref: row.int("user_ref")?,
+            group_ref: a.group_id,
+            value: Some(a.value),
+            old_value: None,
+            version: a.version,
+            ctime: a.ctime,
+            at: a.mtime,
+            executor: a.executor,
+            source: a.source,
+        });
+    }
+    Ok(page)
+}
+
+/// The entries after `after`, up to the horizon, oldest first.
+pub(crate) async fn read(
+    conn: &mut dyn SqlConn,
+    scheme: VersionScheme,
+    org: OrgId,
+    after: i64,
+    limit: usize,
+) -> Result<LogPage> {
+    let horizon = horizon(conn, scheme, org).await?;
+    let limit = limit.max(1) as i64;
+    let rows = conn
+        .fetch_all(
+            "SELECT l.version, l.kind, l.user_ref, l.group_ref, l.assignment_ref, \
+             l.subject_version, l.executor_kind, l.executor_ref, l.executor_name, l.source, \
+             l.old_value, l.new_value, l.at, a.entity_id, a.ctime AS assignment_ctime, \
+             u.user_id, u.ctime AS user_ctime, g.attribute \
+             FROM change_log l \
+             LEFT JOIN tag_assignments a ON a.org_id = l.org_id AND a.id = l.assignment_ref \
+             LEFT JOIN users u ON u.org_id = l.org_id AND u.id = l.user_ref \
+             LEFT JOIN tag_groups g ON g.org_id = l.org_id AND g.id = l.group_ref \
+             WHERE l.org_id = $1 AND l.version > $2 AND l.version <= $3 \
+             ORDER BY l.version LIMIT $4",
+            &[org.0.into(), after.into(), horizon.into(), limit.into()],
+        )
+        .await
+        .map_err(internal)?;
+    let groups = groups_named(conn, org, &rows).await?;
+    let entries = rows
+        .iter()
+        .map(|row| entry(row.as_ref(), &groups))
+        .collect::<Result<Vec<_>>>()?;
+    let safe_version = match entries.last() {
+        Some(last) if entries.len() as i64 == limit => last.version,
+        _ => horizon.max(after),
+    };
+    Ok(LogPage {
+        entries,
+        safe_version,
+    })
+}
+
+/// The current rows of the groups that group entries name.
+async fn groups_named(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    rows: &[Row],
+) -> Result<HashMap<i64, TagGroup>> {
+    let mut ids = Vec::new();
+    for row in rows {
+        if row.opt_int("assignment_ref")?.is_none() {
+            ids.extend(row.opt_int("group_ref")?);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut groups = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM tag_groups WHERE org_id = $1 AND id IN ({})",
+            list.join(", ")
+        );
+        let mut params: Vec<Param<'_>> = vec![org.0.into()];
+        params.extend(chunk.iter().map(|id| Param::from(*id)));
+        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
+            let group = records::tag_group(row.as_ref())?;
+            groups.insert(group.id, group);
+        }
+    }
+    Ok(groups)
+}
+
+fn entry(row: &dyn Columns, groups: &HashMap<i64, TagGroup>) -> Result<LogEntry> {
+    let kind = ChangeKind::from_db(&row.text("kind")?)?;
+    let subject = match kind {
+        ChangeKind::TagAssigned | ChangeKind::TagRemoved => {
+            let attribute = Attribute::parse(&row.text("attribute")?)?;
+            let value = row
+                .opt_text("new_value")?
+                .map(|text| TagValue::from_text(attribute, &text));
+            Subject::Tag(TagChange {
+                assignment_id: row.int("assignment_ref")?,
+                entity_id: ExternalId::from_trusted(row.text("entity_id")?),
+                user_ref: row.int("user_ref")?,
+                group_ref: row.int("group_ref")?,
+                value,
+                old_value: row.opt_text("old_value")?,
+                version: row.int("subject_version")?,
+                ctime: row.int("assignment_ctime")?,
+                at: row.int("at")?,
+                executor: Executor {
+                    kind: ExecutorKind::from_db(&row.text("executor_kind")?),
+                    id: row.int("executor_ref")?,
+                    name: row.text("executor_name")?,
+                },
+                source: Source::from_db(&row.text("source")?),
+            })
+        }
+        ChangeKind::UserCreated => Subject::User {
+            user_ref: row.int("user_ref")?,
+            user_id: UserId::from_trusted(row.text("user_id")?),
+            ctime: row.int("user_ctime")?,
+        },
+        _ => {
+            let id = row.int("group_ref")?;
+            let group = groups
+                .get(&id)
+                .ok_or_else(|| Error::internal("a logged group has no row"))?;
+            Subject::Group(Box::new(group.clone()))
+        }
+    };
+    Ok(LogEntry {
+        version: row.int("version")?,
+        change: Change { kind, subject },
+    })
+}
