@@ -163,7 +163,41 @@ pub(crate) fn add_gate_responses(openapi: &mut OpenApi) {
                     add("422", "Idempotency-Key reused with a different request");
                 }
             }
+            if gated && method == HttpMethod::Post {
+                add_version_header(responses);
+            }
         }
+    }
+}
+
+/// `X-Tagd-Version` on the successful answers of a write (API.md §9).
+fn add_version_header(
+    responses: &mut std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::Response>,
+    >,
+) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !status.starts_with('2') {
+            continue;
+        }
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(0));
+        let header = HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(
+                "The organization's version after the write (the change log's; API.md §9)",
+            ))
+            .build();
+        response.headers.insert("X-Tagd-Version".to_owned(), header);
     }
 }
 
