@@ -138,6 +138,7 @@ class Tagd:
 
     def start(self):
         env = {**os.environ, "TAGD_ADMIN_TOKEN": BENCH_ADMIN_TOKEN, "TAGD_LOG": "warn"}
+        self.started = time.monotonic()
         self.server = subprocess.Popen(
             [str(TAGD), "serve", "--listen", f"127.0.0.1:{TAGD_PORT}", "--database", self.database,
              "--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"],
@@ -149,6 +150,17 @@ class Tagd:
             self.server.send_signal(signal.SIGTERM)
             self.server.wait(timeout=60)
             self.server = None
+
+    def metric(self, name):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{TAGD_PORT}/metrics").read().decode()
+        found = re.search(rf"^{name} (\d+)$", text, re.M)
+        return int(found.group(1)) if found else 0
+
+    def wait_for_index(self):
+        """Seconds from the server's start until its index holds the organization."""
+        wait_for(f"the index on {self.backend}", lambda: self.metric("tagd_index_organizations_loaded") >= 1,
+                 seconds=600)
+        return time.monotonic() - self.started
 
     def rss_bytes(self):
         status = Path(f"/proc/{self.server.pid}/status").read_text()
@@ -425,8 +437,10 @@ def main():
             before = redis.used_memory()
             commands = work / "redis.resp"
             write_redis_commands(commands, users)
+            loading = time.monotonic()
             with open(commands) as stdin:
                 sh(["redis-cli", "-p", str(REDIS_PORT), "--pipe"], stdin=stdin)
+            peer["redis_load_seconds"] = time.monotonic() - loading
             peer["redis_bytes"] = (redis.used_memory() - before) / (users * TAGS_PER_USER)
             log(f"W7 peer: redis used_memory {peer['redis_bytes']:.1f} B/assignment")
         if "W8" in only:
@@ -496,6 +510,13 @@ def run_backend(backend, work, users, duration, only, peer, results):
 
     tagd.start()
     try:
+        if {"W4", "W7"} & only:
+            # Reads are served from the index once it holds the organization: wait for it.
+            load_seconds = tagd.wait_for_index()
+            log(f"{backend}: index loaded in {load_seconds:.1f} s")
+            if "W7" in only:
+                results.add("W7", "index_load_seconds", backend, load_seconds, "s",
+                            "redis_pipe_load", peer["redis_load_seconds"])
         env = tagd.wrk_env(users)
         base = f"http://127.0.0.1:{TAGD_PORT}"
         if "W4" in only:
@@ -507,6 +528,9 @@ def run_backend(backend, work, users, duration, only, peer, results):
             rss = tagd.rss_bytes()
             results.add("W7", "rss_bytes_per_assignment", backend, rss / (users * TAGS_PER_USER), "B",
                         "redis_used_memory", peer["redis_bytes"])
+            index_bytes = tagd.metric("tagd_index_bytes")
+            results.add("W7", "index_bytes_per_assignment", backend, index_bytes / (users * TAGS_PER_USER),
+                        "B", "redis_used_memory", peer["redis_bytes"])
         if "W1" in only:
             w1 = wrk("assign.lua", base, duration, env)
             results.add("W1", "assign", backend, w1["rps"], "req/s", "redis_sadd", peer["redis_sadd"])

@@ -88,6 +88,27 @@ impl ExternalId {
         ExternalId(hex::encode(bytes))
     }
 
+    /// The id of the assignment of `(user_ref, group_ref)` in `org`, made at `ctime` (Unix
+    /// seconds): 48 bits of `ctime` in milliseconds, then 80 bits of a SHA-256 of the pair.
+    /// Ids still sort by creation (the point of [`ExternalId::generate`]'s layout), and a
+    /// pair has one assignment row for ever (a removal keeps the row), so the id is unique and
+    /// can be computed again from what the in-memory index keeps anyway: it need not store 16
+    /// bytes per assignment.
+    pub fn of_assignment(org: OrgId, user_ref: i64, group_ref: i64, ctime: i64) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"tagd assignment id\0");
+        for part in [org.0, user_ref, group_ref] {
+            hash.update(part.to_be_bytes());
+        }
+        let digest = hash.finalize();
+        let millis = ctime.max(0).saturating_mul(1000) as u64;
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        bytes[6..].copy_from_slice(&digest[..10]);
+        ExternalId(hex::encode(bytes))
+    }
+
     /// Wraps a value read back from the database, which only ever holds parsed ids.
     pub fn from_trusted(raw: String) -> Self {
         ExternalId(raw)

@@ -14,9 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+mod column;
 mod follow;
 mod load;
 mod org;
+mod users;
+mod values;
 mod who;
 
 pub use org::{Gap, OrgIndex};

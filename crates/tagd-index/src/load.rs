@@ -103,7 +103,9 @@ async fn build(store: &dyn Store, org: OrgId, free: usize) -> Result<OrgIndex, F
     loop {
         let page = store.users_page(org, after, PAGE).await?;
         for user in &page {
-            index.add_user(user.id, user.user_id.clone());
+            index
+                .add_user(user.id, &user.user_id)
+                .map_err(Failed::Gap)?;
             after = user.id;
         }
         if page.len() < PAGE {
@@ -133,6 +135,7 @@ async fn build(store: &dyn Store, org: OrgId, free: usize) -> Result<OrgIndex, F
         }
     }
     catch_up(store, &mut index).await?;
+    index.shrink();
     let needed = index.estimated_bytes();
     if needed > free {
         return Err(Failed::TooLarge { needed, free });

@@ -225,7 +225,31 @@ async fn loaded(index: &Arc<Index>, org: OrgId) -> Arc<RwLock<OrgIndex>> {
     index.org_index(org).expect("loaded")
 }
 
-async fn check(fixture: Option<Fixture>, ops: Vec<Op>) {
+/// Gives every other assignment a random external id, as ids made before they were computed
+/// from the pair look (behind tagd's back: the one thing done to the database directly).
+async fn make_legacy_ids(fixture: &Fixture, backend: Backend) {
+    use sqlx::Connection;
+    let (sqlite, postgres) = (
+        "UPDATE tag_assignments SET entity_id = lower(hex(randomblob(16))) WHERE id % 2 = 0",
+        "UPDATE tag_assignments SET entity_id = md5(random()::text) WHERE id % 2 = 0",
+    );
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&fixture.url)
+                .await
+                .expect("connects");
+            sqlx::query(sqlite).execute(&mut conn).await.expect("ids");
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&fixture.url)
+                .await
+                .expect("connects");
+            sqlx::query(postgres).execute(&mut conn).await.expect("ids");
+        }
+    }
+}
+
+async fn check(fixture: Option<Fixture>, backend: Backend, ops: Vec<Op>) {
     let Some(fixture) = fixture else { return };
     let world = world(fixture.store.clone()).await;
     let own = Index::new(world.store.clone(), config());
@@ -244,6 +268,12 @@ async fn check(fixture: Option<Fixture>, ops: Vec<Op>) {
     let fresh = Index::follower(world.store.clone(), config());
     let fresh_view = loaded(&fresh, world.org).await;
     world.assert_matches(&fresh_view, "loaded afresh").await;
+    make_legacy_ids(&fixture, backend).await;
+    let legacy = Index::follower(world.store.clone(), config());
+    let legacy_view = loaded(&legacy, world.org).await;
+    world
+        .assert_matches(&legacy_view, "loaded with ids of an earlier version")
+        .await;
     fixture.cleanup().await;
 }
 
@@ -279,7 +309,7 @@ fn run(backend: Backend, ops: Vec<Op>) {
             Backend::Sqlite => harness::sqlite().await,
             Backend::Postgres => harness::postgres().await,
         };
-        check(fixture, ops).await
+        check(fixture, backend, ops).await
     });
 }
 

@@ -143,7 +143,7 @@ pub(crate) async fn write_value(
         source,
         now,
     } = *stamp;
-    let entity_id = ExternalId::generate();
+    let entity_id = ExternalId::of_assignment(org, pair.user, pair.group, now);
     let values = [
         org.0.into(),
         pair.user.into(),

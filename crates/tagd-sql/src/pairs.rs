@@ -310,7 +310,10 @@ async fn insert_new_pairs(
     let mut lost: HashSet<PairKey> = new.iter().copied().collect();
     let mut inserted = HashMap::new();
     for chunk in new.chunks(CHUNK) {
-        let entity_ids: Vec<ExternalId> = chunk.iter().map(|_| ExternalId::generate()).collect();
+        let entity_ids: Vec<ExternalId> = chunk
+            .iter()
+            .map(|key| ExternalId::of_assignment(stamp.org, key.user, key.group, stamp.now))
+            .collect();
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let p = row_params(7, 8, i);

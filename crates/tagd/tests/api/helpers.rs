@@ -157,26 +157,37 @@ pub fn config_with_token_ttl(token_ttl_secs: i64) -> HttpConfig {
 impl TestApp {
     /// Serves this app's store a second time, on another port, with `config`.
     pub async fn serve_alongside(&self, config: HttpConfig) -> ExtraServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("port 0 binds");
-        let address = format!("http://{}", listener.local_addr().expect("bound address"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(tagd::server::serve(
-            listener,
-            self.store.clone(),
-            config,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        ExtraServer {
-            address,
-            stop,
-            server,
-        }
+        serve_extra(self.store.clone(), config).await
     }
 
+    /// Serves this app's database through a store of its own, as another tagd server over the
+    /// same database would (its own connections, its own index).
+    pub async fn serve_other_server(&self, config: HttpConfig) -> ExtraServer {
+        let store = tagd::open_store(self.database_url())
+            .await
+            .expect("a second store opens");
+        serve_extra(store, config).await
+    }
+}
+
+/// Serves `store` on another port.
+async fn serve_extra(store: Arc<dyn Store>, config: HttpConfig) -> ExtraServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = format!("http://{}", listener.local_addr().expect("bound address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(tagd::server::serve(listener, store, config, async {
+        let _ = stopped.await;
+    }));
+    ExtraServer {
+        address,
+        stop,
+        server,
+    }
+}
+
+impl TestApp {
     /// This app's admin API.
     pub fn admin(&self) -> AdminClient {
         AdminClient::new(self.client.clone(), &self.address, ADMIN_TOKEN)

@@ -10,6 +10,7 @@ mod admin;
 mod hardening;
 mod operator;
 mod ops;
+mod servers;
 mod v2;
 mod v5;
 mod versions;

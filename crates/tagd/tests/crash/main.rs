@@ -35,9 +35,11 @@ use tagd_store_tests::harness;
 mod support;
 
 mod checks;
+mod index;
 mod run;
 
 use checks::*;
+use index::*;
 use run::*;
 use support::process::TagdProcess;
 
@@ -162,6 +164,7 @@ async fn crash_test(db: &Db, dir: &Path) {
     stop(server).await;
     assert_eq!(run.pending(), 0, "every pending write resolved");
     assert_no_panics(&run);
+    check_index_matches_sql(db.url(), &run, dir, &mut summary).await;
 
     // The store, opened directly, and the database beneath it.
     check_store(db, &run, org, &mut summary).await;

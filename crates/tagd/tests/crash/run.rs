@@ -5,8 +5,13 @@ use super::*;
 
 /// `tagd serve` on `database`, its output in `log`; returns once it listens.
 pub(super) async fn start_server(database: &str, log: &Path) -> TagdProcess {
+    start_server_with(database, log, &[]).await
+}
+
+/// [`start_server`] with `extra` flags.
+pub(super) async fn start_server_with(database: &str, log: &Path, extra: &[&str]) -> TagdProcess {
     // The test writes as fast as it can; the rate limit is not what it tests.
-    let flags = [
+    let mut flags = vec![
         "--rate-limit-per-sec",
         "1000000",
         "--rate-limit-burst",
@@ -14,6 +19,7 @@ pub(super) async fn start_server(database: &str, log: &Path) -> TagdProcess {
         "--log-format",
         "json",
     ];
+    flags.extend_from_slice(extra);
     TagdProcess::start(database, &flags, Some(log)).await
 }
 

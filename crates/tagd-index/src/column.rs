@@ -1,0 +1,121 @@
+//! One tag group's holders and their values, in columns: a croaring bitmap of the ordinals
+//! that hold a live value (what segments combine), and the cells of those holders, kept in
+//! chunks of 4,096 ordinals sorted by ordinal. A new holder moves at most one chunk's cells,
+//! so writes stay cheap however large the group grows, and no per-user list exists at all:
+//! a user's tags are found by asking each group's bitmap.
+
+use croaring::Bitmap;
+use std::sync::Arc;
+use tagd_core::TagGroup;
+
+/// Ordinals per chunk, as a power of two.
+const CHUNK_BITS: u32 = 12;
+const CHUNK_MASK: u32 = (1 << CHUNK_BITS) - 1;
+
+/// One live assignment, in 24 bytes: its value (see `values::encode`), its id (relative to
+/// the organization's base), its times, and its stamp (version, writer, value kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cell {
+    pub value: u64,
+    pub id: u32,
+    pub ctime: u32,
+    pub mtime: u32,
+    pub stamp: u32,
+}
+
+#[derive(Default)]
+struct Chunk {
+    low: Vec<u16>,
+    cells: Vec<Cell>,
+}
+
+pub(crate) struct GroupColumn {
+    pub group: Arc<TagGroup>,
+    /// The log version of the entry that set `group` (0: from the snapshot).
+    pub set_at: i64,
+    pub members: Bitmap,
+    chunks: Vec<Chunk>,
+}
+
+fn split(ordinal: u32) -> (usize, u16) {
+    (
+        (ordinal >> CHUNK_BITS) as usize,
+        (ordinal & CHUNK_MASK) as u16,
+    )
+}
+
+impl GroupColumn {
+    pub fn new(group: TagGroup, set_at: i64) -> Self {
+        GroupColumn {
+            group: Arc::new(group),
+            set_at,
+            members: Bitmap::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, ordinal: u32) -> Option<Cell> {
+        let (chunk, low) = split(ordinal);
+        let chunk = self.chunks.get(chunk)?;
+        let at = chunk.low.binary_search(&low).ok()?;
+        Some(chunk.cells[at])
+    }
+
+    /// Sets the cell of `ordinal`; answers the one it replaced.
+    pub fn put(&mut self, ordinal: u32, cell: Cell) -> Option<Cell> {
+        let (index, low) = split(ordinal);
+        if self.chunks.len() <= index {
+            self.chunks.resize_with(index + 1, Chunk::default);
+        }
+        let chunk = &mut self.chunks[index];
+        self.members.add(ordinal);
+        match chunk.low.binary_search(&low) {
+            Ok(at) => Some(std::mem::replace(&mut chunk.cells[at], cell)),
+            Err(at) => {
+                chunk.low.insert(at, low);
+                chunk.cells.insert(at, cell);
+                None
+            }
+        }
+    }
+
+    /// Removes the cell of `ordinal`, if it holds one.
+    pub fn take(&mut self, ordinal: u32) -> Option<Cell> {
+        let (index, low) = split(ordinal);
+        let chunk = self.chunks.get_mut(index)?;
+        let at = chunk.low.binary_search(&low).ok()?;
+        chunk.low.remove(at);
+        self.members.remove(ordinal);
+        Some(chunk.cells.remove(at))
+    }
+
+    /// Gives back the room a load left over in the chunks.
+    pub fn shrink(&mut self) {
+        for chunk in &mut self.chunks {
+            chunk.low.shrink_to_fit();
+            chunk.cells.shrink_to_fit();
+        }
+        self.members.run_optimize();
+        self.members.shrink_to_fit();
+    }
+
+    /// Bytes the column takes, roughly.
+    pub fn estimated_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|c| {
+                size_of::<Chunk>()
+                    + c.low.capacity() * size_of::<u16>()
+                    + c.cells.capacity() * size_of::<Cell>()
+            })
+            .sum();
+        chunks
+            + size_of::<Self>()
+            + size_of::<TagGroup>()
+            + self
+                .members
+                .get_serialized_size_in_bytes::<croaring::Portable>()
+    }
+}

@@ -1,0 +1,109 @@
+//! Several tagd servers over one database (API.md §3.6): a write taken by one server shows on
+//! another at once with `min_version`, and without it within two seconds, including after the
+//! other server has loaded the organization into its index.
+
+use crate::helpers::{config_with_token_ttl, TestApp, V5Org};
+use crate::v5::{success, TAG_ASSIGN, TAG_LIST};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+crate::on_both_backends!(
+    a_write_on_one_server_shows_on_another_with_min_version_at_once_and_without_within_two_seconds,
+);
+
+/// Assigns `value` through `server`; answers the write's `X-Tagd-Version`.
+async fn assign(app: &TestApp, server: &V5Org, group: &str, value: &str) -> i64 {
+    let body = json!({"corp_id": server.corp_id, "tags_group_id": group, "user_id": "u1",
+        "value": value});
+    let response = app
+        .client
+        .post(server.url(TAG_ASSIGN))
+        .bearer_auth(&server.token)
+        .header("X-APP-ID", &server.app_id)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let version = response.headers()["x-tagd-version"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("a number");
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["code"], 0, "{answer}");
+    version
+}
+
+/// The value of u1's only tag as `server` lists it.
+async fn listed(server: &V5Org, min_version: Option<i64>) -> Value {
+    let mut path = format!("{TAG_LIST}?corp_id={}&user_id=u1", server.corp_id);
+    if let Some(version) = min_version {
+        path.push_str(&format!("&min_version={version}"));
+    }
+    let data = success(&server.get(&path).await).clone();
+    data["rows"][0]["number_value"].clone()
+}
+
+/// Waits until `address`'s index holds an organization.
+async fn index_loaded(app: &TestApp, address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app
+            .client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("text");
+        if metrics.contains("tagd_index_organizations_loaded 1") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the index never loaded:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_write_on_one_server_shows_on_another_with_min_version_at_once_and_without_within_two_seconds(
+    app: &TestApp,
+) {
+    let a = app.v5_org("Acme").await;
+    a.create_user("u1").await;
+    let group = a.create_group("spend", "spend", "number", "c").await;
+    let other = app.serve_other_server(config_with_token_ttl(7200)).await;
+    let b = a.at(&other.address);
+    let first = assign(app, &a, &group, "1").await;
+    assert_eq!(
+        listed(&b, Some(first)).await,
+        json!(1.0),
+        "min_version reads the write"
+    );
+    index_loaded(app, &other.address).await;
+
+    for value in 2..6 {
+        let version = assign(app, &a, &group, &value.to_string()).await;
+        assert_eq!(listed(&b, Some(version)).await, json!(f64::from(value)));
+
+        let later = value * 10;
+        assign(app, &a, &group, &later.to_string()).await;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while listed(&b, None).await != json!(f64::from(later)) {
+            assert!(Instant::now() < deadline, "{later} not shown within 2 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // And the other way round: B's write shows on B at once, and on A with min_version.
+        let own = value * 100;
+        let version = assign(app, &b, &group, &own.to_string()).await;
+        assert_eq!(
+            listed(&b, None).await,
+            json!(f64::from(own)),
+            "read-your-writes"
+        );
+        assert_eq!(listed(&a, Some(version)).await, json!(f64::from(own)));
+    }
+}
