@@ -131,6 +131,13 @@ pub struct LogPage {
     pub safe_version: i64,
 }
 
+/// See [`ChangeLog::log_heads`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogHeads {
+    pub horizon: i64,
+    pub heads: Vec<(OrgId, i64)>,
+}
+
 /// Reading the change log back.
 #[async_trait]
 pub trait ChangeLog: Send + Sync {
@@ -142,6 +149,12 @@ pub trait ChangeLog: Send + Sync {
     /// The newest version below which no entry can still appear: what a reader that starts
     /// now has seen once it has read every entry up to it.
     async fn log_horizon(&self, org: OrgId) -> Result<i64>;
+    /// What a follower of many organizations asks first, so that it reads only the logs that
+    /// moved: the organizations with entries above `after`, each with its latest committed
+    /// version, and a horizon to pass as `after` next time (no entry at or below it is still
+    /// to come). Where versions are not comparable across organizations (SQLite), every
+    /// organization is answered and the horizon is 0.
+    async fn log_heads(&self, after: i64) -> Result<LogHeads>;
     /// Registered users with an internal id above `after`, by that id, at most `limit`.
     async fn users_page(&self, org: OrgId, after: i64, limit: usize) -> Result<Vec<User>>;
     /// Every tag group of the organization, deleted ones included.
@@ -154,6 +167,10 @@ pub trait ChangeLog: Send + Sync {
         after: i64,
         limit: usize,
     ) -> Result<Vec<TagChange>>;
+    /// Whether versions count 1, 2, 3... per organization without gaps (a counter): then a
+    /// reader that has applied up to V and applies V + 1 has applied everything up to V + 1,
+    /// and a server's own writes can move its cursor without reading them back.
+    fn versions_are_dense(&self) -> bool;
     /// Tells `sink` of every write's entries from now on, once committed and before the write
     /// returns. A store keeps one sink: the first set.
     fn subscribe(&self, sink: Arc<dyn ChangeSink>);

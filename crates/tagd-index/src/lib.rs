@@ -25,6 +25,7 @@ mod who;
 pub use org::{Gap, OrgIndex};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tagd_core::log::{ChangeSink, LogEntry};
@@ -78,6 +79,8 @@ pub struct Index {
     bytes: RwLock<HashMap<OrgId, usize>>,
     /// Wakes the follower before its interval (a `min_version` read waits).
     wake: Notify,
+    /// What the follower asks the log's heads after (see `ChangeLog::log_heads`).
+    heads_after: AtomicI64,
 }
 
 impl Index {
@@ -99,6 +102,7 @@ impl Index {
             orgs: RwLock::new(HashMap::new()),
             bytes: RwLock::new(HashMap::new()),
             wake: Notify::new(),
+            heads_after: AtomicI64::new(0),
         })
     }
 
@@ -110,9 +114,29 @@ impl Index {
         }
     }
 
-    /// One pass of the follower over every loaded organization.
+    /// One pass of the follower: reads the log of every loaded organization that moved.
     pub async fn follow_once(&self) {
-        for (org, org_index) in self.ready_orgs() {
+        let ready = self.ready_orgs();
+        if ready.is_empty() {
+            return;
+        }
+        let after = self.heads_after.load(Ordering::SeqCst);
+        let moved = match self.store.log_heads(after).await {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::warn!(cause = %e, "could not read the change log's heads");
+                return;
+            }
+        };
+        let heads: HashMap<OrgId, i64> = moved.heads.into_iter().collect();
+        let applied: Vec<i64> = ready.iter().map(|(_, i)| read(i).applied()).collect();
+        for ((org, org_index), applied) in ready.into_iter().zip(applied) {
+            // An organization whose head is not above its cursor has nothing to read, unless
+            // its cursor waits below the head (the horizon held it back).
+            match heads.get(&org) {
+                Some(head) if *head > applied => {}
+                _ => continue,
+            }
             match load::follow(self.store.as_ref(), &org_index).await {
                 Ok(()) => {
                     let bytes = read(&org_index).estimated_bytes();
@@ -121,6 +145,9 @@ impl Index {
                 Err(why) => self.drop_org(org, &why),
             }
         }
+        // Entries still to come are above the horizon read before the organizations' logs
+        // were: every cursor moved at least to it.
+        self.heads_after.fetch_max(moved.horizon, Ordering::SeqCst);
     }
 
     pub fn enabled(&self) -> bool {
@@ -274,6 +301,17 @@ impl Index {
 
 impl ChangeSink for Index {
     fn committed(&self, org: OrgId, entries: &[LogEntry]) {
+        // The common case under a read lock: reads of every request take it too.
+        let ready = match read(&self.orgs).get(&org) {
+            Some(Slot::Ready(index)) => Some(index.clone()),
+            Some(Slot::Loading(_)) => None,
+            _ => return,
+        };
+        let dense = self.store.versions_are_dense();
+        if let Some(index) = ready {
+            write(&index).apply_own(entries, dense);
+            return;
+        }
         let index = match write(&self.orgs).get_mut(&org) {
             Some(Slot::Ready(index)) => index.clone(),
             Some(Slot::Loading(held)) => {
@@ -284,7 +322,7 @@ impl ChangeSink for Index {
             }
             _ => return,
         };
-        write(&index).apply_own(entries);
+        write(&index).apply_own(entries, dense);
     }
 }
 

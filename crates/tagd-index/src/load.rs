@@ -51,7 +51,7 @@ impl Index {
                 let users = index.user_count();
                 let mut orgs = write(&self.orgs);
                 if let Some(Slot::Loading(held)) = orgs.remove(&org) {
-                    index.apply_own(&held);
+                    index.apply_own(&held, self.store.versions_are_dense());
                 }
                 orgs.insert(org, Slot::Ready(Arc::new(RwLock::new(index))));
                 drop(orgs);

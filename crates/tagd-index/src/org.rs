@@ -92,10 +92,20 @@ impl OrgIndex {
     /// Applies this server's own committed entries, which may run ahead of the cursor: one
     /// that names a user or group not loaded yet leaves the index stale (reads go to the
     /// store) until the follower has read up to it.
-    pub fn apply_own(&mut self, entries: &[LogEntry]) {
+    ///
+    /// With `dense` versions (a counter), entries that follow the cursor without a gap move
+    /// it: the follower need not read back what this server wrote itself.
+    pub fn apply_own(&mut self, entries: &[LogEntry], dense: bool) {
+        let mut contiguous = dense;
         for entry in entries {
             if self.apply(entry).is_err() {
                 self.stale_until(entry.version);
+                contiguous = false;
+            }
+            if contiguous && entry.version == self.applied + 1 {
+                self.advance(entry.version);
+            } else {
+                contiguous = false;
             }
         }
     }
@@ -253,11 +263,13 @@ impl OrgIndex {
         keep: impl Fn(&TagGroup, &TagValue) -> bool,
     ) -> Option<Vec<Assignment>> {
         let ordinal = self.users.ordinal_of(user_id.as_str())?;
+        // Every group's bitmap is asked; empty ones (often most of an organization's labels)
+        // are passed over without following their pointers.
         let mut held: Vec<(u32, Cell)> = self
             .groups
             .iter()
             .enumerate()
-            .filter(|(_, column)| column.members.contains(ordinal))
+            .filter(|(_, column)| !column.members.is_empty() && column.members.contains(ordinal))
             .filter_map(|(g, column)| Some((g as u32, column.get(ordinal)?)))
             .collect();
         held.sort_by_key(|(_, cell)| (cell.ctime, cell.id));

@@ -26,6 +26,8 @@ CREATE TABLE change_log (
     PRIMARY KEY (org_id, version)
 );
 CREATE INDEX change_log_by_assignment ON change_log (org_id, assignment_ref, version);
+-- Versions are comparable across organizations here: followers ask which moved since a version.
+CREATE INDEX change_log_by_version ON change_log (version);
 
 INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref,
     subject_version, executor_kind, executor_ref, executor_name, source, old_value, new_value, at)

@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use log::WriteTx;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, OnceLock};
-use tagd_core::log::{ChangeSink, LogPage, TagChange};
+use tagd_core::log::{ChangeSink, LogHeads, LogPage, TagChange};
 use tagd_core::*;
 
 /// Store on any [`Driver`].
@@ -156,6 +156,11 @@ impl<D: Driver> ChangeLog for SqlStore<D> {
         log::horizon(self.read().await?.as_mut(), scheme, org).await
     }
 
+    async fn log_heads(&self, after: i64) -> Result<LogHeads> {
+        let scheme = self.driver.version_scheme();
+        log::heads(self.read().await?.as_mut(), scheme, after).await
+    }
+
     async fn users_page(&self, org: OrgId, after: i64, limit: usize) -> Result<Vec<User>> {
         log::users_page(self.read().await?.as_mut(), org, after, limit).await
     }
@@ -171,6 +176,10 @@ impl<D: Driver> ChangeLog for SqlStore<D> {
         limit: usize,
     ) -> Result<Vec<TagChange>> {
         log::live_assignments_page(self.read().await?.as_mut(), org, after, limit).await
+    }
+
+    fn versions_are_dense(&self) -> bool {
+        self.driver.version_scheme() == VersionScheme::Counter
     }
 
     fn subscribe(&self, sink: Arc<dyn ChangeSink>) {

@@ -10,7 +10,7 @@ use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, Columns};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use tagd_core::log::ENTRIES_PER_TRANSACTION_BITS;
-use tagd_core::log::{Change, ChangeKind, LogEntry, LogPage, Subject, TagChange};
+use tagd_core::log::{Change, ChangeKind, LogEntry, LogHeads, LogPage, Subject, TagChange};
 use tagd_core::*;
 
 /// The changes of one open write, in the order it made them.
@@ -126,20 +126,29 @@ pub(crate) async fn flush(
     let mut written = Vec::with_capacity(by_org.len());
     let mut next_in_transaction = 0;
     for (org, changes) in by_org {
+        let n = changes.len() as i64;
+        // On PostgreSQL the entries carry their place in the transaction, and the insert
+        // adds the transaction id to it (no round trip of its own): what it answers is the
+        // base to add here too.
         let first = match scheme {
             VersionScheme::Counter => counted_versions(tx, org, changes.len()).await?,
-            VersionScheme::TransactionId => {
-                let first = transaction_versions(tx, next_in_transaction, changes.len()).await?;
-                next_in_transaction += changes.len() as i64;
-                first
-            }
+            VersionScheme::TransactionId => next_in_transaction,
         };
-        let entries: Vec<LogEntry> = changes
+        if next_in_transaction + n >= 1 << ENTRIES_PER_TRANSACTION_BITS {
+            return Err(Error::internal(
+                "too many change-log entries in one transaction",
+            ));
+        }
+        next_in_transaction += n;
+        let mut entries: Vec<LogEntry> = changes
             .into_iter()
             .zip(first..)
             .map(|(change, version)| LogEntry { version, change })
             .collect();
-        insert(tx, org, &entries).await?;
+        let base = insert(tx, org, &entries, scheme).await?;
+        for entry in &mut entries {
+            entry.version += base;
+        }
         written.push((org, entries));
     }
     Ok(written)
@@ -160,36 +169,36 @@ async fn counted_versions(tx: &mut WriteTx, org: OrgId, n: usize) -> Result<i64>
     Ok(crate::one(row)?.int("version")? - n + 1)
 }
 
-/// The first of `n` versions of this transaction, after the `used` it already gave out.
-async fn transaction_versions(tx: &mut WriteTx, used: i64, n: usize) -> Result<i64> {
-    if used + n as i64 >= 1 << ENTRIES_PER_TRANSACTION_BITS {
-        return Err(Error::internal(
-            "too many change-log entries in one transaction",
-        ));
-    }
-    let row = tx
-        .fetch_optional("SELECT pg_current_xact_id()::text::bigint AS xid", &[])
-        .await
-        .map_err(internal)?;
-    Ok((crate::one(row)?.int("xid")? << ENTRIES_PER_TRANSACTION_BITS) + used)
-}
-
 const LOG_COLUMNS: usize = 14;
 
-async fn insert(tx: &mut WriteTx, org: OrgId, entries: &[LogEntry]) -> Result<()> {
+/// Inserts the entries; answers what was added to their versions (the transaction id, shifted,
+/// on PostgreSQL; nothing with a counter).
+async fn insert(
+    tx: &mut WriteTx,
+    org: OrgId,
+    entries: &[LogEntry],
+    scheme: VersionScheme,
+) -> Result<i64> {
+    let mut base = 0;
     for chunk in entries.chunks(CHUNK) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let cells: Vec<String> = (0..LOG_COLUMNS)
+                let mut cells: Vec<String> = (0..LOG_COLUMNS)
                     .map(|k| format!("${}", i * LOG_COLUMNS + k + 1))
                     .collect();
+                if scheme == VersionScheme::TransactionId {
+                    cells[1] = format!(
+                        "(pg_current_xact_id()::text::bigint << {ENTRIES_PER_TRANSACTION_BITS}) + {}",
+                        cells[1]
+                    );
+                }
                 format!("({})", cells.join(", "))
             })
             .collect();
         let sql = format!(
             "INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
              subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
-             new_value, at) VALUES {}",
+             new_value, at) VALUES {} RETURNING version",
             rows.join(", ")
         );
         let texts: Vec<Option<String>> = chunk.iter().map(new_value_text).collect();
@@ -197,9 +206,20 @@ async fn insert(tx: &mut WriteTx, org: OrgId, entries: &[LogEntry]) -> Result<()
         for (entry, new_value) in chunk.iter().zip(&texts) {
             params.extend(row_params(org, entry, new_value.as_deref()));
         }
-        tx.execute(&sql, &params).await.map_err(internal)?;
+        if scheme == VersionScheme::Counter {
+            tx.execute(&sql.replace(" RETURNING version", ""), &params)
+                .await
+                .map_err(internal)?;
+            continue;
+        }
+        let returned = tx.fetch_all(&sql, &params).await.map_err(internal)?;
+        let first = returned.first().map(|r| r.int("version")).transpose()?;
+        let first = first.ok_or_else(|| Error::internal("the log insert returned nothing"))?;
+        // The entry's place sits below the shifted transaction id: masking it off leaves the
+        // base, whatever order the rows came back in.
+        base = first & !((1 << ENTRIES_PER_TRANSACTION_BITS) - 1);
     }
-    Ok(())
+    Ok(base)
 }
 
 fn new_value_text(entry: &LogEntry) -> Option<String> {
@@ -311,6 +331,37 @@ pub(crate) async fn horizon(
         .await
         .map_err(internal)?;
     crate::one(row)?.int("horizon")
+}
+
+pub(crate) async fn heads(
+    conn: &mut dyn SqlConn,
+    scheme: VersionScheme,
+    after: i64,
+) -> Result<LogHeads> {
+    let (horizon, rows) = match scheme {
+        VersionScheme::Counter => {
+            let sql = "SELECT org_id, version FROM org_versions";
+            (0, conn.fetch_all(sql, &[]).await.map_err(internal)?)
+        }
+        VersionScheme::TransactionId => {
+            // The horizon first: every entry at or below it is committed by then, so the
+            // statement after it sees them all.
+            let horizon = horizon(conn, scheme, OrgId(0)).await?;
+            let sql = "SELECT org_id, MAX(version) AS version FROM change_log \
+                       WHERE version > $1 GROUP BY org_id";
+            (
+                horizon,
+                conn.fetch_all(sql, &[after.into()])
+                    .await
+                    .map_err(internal)?,
+            )
+        }
+    };
+    let heads = rows
+        .iter()
+        .map(|r| Ok((OrgId(r.int("org_id")?), r.int("version")?)))
+        .collect::<Result<_>>()?;
+    Ok(LogHeads { horizon, heads })
 }
 
 pub(crate) async fn users_page(

@@ -6,6 +6,13 @@ use tagd::cli::{Cli, Command};
 use tagd::{logging, open_store, resolve_admin_token, server, AdminToken};
 use tagd_http::HttpConfig;
 
+/// mimalloc rather than the system allocator: a request allocates and frees many small
+/// strings (a fifth of a read's time went to glibc's malloc and free), and the index's load
+/// leaves freed blocks that glibc keeps in the process while mimalloc gives them back
+/// (docs/BENCHMARKS.md, issue 12).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
