@@ -56,8 +56,10 @@ impl Default for IndexConfig {
 
 /// Where an organization stands.
 enum Slot {
-    /// This server's own entries committed while loading, applied once loaded.
-    Loading(Vec<LogEntry>),
+    /// This server's own entries committed while loading, applied once loaded; past
+    /// `load::MAX_HELD_WHILE_LOADING` only the newest version is kept (reads then wait, as
+    /// stale, until the follower has read up to it).
+    Loading(Vec<LogEntry>, i64),
     Ready(Arc<RwLock<OrgIndex>>),
     /// Too large for the budget: served from SQL.
     TooLarge,
@@ -81,6 +83,9 @@ pub struct Index {
     wake: Notify,
     /// What the follower asks the log's heads after (see `ChangeLog::log_heads`).
     heads_after: AtomicI64,
+    /// One load at a time: loads read whole organizations, and the budget is counted against
+    /// the organizations already loaded.
+    loading: tokio::sync::Semaphore,
 }
 
 impl Index {
@@ -103,6 +108,7 @@ impl Index {
             bytes: RwLock::new(HashMap::new()),
             wake: Notify::new(),
             heads_after: AtomicI64::new(0),
+            loading: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -181,7 +187,7 @@ impl Index {
         if let Some(slot) = read(&self.orgs).get(&org) {
             return match slot {
                 Slot::Ready(index) => Some(index.clone()),
-                Slot::Loading(_) | Slot::TooLarge => None,
+                Slot::Loading(..) | Slot::TooLarge => None,
             };
         }
         let index = self.clone();
@@ -304,7 +310,7 @@ impl ChangeSink for Index {
         // The common case under a read lock: reads of every request take it too.
         let ready = match read(&self.orgs).get(&org) {
             Some(Slot::Ready(index)) => Some(index.clone()),
-            Some(Slot::Loading(_)) => None,
+            Some(Slot::Loading(..)) => None,
             _ => return,
         };
         let dense = self.store.versions_are_dense();
@@ -314,9 +320,11 @@ impl ChangeSink for Index {
         }
         let index = match write(&self.orgs).get_mut(&org) {
             Some(Slot::Ready(index)) => index.clone(),
-            Some(Slot::Loading(held)) => {
+            Some(Slot::Loading(held, newest_dropped)) => {
                 if held.len() + entries.len() <= load::MAX_HELD_WHILE_LOADING {
                     held.extend_from_slice(entries);
+                } else if let Some(last) = entries.last() {
+                    *newest_dropped = (*newest_dropped).max(last.version);
                 }
                 return;
             }

@@ -12,9 +12,8 @@ use tagd_core::*;
 
 /// Rows read per page of the snapshot and of the log.
 pub(crate) const PAGE: usize = 10_000;
-/// Own entries kept for an organization while it loads; past this the loader's last read of
-/// the log brings them in instead (a read may then miss its own write until the follower's
-/// next pass).
+/// Own entries kept for an organization while it loads; past this only the newest version is
+/// kept, and reads go to the store until the follower has read up to it.
 pub(crate) const MAX_HELD_WHILE_LOADING: usize = 100_000;
 
 /// Why a load stopped.
@@ -38,8 +37,12 @@ impl Index {
             if orgs.contains_key(&org) {
                 return;
             }
-            orgs.insert(org, Slot::Loading(Vec::new()));
+            orgs.insert(org, Slot::Loading(Vec::new(), 0));
         }
+        let Ok(_permit) = self.loading.acquire().await else {
+            write(&self.orgs).remove(&org);
+            return;
+        };
         let started = Instant::now();
         let free = self
             .config
@@ -50,8 +53,9 @@ impl Index {
                 let bytes = index.estimated_bytes();
                 let users = index.user_count();
                 let mut orgs = write(&self.orgs);
-                if let Some(Slot::Loading(held)) = orgs.remove(&org) {
+                if let Some(Slot::Loading(held, newest_dropped)) = orgs.remove(&org) {
                     index.apply_own(&held, self.store.versions_are_dense());
+                    index.stale_until(newest_dropped);
                 }
                 orgs.insert(org, Slot::Ready(Arc::new(RwLock::new(index))));
                 drop(orgs);
