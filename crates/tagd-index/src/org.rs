@@ -41,7 +41,6 @@ pub struct OrgIndex {
     /// An older entry of the same assignment read later must not bring it back; dropped once
     /// the cursor passes them.
     removed_ahead: HashMap<i64, (i64, i64)>,
-    tag_count: usize,
 }
 
 impl OrgIndex {
@@ -59,7 +58,6 @@ impl OrgIndex {
             id_base: None,
             other_entity_ids: HashMap::new(),
             removed_ahead: HashMap::new(),
-            tag_count: 0,
         }
     }
 
@@ -112,10 +110,6 @@ impl OrgIndex {
 
     pub fn user_count(&self) -> usize {
         self.users.len()
-    }
-
-    pub fn tag_count(&self) -> usize {
-        self.tag_count
     }
 
     pub fn add_user(&mut self, user_ref: i64, user_id: &UserId) -> Result<(), Gap> {
@@ -181,9 +175,8 @@ impl OrgIndex {
             Some(value) => {
                 let cell = self.cell(change, value)?;
                 let column = &mut self.groups[g as usize];
-                match column.put(ordinal, cell) {
-                    Some(old) => self.release(old),
-                    None => self.tag_count += 1,
+                if let Some(old) = column.put(ordinal, cell) {
+                    self.release(old);
                 }
                 self.note_entity_id(ordinal, g, change);
                 self.removed_ahead.remove(&change.assignment_id);
@@ -191,7 +184,6 @@ impl OrgIndex {
             None => {
                 if let Some(old) = self.groups[g as usize].take(ordinal) {
                     self.release(old);
-                    self.tag_count -= 1;
                     self.other_entity_ids.remove(&(ordinal, g));
                 }
                 if at > self.applied {

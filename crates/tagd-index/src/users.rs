@@ -37,12 +37,7 @@ impl Users {
     }
 
     pub fn id(&self, ordinal: u32) -> &str {
-        let end = self.ends[ordinal as usize] as usize;
-        let start = match ordinal {
-            0 => 0,
-            o => self.ends[o as usize - 1] as usize,
-        };
-        &self.text[start..end]
+        id_in(&self.text, &self.ends, ordinal)
     }
 
     /// Adds a user unless known; `false` when the ids no longer fit (4 GiB of text).
@@ -86,4 +81,14 @@ impl Users {
             + self.ends.capacity() * 4
             + self.by_id.capacity() * (4 + 1) * 8 / 7
     }
+}
+
+/// The id of `ordinal` in ids kept end to end in `text`, ending at `ends`.
+fn id_in<'a>(text: &'a str, ends: &[u32], ordinal: u32) -> &'a str {
+    let end = ends[ordinal as usize] as usize;
+    let start = match ordinal {
+        0 => 0,
+        o => ends[o as usize - 1] as usize,
+    };
+    &text[start..end]
 }

@@ -4,6 +4,7 @@
 
 use crate::helpers::{config_with_token_ttl, TestApp, V5Org};
 use crate::v5::{success, TAG_ASSIGN, TAG_LIST};
+use crate::versions::v5_post;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tagd_core::bulk::{GroupRef, ImportAssignment, ImportRow};
@@ -31,23 +32,9 @@ fn follow_deadline(app: &TestApp) -> Duration {
 async fn assign(app: &TestApp, server: &V5Org, group: &str, value: &str) -> i64 {
     let body = json!({"corp_id": server.corp_id, "tags_group_id": group, "user_id": "u1",
         "value": value});
-    let response = app
-        .client
-        .post(server.url(TAG_ASSIGN))
-        .bearer_auth(&server.token)
-        .header("X-APP-ID", &server.app_id)
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
-    let version = response.headers()["x-tagd-version"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("a number");
-    let answer: Value = response.json().await.expect("json");
+    let (version, answer) = v5_post(app, server, TAG_ASSIGN, body).await;
     assert_eq!(answer["code"], 0, "{answer}");
-    version
+    version.expect("a version")
 }
 
 /// The value of u1's only tag as `server` lists it.

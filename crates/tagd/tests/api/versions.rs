@@ -18,7 +18,13 @@ fn version(response: &Response) -> Option<i64> {
     Some(raw.to_str().expect("ascii").parse().expect("an integer"))
 }
 
-async fn v5_post(app: &TestApp, org: &V5Org, path: &str, body: Value) -> (Option<i64>, Value) {
+/// POSTs `body` as `org`'s app; answers the `X-Tagd-Version` and the JSON body.
+pub(crate) async fn v5_post(
+    app: &TestApp,
+    org: &V5Org,
+    path: &str,
+    body: Value,
+) -> (Option<i64>, Value) {
     let response = app
         .client
         .post(org.url(path))
