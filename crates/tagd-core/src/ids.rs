@@ -85,7 +85,7 @@ impl ExternalId {
         let mut bytes = [0u8; 16];
         bytes[..6].copy_from_slice(&(millis as u64).to_be_bytes()[2..]);
         rand::thread_rng().fill_bytes(&mut bytes[6..]);
-        ExternalId(hex::encode(bytes))
+        ExternalId::from_bytes(&bytes)
     }
 
     /// The id of the assignment of `(user_ref, group_ref)` in `org`, made at `ctime` (Unix
@@ -106,7 +106,19 @@ impl ExternalId {
         let mut bytes = [0u8; 16];
         bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
         bytes[6..].copy_from_slice(&digest[..10]);
-        ExternalId(hex::encode(bytes))
+        ExternalId::from_bytes(&bytes)
+    }
+
+    /// The 32 lowercase hex digits of `bytes`. Written by hand: the index computes one per
+    /// listed assignment, and `hex::encode` goes through a char iterator.
+    fn from_bytes(bytes: &[u8; 16]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(32);
+        for byte in bytes {
+            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            text.push(char::from(DIGITS[usize::from(byte & 15)]));
+        }
+        ExternalId(text)
     }
 
     /// Wraps a value read back from the database, which only ever holds parsed ids.
@@ -186,6 +198,14 @@ mod tests {
         let b = ExternalId::generate();
         assert!(ExternalId::parse("x", a.as_str()).is_ok());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_are_spelled_as_hex_encode_spells_them() {
+        for seed in [0u8, 1, 0x5a, 0xff] {
+            let bytes: [u8; 16] = std::array::from_fn(|i| seed.wrapping_mul(i as u8 + 7));
+            assert_eq!(ExternalId::from_bytes(&bytes).as_str(), hex::encode(bytes));
+        }
     }
 
     #[test]

@@ -29,6 +29,47 @@ struct Chunk {
     cells: Vec<Cell>,
 }
 
+impl Chunk {
+    /// Where `low` is (`Ok`) or would go (`Err`), as `binary_search` answers. Holders spread
+    /// evenly over a chunk in practice, so the search starts where `low` would sit if they
+    /// were even and gallops outwards: a few probes in one or two cache lines, where a plain
+    /// binary search of a full chunk touches a dozen lines (the cost of a user's tag list is
+    /// one such search per group the organization uses).
+    fn find(&self, low: u16) -> Result<usize, usize> {
+        let lows = &self.low;
+        let guess = (usize::from(low) * lows.len()) >> CHUNK_BITS;
+        let Some(&at_guess) = lows.get(guess) else {
+            return lows.binary_search(&low);
+        };
+        if at_guess == low {
+            return Ok(guess);
+        }
+        let (mut start, mut end) = if at_guess < low {
+            (guess + 1, lows.len())
+        } else {
+            (0, guess)
+        };
+        let mut step = 1;
+        if at_guess < low {
+            while start + step < end && lows[start + step - 1] < low {
+                start += step;
+                step *= 2;
+            }
+            end = end.min(start + step);
+        } else {
+            while end > start + step && lows[end - step] > low {
+                end -= step;
+                step *= 2;
+            }
+            start = start.max(end.saturating_sub(step));
+        }
+        lows[start..end]
+            .binary_search(&low)
+            .map(|at| at + start)
+            .map_err(|at| at + start)
+    }
+}
+
 pub(crate) struct GroupColumn {
     pub group: Arc<TagGroup>,
     /// The log version of the entry that set `group` (0: from the snapshot).
@@ -57,7 +98,7 @@ impl GroupColumn {
     pub fn get(&self, ordinal: u32) -> Option<Cell> {
         let (chunk, low) = split(ordinal);
         let chunk = self.chunks.get(chunk)?;
-        let at = chunk.low.binary_search(&low).ok()?;
+        let at = chunk.find(low).ok()?;
         Some(chunk.cells[at])
     }
 
@@ -69,7 +110,7 @@ impl GroupColumn {
         }
         let chunk = &mut self.chunks[index];
         self.members.add(ordinal);
-        match chunk.low.binary_search(&low) {
+        match chunk.find(low) {
             Ok(at) => Some(std::mem::replace(&mut chunk.cells[at], cell)),
             Err(at) => {
                 chunk.low.insert(at, low);
@@ -83,7 +124,7 @@ impl GroupColumn {
     pub fn take(&mut self, ordinal: u32) -> Option<Cell> {
         let (index, low) = split(ordinal);
         let chunk = self.chunks.get_mut(index)?;
-        let at = chunk.low.binary_search(&low).ok()?;
+        let at = chunk.find(low).ok()?;
         chunk.low.remove(at);
         self.members.remove(ordinal);
         Some(chunk.cells.remove(at))
@@ -117,5 +158,25 @@ impl GroupColumn {
             + self
                 .members
                 .get_serialized_size_in_bytes::<croaring::Portable>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_chunk_finds_every_low_where_a_binary_search_would(
+            lows in proptest::collection::btree_set(0u16..4096, 0..4096),
+            probes in proptest::collection::vec(0u16..4096, 1..64),
+        ) {
+            let low: Vec<u16> = lows.into_iter().collect();
+            let chunk = Chunk { cells: vec![Cell { value: 0, id: 0, ctime: 0, mtime: 0, stamp: 0 }; low.len()], low };
+            for probe in probes.into_iter().chain(chunk.low.iter().copied()) {
+                prop_assert_eq!(chunk.find(probe), chunk.low.binary_search(&probe));
+            }
+        }
     }
 }

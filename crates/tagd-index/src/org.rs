@@ -30,6 +30,9 @@ pub struct OrgIndex {
     stale_until: i64,
     users: Users,
     groups: Vec<GroupColumn>,
+    /// Which groups have any holder: a user's list asks only those, so an organization's
+    /// many empty groups (labels nobody carries yet) cost nothing per read.
+    held_groups: GroupSet,
     group_by_ref: HashMap<i64, u32>,
     stamps: Stamps,
     strings: Strings,
@@ -52,6 +55,7 @@ impl OrgIndex {
             stale_until: 0,
             users: Users::default(),
             groups: Vec::new(),
+            held_groups: GroupSet::default(),
             group_by_ref: HashMap::new(),
             stamps: Stamps::default(),
             strings: Strings::default(),
@@ -178,6 +182,7 @@ impl OrgIndex {
                 if let Some(old) = column.put(ordinal, cell) {
                     self.release(old);
                 }
+                self.held_groups.set(g, true);
                 self.note_entity_id(ordinal, g, change);
                 self.removed_ahead.remove(&change.assignment_id);
             }
@@ -185,6 +190,8 @@ impl OrgIndex {
                 if let Some(old) = self.groups[g as usize].take(ordinal) {
                     self.release(old);
                     self.other_entity_ids.remove(&(ordinal, g));
+                    self.held_groups
+                        .set(g, !self.groups[g as usize].members.is_empty());
                 }
                 if at > self.applied {
                     self.removed_ahead
@@ -255,14 +262,10 @@ impl OrgIndex {
         keep: impl Fn(&TagGroup, &TagValue) -> bool,
     ) -> Option<Vec<Assignment>> {
         let ordinal = self.users.ordinal_of(user_id.as_str())?;
-        // Every group's bitmap is asked; empty ones (often most of an organization's labels)
-        // are passed over without following their pointers.
         let mut held: Vec<(u32, Cell)> = self
-            .groups
+            .held_groups
             .iter()
-            .enumerate()
-            .filter(|(_, column)| !column.members.is_empty() && column.members.contains(ordinal))
-            .filter_map(|(g, column)| Some((g as u32, column.get(ordinal)?)))
+            .filter_map(|g| Some((g, self.groups[g as usize].get(ordinal)?)))
             .collect();
         held.sort_by_key(|(_, cell)| (cell.ctime, cell.id));
         let rows = held
@@ -349,8 +352,56 @@ impl OrgIndex {
     }
 }
 
+/// A set of group positions, one bit each.
+#[derive(Default)]
+struct GroupSet {
+    words: Vec<u64>,
+}
+
+impl GroupSet {
+    fn set(&mut self, g: u32, present: bool) {
+        let (word, bit) = ((g / 64) as usize, g % 64);
+        if word >= self.words.len() {
+            if !present {
+                return;
+            }
+            self.words.resize(word + 1, 0);
+        }
+        if present {
+            self.words[word] |= 1 << bit;
+        } else {
+            self.words[word] &= !(1 << bit);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    w as u32 * 64 + bit
+                })
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_group_set_lists_the_groups_that_have_holders() {
+        let mut set = GroupSet::default();
+        for g in [0, 3, 64, 130] {
+            set.set(g, true);
+        }
+        set.set(3, false);
+        set.set(500, false);
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 64, 130]);
+    }
+
     use super::*;
 
     #[test]
