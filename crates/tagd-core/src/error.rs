@@ -49,6 +49,22 @@ pub enum Error {
     /// The `Idempotency-Key` was used with a different request (v5 42201, v2 422).
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyMismatch,
+    /// 40006: a segment filter is malformed; the message starts with the path (`filter.all[2].op`).
+    #[error("{path}: {message}")]
+    FilterInvalid { path: String, message: String },
+    /// 40007: a segment filter is over a limit (depth, leaves, `in` values) or refers to
+    /// itself; the message names where.
+    #[error("{0}")]
+    FilterTooLarge(String),
+    /// 40401: a filter names a tag the organization does not have; the message names it.
+    #[error("{0}")]
+    TagNotFound(String),
+    /// 40403: no such saved segment in this organization.
+    #[error("segment not found")]
+    SegmentNotFound,
+    /// 40904: the saved segment is referenced by another one.
+    #[error("segment is used by segment `{0}`")]
+    SegmentInUse(String),
     /// The database is busy (locked by another process, a lock wait ran out): retry later.
     /// Shown as 503 without internals; the cause is logged.
     #[error("database busy: {0}")]

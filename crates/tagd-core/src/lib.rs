@@ -18,6 +18,7 @@ pub mod model;
 pub mod names;
 pub mod operator;
 pub mod secrets;
+pub mod segments;
 pub mod store;
 pub mod tenants;
 pub mod timefmt;

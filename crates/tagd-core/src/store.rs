@@ -33,6 +33,7 @@ pub trait Store:
     + IdempotencyKeys
     + Bulk
     + ChangeLog
+    + crate::segments::Segments
     + 'static
 {
     /// `sqlite` or `postgres`.

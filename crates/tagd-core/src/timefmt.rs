@@ -40,6 +40,14 @@ pub fn format_unix(secs: i64) -> String {
     out
 }
 
+/// Parses `YYYY-MM-DD HH:MM:SS` (UTC) into Unix seconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, &format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
 const EPOCH: &str = "1970-01-01 00:00:00";
 
 /// The same through `time`'s format description, for years a fixed width cannot hold.
@@ -59,6 +67,13 @@ mod tests {
     fn times_are_formatted_as_the_seed_shows_them() {
         assert_eq!(format_unix(0), "1970-01-01 00:00:00");
         assert_eq!(format_unix(1_704_282_898), "2024-01-03 11:54:58");
+    }
+
+    #[test]
+    fn a_time_parses_back_to_its_seconds() {
+        assert_eq!(parse_time("2024-01-03 11:54:58"), Some(1_704_282_898));
+        assert_eq!(parse_time("2024-01-03T11:54:58"), None);
+        assert_eq!(parse_time("2024-02-30 00:00:00"), None);
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub async fn gate<D: Dialect>(request: Request, next: Next) -> Response {
     parts.extensions.insert(caller.clone());
     let org = D::org(&caller);
     let decision = state.rate_limiter.check(org);
-    let is_write = parts.method == Method::POST;
+    let is_write = is_write(&parts);
     let progress = Arc::new(WriteProgress::default());
     let mut response = if decision.allowed {
         run::<D>(&state, org, parts, body, next, progress.clone()).await
@@ -164,6 +164,13 @@ async fn add_version(
         .insert(VERSION_HEADER, HeaderValue::from(version));
 }
 
+/// Requests that change data: every POST but the ones that only read (a segment query
+/// takes its filter as a body). Only writes answer a version and honour Idempotency-Key.
+fn is_write(parts: &Parts) -> bool {
+    const READS: [&str; 1] = ["/api/v5/segments/query"];
+    parts.method == Method::POST && !READS.contains(&parts.uri.path())
+}
+
 /// The header that carries the organization's version.
 pub const VERSION_HEADER: &str = "x-tagd-version";
 
@@ -188,10 +195,7 @@ async fn run<D: Dialect>(
     // One deadline for the whole request: reading the body, claiming the key, the handler.
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(state.config.request_timeout_secs);
-    let key = match (
-        parts.method == Method::POST,
-        idempotency_key(&parts.headers),
-    ) {
+    let key = match (is_write(&parts), idempotency_key(&parts.headers)) {
         (true, Some(Ok(key))) => key,
         (true, Some(Err(e))) => return refuse::<D>(GateError::Domain(e)),
         _ => {

@@ -102,6 +102,18 @@ impl GroupColumn {
         Some(chunk.cells[at])
     }
 
+    /// Every holder's ordinal and cell, in ordinal order.
+    pub fn cells(&self) -> impl Iterator<Item = (u32, Cell)> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(index, chunk)| {
+            let base = (index as u32) << CHUNK_BITS;
+            chunk
+                .low
+                .iter()
+                .zip(&chunk.cells)
+                .map(move |(&low, &cell)| (base | u32::from(low), cell))
+        })
+    }
+
     /// Sets the cell of `ordinal`; answers the one it replaced.
     pub fn put(&mut self, ordinal: u32, cell: Cell) -> Option<Cell> {
         let (index, low) = split(ordinal);

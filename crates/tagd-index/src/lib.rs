@@ -29,12 +29,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tagd_core::log::{ChangeSink, LogEntry};
+use tagd_core::segments::{self, Filter, SegmentPage, TagRef};
 use tagd_core::*;
 use tokio::sync::Notify;
 
 /// How long a read with `min_version` waits for this server to apply that version before it
 /// answers from the database (API.md §9).
 pub const MIN_VERSION_WAIT: Duration = Duration::from_secs(1);
+
+/// A page of a segment and the organization version it reflects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentAnswer {
+    pub page: SegmentPage,
+    pub version: i64,
+}
 
 /// How the index runs.
 #[derive(Debug, Clone)]
@@ -217,6 +225,64 @@ impl Index {
         match self.from_memory(org, |index| index.user_labels(user_id)) {
             Some(rows) => Ok(rows),
             None => self.store.list_user_labels(org, user_id).await,
+        }
+    }
+
+    /// One page of a segment's members and their exact count (API.md §10): from memory when
+    /// the organization is loaded and fresh (and has applied `min_version`, waited for up to
+    /// [`MIN_VERSION_WAIT`]), otherwise from the store.
+    pub async fn segment_page(
+        self: &Arc<Self>,
+        org: OrgId,
+        filter: &Filter,
+        after_ref: i64,
+        limit: usize,
+        min_version: Option<i64>,
+    ) -> Result<SegmentAnswer> {
+        let now = timefmt::now_unix();
+        let in_memory = match min_version {
+            Some(version) => self.caught_up(org, version, MIN_VERSION_WAIT).await,
+            None => true,
+        };
+        if in_memory {
+            if let Some(answer) = self.segment_in_memory(org, filter, after_ref, limit, now)? {
+                return Ok(answer);
+            }
+        }
+        let version = self.store.log_head(org).await?;
+        let groups = self.store.all_groups(org).await?;
+        let group = |tag: &TagRef| groups.iter().find(|g| tag.names(g)).cloned();
+        let node = segments::resolve(filter, &group, &|_| None, now)?;
+        let page = self
+            .store
+            .segment_page(org, &node, after_ref, limit)
+            .await?;
+        Ok(SegmentAnswer { page, version })
+    }
+
+    fn segment_in_memory(
+        self: &Arc<Self>,
+        org: OrgId,
+        filter: &Filter,
+        after_ref: i64,
+        limit: usize,
+        now: i64,
+    ) -> Result<Option<SegmentAnswer>> {
+        let Some(index) = self.ready(org) else {
+            return Ok(None);
+        };
+        let index = read(&index);
+        if !index.fresh() {
+            return Ok(None);
+        }
+        match segments::resolve(filter, &|tag| index.group_named(tag), &|_| None, now) {
+            Ok(node) => Ok(Some(SegmentAnswer {
+                page: index.segment_page(&node, after_ref, limit),
+                version: index.applied(),
+            })),
+            // A group made on another server a moment ago: the store knows it.
+            Err(Error::TagNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -8,6 +8,9 @@
 //! states (an assignment its own version, a group the log version that last set it), and an
 //! older state never replaces a newer one.
 
+#[path = "segment.rs"]
+mod segment;
+
 use crate::column::{Cell, GroupColumn};
 use crate::users::Users;
 use crate::values::{self, Stamps, Strings};

@@ -16,6 +16,10 @@ pub(crate) struct Users {
     ends: Vec<u32>,
     by_id: HashTable<u32>,
     hasher: std::collections::hash_map::RandomState,
+    /// Some user arrived with a lower internal id than one before it (concurrent
+    /// registrations on PostgreSQL can commit out of order): ordinal order is then not
+    /// registration order, and segment pages sort by id instead.
+    out_of_order: bool,
 }
 
 impl Users {
@@ -30,6 +34,12 @@ impl Users {
     pub fn ordinal_of(&self, user_id: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(user_id);
         self.by_id.find(hash, |&o| self.id(o) == user_id).copied()
+    }
+
+    /// The first ordinal of a user registered after `user_ref`, when ordinals follow
+    /// registration order; `None` when they do not.
+    pub fn first_after(&self, user_ref: i64) -> Option<u32> {
+        (!self.out_of_order).then(|| self.refs.partition_point(|&r| r <= user_ref) as u32)
     }
 
     pub fn user_ref(&self, ordinal: u32) -> i64 {
@@ -49,6 +59,7 @@ impl Users {
             return false;
         };
         let ordinal = self.refs.len() as u32;
+        self.out_of_order |= self.refs.last().is_some_and(|&last| last > user_ref);
         self.refs.push(user_ref);
         self.by_ref.insert(user_ref, ordinal);
         self.text.push_str(user_id.as_str());

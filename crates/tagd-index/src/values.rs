@@ -4,6 +4,7 @@
 
 use crate::who::Interner;
 use std::collections::HashMap;
+use tagd_core::segments::ValueRef;
 use tagd_core::{Executor, Source, TagValue};
 
 /// A value's kind, kept in its stamp so a cell decodes whatever its group now says.
@@ -118,6 +119,15 @@ pub(crate) fn decode(bits: u64, kind: Kind, strings: &Strings) -> TagValue {
         Kind::Define => TagValue::Define(bits != 0),
         Kind::Number => TagValue::Number(f64::from_bits(bits)),
         Kind::String => TagValue::String(strings.text(bits as u32).to_owned()),
+    }
+}
+
+/// A cell's value, borrowed (segments test values without building them).
+pub(crate) fn value_ref<'a>(bits: u64, kind: Kind, strings: &'a Strings) -> ValueRef<'a> {
+    match kind {
+        Kind::Define => ValueRef::Define(bits != 0),
+        Kind::Number => ValueRef::Number(f64::from_bits(bits)),
+        Kind::String => ValueRef::Text(strings.text(bits as u32)),
     }
 }
 

@@ -100,6 +100,10 @@ impl Driver for PgDriver {
         ]
     }
 
+    fn binary_collation(&self) -> &'static str {
+        " COLLATE \"C\""
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         vec![PoolStats {
             pool: "main",

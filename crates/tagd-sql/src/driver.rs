@@ -165,6 +165,11 @@ pub trait Driver: Send + Sync + 'static {
     /// A new write transaction.
     async fn write(&self) -> Result<Box<dyn SqlTx>, DbError>;
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Appended to a text column so it compares by bytes, as Rust orders strings (the
+    /// index's order): PostgreSQL's default collation follows the locale.
+    fn binary_collation(&self) -> &'static str {
+        ""
+    }
     /// Statements run once an import is done, outside any transaction, to refresh what the
     /// database knows of the tables it grew (none by default).
     fn after_bulk(&self) -> &'static [&'static str] {

@@ -27,6 +27,7 @@ mod labels;
 pub mod log;
 mod pairs;
 pub mod records;
+mod segments;
 mod tenants;
 
 pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx, VersionScheme};
@@ -136,6 +137,21 @@ impl<D: Driver> SqlStore<D> {
             }
         }
         Ok(value)
+    }
+}
+
+#[async_trait]
+impl<D: Driver> tagd_core::segments::Segments for SqlStore<D> {
+    async fn segment_page(
+        &self,
+        org: OrgId,
+        node: &tagd_core::segments::Node,
+        after_ref: i64,
+        limit: usize,
+    ) -> Result<tagd_core::segments::SegmentPage> {
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        let binary = self.driver.binary_collation();
+        segments::page(conn.as_mut(), binary, org, node, after_ref, limit).await
     }
 }
 

@@ -73,20 +73,26 @@ impl IntoResponse for AdminError {
             ),
             AdminError::BadBody(status, message) => (status, "invalid_parameter", message),
             AdminError::Domain(e) => match e {
-                Error::InvalidParameter { .. } | Error::InvalidValue(_) => {
+                Error::InvalidParameter { .. }
+                | Error::InvalidValue(_)
+                | Error::FilterInvalid { .. }
+                | Error::FilterTooLarge(_) => {
                     (StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
                 }
                 Error::OrgNotFound
                 | Error::AppNotFound
                 | Error::CredentialNotFound
                 | Error::GroupNotFound
-                | Error::UserNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
+                | Error::UserNotFound
+                | Error::TagNotFound(_)
+                | Error::SegmentNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
                 Error::Duplicate(_)
                 | Error::StaleVersion
                 | Error::AttributeInUse
                 | Error::GroupInactive
                 | Error::GroupLocked
                 | Error::TagGroupLimit { .. }
+                | Error::SegmentInUse(_)
                 | Error::IdempotencyInFlight => (StatusCode::CONFLICT, "conflict", e.to_string()),
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())

@@ -119,6 +119,15 @@ impl V5Error {
                     "user not found in this organization".into(),
                 ),
                 // The token's organization or app vanished: the token is as good as revoked.
+                Error::FilterInvalid { .. } => (S::BAD_REQUEST, 40006, e.to_string()),
+                Error::FilterTooLarge(_) => (S::BAD_REQUEST, 40007, e.to_string()),
+                Error::TagNotFound(_) => (S::NOT_FOUND, 40401, e.to_string()),
+                Error::SegmentNotFound => (
+                    S::NOT_FOUND,
+                    40403,
+                    "segment not found in this organization".into(),
+                ),
+                Error::SegmentInUse(_) => (S::CONFLICT, 40904, e.to_string()),
                 Error::TagGroupLimit { .. } => (S::CONFLICT, 40905, e.to_string()),
                 Error::OrgNotFound | Error::AppNotFound | Error::CredentialNotFound => (
                     S::UNAUTHORIZED,

@@ -4,6 +4,7 @@ pub(crate) mod batch;
 mod error;
 mod extract;
 pub(crate) mod groups;
+mod segments;
 mod tags;
 mod token;
 mod views;
@@ -45,5 +46,6 @@ fn gated_routes() -> OpenApiRouter<AppState> {
     groups::routes()
         .merge(tags::routes())
         .merge(batch::routes())
+        .merge(segments::routes())
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

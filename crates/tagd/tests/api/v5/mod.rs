@@ -8,6 +8,7 @@ mod conflicts;
 mod openapi;
 mod pagination;
 mod seed;
+mod segments;
 mod tags;
 mod tenancy;
 mod validation;

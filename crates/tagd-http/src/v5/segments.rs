@@ -1,0 +1,125 @@
+//! Segments (API.md §10): who matches a filter, counted exactly and paged in registration
+//! order. Answered from the in-memory index when it holds the organization, else from SQL.
+
+use super::error::{success, V5ErrorBody, V5Result};
+use super::extract::{V5Caller, V5Json};
+use super::views::Envelope;
+use crate::gate::send;
+use crate::AppState;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use tagd_core::segments::{self, Filter};
+use tagd_core::{Error, ExternalId};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Members one query answers at most.
+pub const MAX_QUERY_LIMIT: i64 = 10_000;
+const DEFAULT_QUERY_LIMIT: i64 = 100;
+
+#[derive(Deserialize, ToSchema)]
+pub struct SegmentQuery {
+    #[schema(value_type = crate::schemas::ExternalId, inline)]
+    corp_id: String,
+    /// The filter (API.md §10), e.g. `{"all": [{"tag": "vip"}, {"not": {"tag": "churned"}}]}`.
+    /// Give either this or `segment_id`.
+    #[schema(value_type = Option<Object>)]
+    filter: Option<serde_json::Value>,
+    /// A saved segment to evaluate instead of a filter.
+    #[schema(value_type = Option<crate::schemas::ExternalId>, inline)]
+    segment_id: Option<String>,
+    /// Members per page, 0–10,000 (0: the count alone). Default 100.
+    #[schema(minimum = 0, maximum = 10000)]
+    limit: Option<i64>,
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+    /// Answer only once this server has applied this version of the organization; after one
+    /// second the answer comes from the database.
+    #[schema(minimum = 0)]
+    min_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentQueryAnswer {
+    /// How many users match, exactly.
+    count: u64,
+    /// This page of them, in registration order.
+    users: Vec<String>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+    /// The organization version the answer reflects.
+    version: i64,
+}
+
+/// A cursor: the internal id of the last user of a page. Opaque to clients.
+fn cursor_of(user_ref: i64) -> String {
+    format!("u{user_ref}")
+}
+
+fn parse_cursor(raw: &str) -> Result<i64, Error> {
+    raw.strip_prefix('u')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| Error::invalid("cursor", "is not a cursor this API answered"))
+}
+
+/// Who matches a filter: the exact count and one page of user ids.
+#[utoipa::path(post, path = "/api/v5/segments/query", tag = "v5",
+    request_body = SegmentQuery,
+    responses(
+        (status = 200, description = "The count and one page of members", body = Envelope<SegmentQueryAnswer>),
+        (status = 400, description = "40001 missing or malformed parameter, 40006 malformed filter, 40007 filter over the limits", body = V5ErrorBody),
+        (status = 404, description = "40401 a tag the filter names does not exist, 40403 no such segment", body = V5ErrorBody)))]
+pub(super) async fn query_segment(
+    caller: V5Caller,
+    State(state): State<AppState>,
+    V5Json(body): V5Json<SegmentQuery>,
+) -> V5Result {
+    let org = caller.check_corp_id(&body.corp_id)?;
+    let filter = match (&body.filter, &body.segment_id) {
+        (Some(filter), None) => segments::parse(filter, "filter")?,
+        (None, Some(id)) => Filter::Segment {
+            path: "segment_id".into(),
+            id: ExternalId::parse("segment_id", id)?,
+        },
+        _ => return Err(Error::invalid("filter", "give either `filter` or `segment_id`").into()),
+    };
+    let limit = body.limit.unwrap_or(DEFAULT_QUERY_LIMIT);
+    if !(0..=MAX_QUERY_LIMIT).contains(&limit) {
+        return Err(Error::invalid("limit", format!("must be 0 to {MAX_QUERY_LIMIT}")).into());
+    }
+    if body.min_version.is_some_and(|v| v < 0) {
+        return Err(Error::invalid("min_version", "must be 0 or more").into());
+    }
+    let after = body
+        .cursor
+        .as_deref()
+        .map(parse_cursor)
+        .transpose()?
+        .unwrap_or(0);
+    let answer = state
+        .index
+        .segment_page(org, &filter, after, limit as usize, body.min_version)
+        .await?;
+    let next_cursor = answer
+        .page
+        .has_more
+        .then(|| answer.page.members.last().map(|m| cursor_of(m.user_ref)))
+        .flatten();
+    Ok(send(&success(SegmentQueryAnswer {
+        count: answer.page.count,
+        users: answer
+            .page
+            .members
+            .into_iter()
+            .map(|m| m.user_id.as_str().to_owned())
+            .collect(),
+        next_cursor,
+        version: answer.version,
+    })))
+}
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(query_segment))
+}
