@@ -65,6 +65,9 @@ pub enum Error {
     /// 40904: the saved segment is referenced by another one.
     #[error("segment is used by segment `{0}`")]
     SegmentInUse(String),
+    /// 40906: the organization keeps its most saved segments already.
+    #[error("the organization has reached its limit of {max} saved segments")]
+    SegmentLimit { max: i64 },
     /// The database is busy (locked by another process, a lock wait ran out): retry later.
     /// Shown as 503 without internals; the cause is logged.
     #[error("database busy: {0}")]

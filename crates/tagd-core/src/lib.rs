@@ -17,6 +17,7 @@ pub mod log;
 pub mod model;
 pub mod names;
 pub mod operator;
+pub mod saved_segments;
 pub mod secrets;
 pub mod segments;
 pub mod store;

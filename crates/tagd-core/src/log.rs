@@ -34,10 +34,12 @@ pub enum ChangeKind {
     /// A label (a `define` group) made through v2.
     LabelCreated,
     UserCreated,
+    SegmentSaved,
+    SegmentDeleted,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 8] = [
+    pub const ALL: [ChangeKind; 10] = [
         ChangeKind::TagAssigned,
         ChangeKind::TagRemoved,
         ChangeKind::GroupCreated,
@@ -46,6 +48,8 @@ impl ChangeKind {
         ChangeKind::GroupDeactivated,
         ChangeKind::LabelCreated,
         ChangeKind::UserCreated,
+        ChangeKind::SegmentSaved,
+        ChangeKind::SegmentDeleted,
     ];
 
     /// The event type, as stored and as events name it.
@@ -59,6 +63,8 @@ impl ChangeKind {
             ChangeKind::GroupDeactivated => "group.deactivated",
             ChangeKind::LabelCreated => "label.created",
             ChangeKind::UserCreated => "user.created",
+            ChangeKind::SegmentSaved => "segment.saved",
+            ChangeKind::SegmentDeleted => "segment.deleted",
         }
     }
 
@@ -101,6 +107,8 @@ pub enum Subject {
         user_id: UserId,
         ctime: i64,
     },
+    /// The saved segment as the change left it (deleted ones too).
+    Segment(Box<crate::saved_segments::SavedSegment>),
 }
 
 /// One change, as the write that made it describes it.

@@ -477,10 +477,18 @@ impl Resolver<'_> {
             Filter::Not(child) => Node::Not(Box::new(self.node(child)?)),
             Filter::Leaf(leaf) => Node::Leaf(self.leaf(leaf)?),
             Filter::Segment { path, id } => {
-                if self.inlined.contains(id) {
+                if let Some(start) = self.inlined.iter().position(|seen| seen == id) {
+                    let chain: Vec<String> = self.inlined[start..]
+                        .iter()
+                        .chain([id])
+                        .map(|s| format!("`{s}`"))
+                        .collect();
                     return Err(too_large(
                         path,
-                        format!("segment `{id}` refers back to itself"),
+                        format!(
+                            "segments refer to each other in a cycle: {}",
+                            chain.join(" → ")
+                        ),
                     ));
                 }
                 let saved = (self.segment)(id).ok_or(Error::SegmentNotFound)?;
@@ -619,6 +627,9 @@ pub trait Segments {
         after_ref: i64,
         limit: usize,
     ) -> Result<SegmentPage>;
+
+    /// Whether `node` holds for the user `user_ref` of `org`.
+    async fn segment_holds(&self, org: crate::OrgId, node: &Node, user_ref: i64) -> Result<bool>;
 }
 
 #[cfg(test)]

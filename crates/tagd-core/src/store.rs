@@ -34,6 +34,7 @@ pub trait Store:
     + Bulk
     + ChangeLog
     + crate::segments::Segments
+    + crate::saved_segments::SavedSegments
     + 'static
 {
     /// `sqlite` or `postgres`.

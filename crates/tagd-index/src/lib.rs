@@ -18,6 +18,7 @@ mod column;
 mod follow;
 mod load;
 mod org;
+mod queries;
 mod users;
 mod values;
 mod who;
@@ -29,7 +30,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tagd_core::log::{ChangeSink, LogEntry};
-use tagd_core::segments::{self, Filter, SegmentPage, TagRef};
+use tagd_core::segments::SegmentPage;
 use tagd_core::*;
 use tokio::sync::Notify;
 
@@ -188,7 +189,7 @@ impl Index {
     }
 
     /// The organization's index if it is ready; starts loading it otherwise.
-    fn ready(self: &Arc<Self>, org: OrgId) -> Option<Arc<RwLock<OrgIndex>>> {
+    pub(crate) fn ready(self: &Arc<Self>, org: OrgId) -> Option<Arc<RwLock<OrgIndex>>> {
         if !self.enabled() {
             return None;
         }
@@ -225,64 +226,6 @@ impl Index {
         match self.from_memory(org, |index| index.user_labels(user_id)) {
             Some(rows) => Ok(rows),
             None => self.store.list_user_labels(org, user_id).await,
-        }
-    }
-
-    /// One page of a segment's members and their exact count (API.md §10): from memory when
-    /// the organization is loaded and fresh (and has applied `min_version`, waited for up to
-    /// [`MIN_VERSION_WAIT`]), otherwise from the store.
-    pub async fn segment_page(
-        self: &Arc<Self>,
-        org: OrgId,
-        filter: &Filter,
-        after_ref: i64,
-        limit: usize,
-        min_version: Option<i64>,
-    ) -> Result<SegmentAnswer> {
-        let now = timefmt::now_unix();
-        let in_memory = match min_version {
-            Some(version) => self.caught_up(org, version, MIN_VERSION_WAIT).await,
-            None => true,
-        };
-        if in_memory {
-            if let Some(answer) = self.segment_in_memory(org, filter, after_ref, limit, now)? {
-                return Ok(answer);
-            }
-        }
-        let version = self.store.log_head(org).await?;
-        let groups = self.store.all_groups(org).await?;
-        let group = |tag: &TagRef| groups.iter().find(|g| tag.names(g)).cloned();
-        let node = segments::resolve(filter, &group, &|_| None, now)?;
-        let page = self
-            .store
-            .segment_page(org, &node, after_ref, limit)
-            .await?;
-        Ok(SegmentAnswer { page, version })
-    }
-
-    fn segment_in_memory(
-        self: &Arc<Self>,
-        org: OrgId,
-        filter: &Filter,
-        after_ref: i64,
-        limit: usize,
-        now: i64,
-    ) -> Result<Option<SegmentAnswer>> {
-        let Some(index) = self.ready(org) else {
-            return Ok(None);
-        };
-        let index = read(&index);
-        if !index.fresh() {
-            return Ok(None);
-        }
-        match segments::resolve(filter, &|tag| index.group_named(tag), &|_| None, now) {
-            Ok(node) => Ok(Some(SegmentAnswer {
-                page: index.segment_page(&node, after_ref, limit),
-                version: index.applied(),
-            })),
-            // A group made on another server a moment ago: the store knows it.
-            Err(Error::TagNotFound(_)) => Ok(None),
-            Err(e) => Err(e),
         }
     }
 
@@ -402,7 +345,7 @@ impl ChangeSink for Index {
 
 /// A read guard; a lock poisoned by a panic elsewhere is still read (the index is rebuilt
 /// from the store on any doubt, never trusted past a gap).
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

@@ -119,6 +119,9 @@ async fn build(store: &dyn Store, org: OrgId, free: usize) -> Result<OrgIndex, F
     for group in store.all_groups(org).await? {
         index.set_group(group, 0);
     }
+    for saved in store.all_segments(org).await? {
+        index.set_segment(saved);
+    }
     let mut after = 0;
     let mut assignments = 0usize;
     loop {

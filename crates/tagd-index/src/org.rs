@@ -17,6 +17,7 @@ use crate::values::{self, Stamps, Strings};
 use croaring::Bitmap;
 use std::collections::HashMap;
 use tagd_core::log::{Change, LogEntry, Subject, TagChange};
+use tagd_core::saved_segments::SavedSegment;
 use tagd_core::*;
 
 /// The entry cannot be applied: the index missed something (or holds something it cannot
@@ -47,6 +48,8 @@ pub struct OrgIndex {
     /// An older entry of the same assignment read later must not bring it back; dropped once
     /// the cursor passes them.
     removed_ahead: HashMap<i64, (i64, i64)>,
+    /// Saved segments by internal id, deleted ones kept (their version orders later states).
+    saved: HashMap<i64, SavedSegment>,
 }
 
 impl OrgIndex {
@@ -65,6 +68,7 @@ impl OrgIndex {
             id_base: None,
             other_entity_ids: HashMap::new(),
             removed_ahead: HashMap::new(),
+            saved: HashMap::new(),
         }
     }
 
@@ -153,6 +157,7 @@ impl OrgIndex {
             } => self.add_user(*user_ref, user_id)?,
             Subject::Group(group) => self.set_group(group.as_ref().clone(), entry.version),
             Subject::Tag(tag) => self.apply_tag(tag, entry.version)?,
+            Subject::Segment(saved) => self.set_segment(saved.as_ref().clone()),
         }
         Ok(())
     }

@@ -6,10 +6,36 @@
 use super::OrgIndex;
 use crate::values;
 use croaring::Bitmap;
-use tagd_core::segments::{Condition, Member, Node, SegmentPage, TagRef, Test};
-use tagd_core::{TagGroup, UserId};
+use tagd_core::saved_segments::SavedSegment;
+use tagd_core::segments::{Condition, Filter, Member, Node, SegmentPage, TagRef, Test};
+use tagd_core::{ExternalId, TagGroup, UserId};
 
 impl OrgIndex {
+    /// Keeps a saved segment's state, unless a later one (a higher version) is kept already.
+    pub fn set_segment(&mut self, saved: SavedSegment) {
+        match self.saved.get(&saved.id) {
+            Some(kept) if kept.version >= saved.version => {}
+            _ => {
+                self.saved.insert(saved.id, saved);
+            }
+        }
+    }
+
+    /// A live saved segment's filter, by its external id.
+    pub fn saved_filter(&self, id: &ExternalId) -> Option<Filter> {
+        self.saved
+            .values()
+            .find(|s| !s.is_deleted && &s.entity_id == id)
+            .and_then(|s| s.parsed_filter().ok())
+    }
+
+    /// The live saved segments, by creation.
+    pub fn saved_segments(&self) -> Vec<&SavedSegment> {
+        let mut live: Vec<&SavedSegment> = self.saved.values().filter(|s| !s.is_deleted).collect();
+        live.sort_by_key(|s| s.id);
+        live
+    }
+
     /// The live tag group `tag` names.
     pub fn group_named(&self, tag: &TagRef) -> Option<TagGroup> {
         self.groups
@@ -61,6 +87,37 @@ impl OrgIndex {
                 result
             }
         }
+    }
+
+    /// Whether `node` holds for one user: the same rules as [`Self::evaluate`], asking only
+    /// that user's cells (a user's saved segments are found without evaluating any segment
+    /// whole).
+    pub fn holds_for(&self, node: &Node, ordinal: u32) -> bool {
+        match node {
+            Node::Leaf(condition) => self.leaf_holds_for(condition, ordinal),
+            Node::Not(child) => !self.holds_for(child, ordinal),
+            Node::Any(children) => children.iter().any(|c| self.holds_for(c, ordinal)),
+            Node::All(children) => children.iter().all(|c| self.holds_for(c, ordinal)),
+        }
+    }
+
+    fn leaf_holds_for(&self, condition: &Condition, ordinal: u32) -> bool {
+        let Some(&g) = self.group_by_ref.get(&condition.group_ref) else {
+            return false;
+        };
+        let Some(cell) = self.groups[g as usize].get(ordinal) else {
+            return false;
+        };
+        let kind = self.stamps.get(cell.stamp).kind;
+        condition.mtime.contains(i64::from(cell.mtime))
+            && condition
+                .test
+                .matches(values::value_ref(cell.value, kind, &self.strings))
+    }
+
+    /// The ordinal of a registered user.
+    pub fn ordinal_of(&self, user_id: &UserId) -> Option<u32> {
+        self.users.ordinal_of(user_id.as_str())
     }
 
     fn everyone(&self) -> Bitmap {

@@ -27,6 +27,7 @@ mod labels;
 pub mod log;
 mod pairs;
 pub mod records;
+mod saved_segments;
 mod segments;
 mod tenants;
 
@@ -152,6 +153,16 @@ impl<D: Driver> tagd_core::segments::Segments for SqlStore<D> {
         let mut conn = self.driver.read_long().await.map_err(internal)?;
         let binary = self.driver.binary_collation();
         segments::page(conn.as_mut(), binary, org, node, after_ref, limit).await
+    }
+
+    async fn segment_holds(
+        &self,
+        org: OrgId,
+        node: &tagd_core::segments::Node,
+        user_ref: i64,
+    ) -> Result<bool> {
+        let binary = self.driver.binary_collation();
+        segments::holds(self.read().await?.as_mut(), binary, org, node, user_ref).await
     }
 }
 

@@ -7,10 +7,12 @@ use crate::driver::{DbError, Param, Row, SqlConn, SqlTx, VersionScheme};
 use crate::internal;
 use crate::pairs::CHUNK;
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, Columns};
+use crate::saved_segments::SEGMENT_COLUMNS;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use tagd_core::log::ENTRIES_PER_TRANSACTION_BITS;
 use tagd_core::log::{Change, ChangeKind, LogEntry, LogHeads, LogPage, Subject, TagChange};
+use tagd_core::saved_segments::SavedSegment;
 use tagd_core::*;
 
 /// The changes of one open write, in the order it made them.
@@ -169,7 +171,7 @@ async fn counted_versions(tx: &mut WriteTx, org: OrgId, n: usize) -> Result<i64>
     Ok(crate::one(row)?.int("version")? - n + 1)
 }
 
-const LOG_COLUMNS: usize = 14;
+const LOG_COLUMNS: usize = 15;
 
 /// Inserts the entries; answers what was added to their versions (the transaction id, shifted,
 /// on PostgreSQL; nothing with a counter).
@@ -198,7 +200,7 @@ async fn insert(
         let sql = format!(
             "INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
              subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
-             new_value, at) VALUES {} RETURNING version",
+             new_value, at, segment_ref) VALUES {} RETURNING version",
             rows.join(", ")
         );
         let texts: Vec<Option<String>> = chunk.iter().map(new_value_text).collect();
@@ -229,7 +231,7 @@ fn new_value_text(entry: &LogEntry) -> Option<String> {
     }
 }
 
-/// The 14 cells of one entry's row.
+/// The 15 cells of one entry's row.
 fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -> Vec<Param<'a>> {
     let kind = entry.change.kind.as_str();
     let mut cells: Vec<Param<'a>> = vec![org.0.into(), entry.version.into(), kind.into()];
@@ -246,6 +248,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             tag.old_value.as_deref().into(),
             new_value.into(),
             tag.at.into(),
+            Param::OptInt(None),
         ]),
         Subject::Group(group) => cells.extend([
             Param::OptInt(None),
@@ -259,6 +262,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Param::OptText(None),
             Param::OptText(None),
             group.mtime.into(),
+            Param::OptInt(None),
         ]),
         Subject::User {
             user_ref, ctime, ..
@@ -274,6 +278,21 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Param::OptText(None),
             Param::OptText(None),
             (*ctime).into(),
+            Param::OptInt(None),
+        ]),
+        Subject::Segment(saved) => cells.extend([
+            Param::OptInt(None),
+            Param::OptInt(None),
+            Param::OptInt(None),
+            saved.version.into(),
+            ExecutorKind::Operator.as_str().into(),
+            0.into(),
+            "system".into(),
+            Source::OpenApi.as_str().into(),
+            Param::OptText(None),
+            Param::OptText(None),
+            saved.mtime.into(),
+            Some(saved.id).into(),
         ]),
     }
     cells
@@ -442,7 +461,8 @@ pub(crate) async fn read(
         .fetch_all(
             "SELECT l.version, l.kind, l.user_ref, l.group_ref, l.assignment_ref, \
              l.subject_version, l.executor_kind, l.executor_ref, l.executor_name, l.source, \
-             l.old_value, l.new_value, l.at, a.entity_id, a.ctime AS assignment_ctime, \
+             l.old_value, l.new_value, l.at, l.segment_ref, a.entity_id, \
+             a.ctime AS assignment_ctime, \
              u.user_id, u.ctime AS user_ctime, g.attribute \
              FROM change_log l \
              LEFT JOIN tag_assignments a ON a.org_id = l.org_id AND a.id = l.assignment_ref \
@@ -455,9 +475,10 @@ pub(crate) async fn read(
         .await
         .map_err(internal)?;
     let groups = groups_named(conn, org, &rows).await?;
+    let segments = segments_named(conn, org, &rows).await?;
     let entries = rows
         .iter()
-        .map(|row| entry(row.as_ref(), &groups))
+        .map(|row| entry(row.as_ref(), &groups, &segments))
         .collect::<Result<Vec<_>>>()?;
     let safe_version = match entries.last() {
         Some(last) if entries.len() as i64 == limit => last.version,
@@ -500,7 +521,37 @@ async fn groups_named(
     Ok(groups)
 }
 
-fn entry(row: &dyn Columns, groups: &HashMap<i64, TagGroup>) -> Result<LogEntry> {
+/// The current rows of the saved segments segment entries name.
+async fn segments_named(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    rows: &[Row],
+) -> Result<HashMap<i64, SavedSegment>> {
+    let mut named = HashMap::new();
+    for row in rows {
+        let Some(id) = row.opt_int("segment_ref")? else {
+            continue;
+        };
+        if named.contains_key(&id) {
+            continue;
+        }
+        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE org_id = $1 AND id = $2");
+        let found = conn
+            .fetch_optional(&sql, &[org.0.into(), id.into()])
+            .await
+            .map_err(internal)?;
+        if let Some(found) = found {
+            named.insert(id, crate::saved_segments::segment(found.as_ref())?);
+        }
+    }
+    Ok(named)
+}
+
+fn entry(
+    row: &dyn Columns,
+    groups: &HashMap<i64, TagGroup>,
+    segments: &HashMap<i64, SavedSegment>,
+) -> Result<LogEntry> {
     let kind = ChangeKind::from_db(&row.text("kind")?)?;
     let subject = match kind {
         ChangeKind::TagAssigned | ChangeKind::TagRemoved => {
@@ -525,6 +576,13 @@ fn entry(row: &dyn Columns, groups: &HashMap<i64, TagGroup>) -> Result<LogEntry>
                 },
                 source: Source::from_db(&row.text("source")?),
             })
+        }
+        ChangeKind::SegmentSaved | ChangeKind::SegmentDeleted => {
+            let id = row.int("segment_ref")?;
+            let saved = segments
+                .get(&id)
+                .ok_or_else(|| Error::internal("a logged segment has no row"))?;
+            Subject::Segment(Box::new(saved.clone()))
         }
         ChangeKind::UserCreated => Subject::User {
             user_ref: row.int("user_ref")?,

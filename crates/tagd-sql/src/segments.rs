@@ -142,3 +142,27 @@ pub(crate) async fn page(
         has_more,
     })
 }
+
+/// Whether `node` holds for one user.
+pub(crate) async fn holds(
+    conn: &mut dyn SqlConn,
+    binary: &'static str,
+    org: OrgId,
+    node: &Node,
+    user_ref: i64,
+) -> Result<bool> {
+    let mut compiled = Compiled {
+        params: vec![Param::Int(org.0)],
+        binary,
+    };
+    let condition = compiled.node(node);
+    let user = compiled.bind(Param::Int(user_ref));
+    let sql = format!(
+        "SELECT 1 AS hit FROM users u WHERE u.org_id = $1 AND u.id = {user} AND {condition}"
+    );
+    let row = conn
+        .fetch_optional(&sql, &compiled.params)
+        .await
+        .map_err(internal)?;
+    Ok(row.is_some())
+}

@@ -93,6 +93,7 @@ impl IntoResponse for AdminError {
                 | Error::GroupLocked
                 | Error::TagGroupLimit { .. }
                 | Error::SegmentInUse(_)
+                | Error::SegmentLimit { .. }
                 | Error::IdempotencyInFlight => (StatusCode::CONFLICT, "conflict", e.to_string()),
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())

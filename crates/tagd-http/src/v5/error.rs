@@ -128,6 +128,7 @@ impl V5Error {
                     "segment not found in this organization".into(),
                 ),
                 Error::SegmentInUse(_) => (S::CONFLICT, 40904, e.to_string()),
+                Error::SegmentLimit { .. } => (S::CONFLICT, 40906, e.to_string()),
                 Error::TagGroupLimit { .. } => (S::CONFLICT, 40905, e.to_string()),
                 Error::OrgNotFound | Error::AppNotFound | Error::CredentialNotFound => (
                     S::UNAUTHORIZED,

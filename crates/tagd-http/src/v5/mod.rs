@@ -4,6 +4,7 @@ pub(crate) mod batch;
 mod error;
 mod extract;
 pub(crate) mod groups;
+mod saved_segments;
 mod segments;
 mod tags;
 mod token;
@@ -47,5 +48,6 @@ fn gated_routes() -> OpenApiRouter<AppState> {
         .merge(tags::routes())
         .merge(batch::routes())
         .merge(segments::routes())
+        .merge(saved_segments::routes())
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

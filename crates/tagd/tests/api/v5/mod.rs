@@ -7,6 +7,7 @@ mod concurrency;
 mod conflicts;
 mod openapi;
 mod pagination;
+mod saved_segments;
 mod seed;
 mod segments;
 mod tags;

@@ -18,7 +18,7 @@ pub const QUERY: &str = "/api/v5/segments/query";
 
 /// Ten users u0..u9: vip when even, churned when divisible by 3, score 10 × i, tier `gold…`
 /// for i < 5 else `silver`.
-async fn customers(app: &TestApp, org: &V5Org) -> (i64, Vec<String>) {
+pub async fn customers(app: &TestApp, org: &V5Org) -> (i64, Vec<String>) {
     let vip = org.create_group("VIP", "vip", "define", "c").await;
     let churned = org.create_group("Churned", "churned", "define", "c").await;
     let score = org.create_group("Score", "score", "number", "c").await;
@@ -44,13 +44,13 @@ async fn customers(app: &TestApp, org: &V5Org) -> (i64, Vec<String>) {
     (version, vec![vip, churned, score, tier])
 }
 
-async fn query(org: &V5Org, body: Value) -> V5Answer {
+pub async fn query(org: &V5Org, body: Value) -> V5Answer {
     let mut body = body;
     body["corp_id"] = json!(org.corp_id);
     org.post(QUERY, &body).await
 }
 
-fn users(data: &Value) -> Vec<String> {
+pub fn users(data: &Value) -> Vec<String> {
     data["users"]
         .as_array()
         .expect("users")
@@ -59,7 +59,7 @@ fn users(data: &Value) -> Vec<String> {
         .collect()
 }
 
-fn vip_not_churned_scoring_40() -> Value {
+pub fn vip_not_churned_scoring_40() -> Value {
     json!({"all": [{"tag": "vip"}, {"not": {"tag": "churned"}},
         {"tag": "score", "op": "gte", "value": 40}]})
 }
@@ -127,7 +127,7 @@ async fn a_query_sees_the_write_just_acknowledged(app: &TestApp) {
     assert_eq!(
         users(data),
         ["u4", "u8"],
-        "u4 is no longer churned: a no-op here"
+        "u4 was not churned: removing it changes nothing"
     );
     let (churned, _) = v5_post(app, &org, TAG_ASSIGN, {
         let mut b = body;
@@ -136,8 +136,13 @@ async fn a_query_sees_the_write_just_acknowledged(app: &TestApp) {
     })
     .await;
     let churned = churned.expect("a version");
+    // At once, without min_version: the server that took the write shows it...
     let now = query(&org, json!({"filter": vip_not_churned_scoring_40()})).await;
-    let data = success(&now);
+    assert_eq!(users(success(&now)), ["u8"]);
+    // ...and with it, the answer says it reflects every change up to that version.
+    let body = json!({"filter": vip_not_churned_scoring_40(), "min_version": churned});
+    let settled = query(&org, body).await;
+    let data = success(&settled);
     assert_eq!(users(data), ["u8"]);
     assert!(data["version"].as_i64().expect("version") >= churned);
 }

@@ -1,0 +1,128 @@
+//! Saved segments (API.md §10): a named filter of an organization, evaluated whenever asked.
+//! Saved filters are validated when saved (tags exist, references exist and form no cycle);
+//! the rules of the filter itself live in `segments.rs`.
+
+use crate::segments::{self, Filter};
+use crate::{Description, ExternalId, OrgId, Recorder, Result};
+use async_trait::async_trait;
+
+/// Saved segments one organization may keep.
+pub const MAX_SAVED_SEGMENTS: i64 = 1000;
+/// A segment's name: 1–255 characters after trimming.
+pub const MAX_SEGMENT_NAME_CHARS: usize = 255;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedSegment {
+    pub org_id: OrgId,
+    /// Internal id.
+    pub id: i64,
+    pub entity_id: ExternalId,
+    pub name: String,
+    pub description: Description,
+    /// The filter as saved (valid JSON of the filter language).
+    pub filter: serde_json::Value,
+    pub version: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub is_deleted: bool,
+}
+
+impl SavedSegment {
+    /// The saved filter, parsed (it was valid when saved).
+    pub fn parsed_filter(&self) -> Result<Filter> {
+        segments::parse(&self.filter, "filter")
+    }
+
+    /// The saved segments this one's filter names.
+    pub fn references(&self) -> Vec<ExternalId> {
+        let mut found = Vec::new();
+        if let Ok(filter) = self.parsed_filter() {
+            collect_references(&filter, &mut found);
+        }
+        found
+    }
+}
+
+fn collect_references(filter: &Filter, found: &mut Vec<ExternalId>) {
+    match filter {
+        Filter::All(children) | Filter::Any(children) => {
+            children.iter().for_each(|c| collect_references(c, found))
+        }
+        Filter::Not(child) => collect_references(child, found),
+        Filter::Segment { id, .. } => found.push(id.clone()),
+        Filter::Leaf(_) => {}
+    }
+}
+
+/// What a client sets on a saved segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentFields {
+    pub name: String,
+    pub description: Description,
+    pub filter: serde_json::Value,
+}
+
+impl SegmentFields {
+    /// Checks the name and description, and the filter's shape and limits (its tags and
+    /// references are checked against the organization by the caller, see [`segments::resolve`]).
+    pub fn parse(name: &str, description: &str, filter: serde_json::Value) -> Result<Self> {
+        let name = crate::names::bounded_name("name", name, MAX_SEGMENT_NAME_CHARS)?;
+        let description = Description::parse(
+            "description",
+            description,
+            crate::names::MAX_DESCRIPTION_CHARS,
+        )?;
+        segments::parse(&filter, "filter")?;
+        Ok(SegmentFields {
+            name,
+            description,
+            filter,
+        })
+    }
+}
+
+/// Saved segments in the store; every write is logged (`segment.saved`, `segment.deleted`).
+#[async_trait]
+pub trait SavedSegments {
+    /// Saves a new segment. `Duplicate("name")` when a live segment has the name;
+    /// `SegmentLimit` past [`MAX_SAVED_SEGMENTS`].
+    async fn create_segment(
+        &self,
+        org: OrgId,
+        fields: &SegmentFields,
+        record: &Recorder<SavedSegment>,
+    ) -> Result<SavedSegment>;
+
+    /// Replaces a segment's fields; `StaleVersion` when `expected_version` is given and not
+    /// the current one.
+    async fn update_segment(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        fields: &SegmentFields,
+        expected_version: Option<i64>,
+        record: &Recorder<SavedSegment>,
+    ) -> Result<SavedSegment>;
+
+    /// Deletes a segment; `SegmentInUse` while another live segment names it.
+    async fn delete_segment(
+        &self,
+        org: OrgId,
+        id: &ExternalId,
+        record: &Recorder<SavedSegment>,
+    ) -> Result<SavedSegment>;
+
+    /// A live segment.
+    async fn find_segment(&self, org: OrgId, id: &ExternalId) -> Result<Option<SavedSegment>>;
+
+    /// Live segments by creation, `step` from `start`, with the total.
+    async fn list_segments(
+        &self,
+        org: OrgId,
+        start: i64,
+        step: i64,
+    ) -> Result<(i64, Vec<SavedSegment>)>;
+
+    /// Every live segment (resolution, the index's load).
+    async fn all_segments(&self, org: OrgId) -> Result<Vec<SavedSegment>>;
+}
