@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import audiences
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 TAGD = ROOT / "target" / "release" / "tagd"
@@ -34,6 +36,7 @@ TAGS_PER_USER = 10
 GROUPS = [(f"t{i}", "define" if i < 4 else "number" if i < 7 else "string") for i in range(10)]
 CITIES = ["Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur", "Surat", "Indore"]
 W2_LABELS = 100
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8"
 # tagd refuses an operator-set admin token under 32 characters.
 BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
@@ -210,8 +213,8 @@ class Tagd:
                 "TAGD_BENCH_AUTH": "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="}
 
 
-def wrk(script, url, duration, env, connections=64):
-    result = sh(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+def wrk(script, url, duration, env, connections=64, threads=2):
+    result = sh(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                  "-s", str(BENCH / script), url], env=env, cwd=ROOT)
     last = result.stdout.strip().splitlines()[-1]
     fields = dict(pair.split("=") for pair in last.split())
@@ -289,12 +292,12 @@ def pgbench(script_sql, duration, clients=8, schema="bench_pgbench"):
 ASSIGNMENT_COLUMNS = ("org_id, entity_id, user_ref, group_ref, define_value, number_value, "
                       "string_value, executor_kind, executor_ref, executor_name, source, version, "
                       "ctime, mtime, is_deleted")
-HISTORY_COLUMNS = ("org_id, assignment_ref, version, executor_kind, executor_ref, executor_name, "
-                   "source, old_value, new_value, at")
+LOG_COLUMNS = ("org_id, version, kind, user_ref, group_ref, assignment_ref, subject_version, "
+               "executor_kind, executor_ref, executor_name, source, old_value, new_value, at")
 
 
 def raw_rows(users, org, group_refs):
-    """(kind, row) for the users, assignments and history entries tagd's import ends with, as
+    """(kind, row) for the users, assignments and change-log entries tagd's import ends with, as
     SQL-ready Python values; ids from 1, entity ids as tagd makes them (48 bits of
     milliseconds, then 80 random bits from a fixed seed)."""
     now = int(time.time())
@@ -313,7 +316,9 @@ def raw_rows(users, org, group_refs):
             entity = f"{millis + ref // 1000:012x}{entity_ids.getrandbits(80):020x}"
             yield "assignment", (ref, org, entity, user_ref, group_refs[variable], define, number,
                                  string, "operator", 0, "import", "import", 0, now, now, False)
-            yield "history", (ref, org, ref, 0, "operator", 0, "import", "import", None, value, now)
+            # Versions above the entries `prepare` logged (groups, labels).
+            yield "history", (org, 1000 + ref, "tag.assigned", user_ref, group_refs[variable], ref, 0,
+                              "operator", 0, "import", "import", None, value, now)
 
 
 def csv_field(value):
@@ -345,7 +350,7 @@ def sql_literal(value):
 def write_sqlite_inserts(path, rows):
     tables = {"user": "users (id, org_id, user_id, ctime)",
               "assignment": f"tag_assignments (id, {ASSIGNMENT_COLUMNS})",
-              "history": f"assignment_history (id, {HISTORY_COLUMNS})"}
+              "history": f"change_log ({LOG_COLUMNS})"}
     with open(path, "w") as out:
         out.write("PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nBEGIN;\n")
         for kind, row in rows:
@@ -387,7 +392,7 @@ def pg_schema_bytes(schema):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100k users, 8 s loads: under 5 minutes")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W7,W8", help="comma-separated workloads")
+    parser.add_argument("--only", default=ALL_WORKLOADS, help="comma-separated workloads")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--users", type=int, help="override the number of users (a trial run)")
     parser.add_argument("--duration", type=int, help="override the seconds of each load")
@@ -446,6 +451,8 @@ def main():
         if "W8" in only:
             peer["redis_sort"] = redis_sort_holders(redis, work, users)
             log(f"W8 peer: redis SORT {peer['redis_sort']:.0f} holders/s")
+        if {"W5", "W6"} & only:
+            audience_peers(redis, work, users, duration, only, peer)
         if "W4" in only:
             redis.start_webdis()
             env = {**os.environ, "TAGD_BENCH_USERS": str(users), "TAGD_BENCH_USER_BASE": user_id(0)}
@@ -486,7 +493,7 @@ def run_backend(backend, work, users, duration, only, peer, results):
     tagd.prepare()
 
     # W3: the import; then the raw load of the same rows into a copy of the same schema.
-    if {"W3", "W4", "W7", "W8"} & only:
+    if {"W3", "W4", "W5", "W6", "W7", "W8"} & only:
         seconds, out = timed([str(TAGD), "--database", tagd.database, "import", "--corp-id", tagd.corp_id,
                               "--progress-every", "0", str(work / "assignments.csv")])
         summary = json.loads(out.stdout)
@@ -510,7 +517,7 @@ def run_backend(backend, work, users, duration, only, peer, results):
 
     tagd.start()
     try:
-        if {"W4", "W7"} & only:
+        if {"W4", "W5", "W6", "W7"} & only:
             # Reads are served from the index once it holds the organization: wait for it.
             load_seconds = tagd.wait_for_index()
             log(f"{backend}: index loaded in {load_seconds:.1f} s")
@@ -524,6 +531,28 @@ def run_backend(backend, work, users, duration, only, peer, results):
             results.add("W4", "list_user_tags", backend, w4["rps"], "req/s", "webdis_smembers", peer["webdis"]["rps"])
             results.add("W4", "list_user_tags_p99", backend, w4["p99_ms"], "ms", "webdis_smembers",
                         peer["webdis"]["p99_ms"])
+        if "W5" in only:
+            counted = audiences.post(TAGD_PORT, env, {"corp_id": tagd.corp_id, "filter": audiences.W5_FILTER,
+                                                      "limit": 0})["count"]
+            if counted != peer["w5_expected"]:
+                raise RuntimeError(f"W5: tagd counted {counted}, expected {peer['w5_expected']}")
+            w5 = wrk("segment_count.lua", base, duration, env)
+            results.add("W5", "count_a_and_not_b", backend, w5["rps"], "req/s",
+                        "redis_scard_sintercard", peer["redis_w5"]["rps"])
+            results.add("W5", "count_a_and_not_b", backend, w5["rps"], "req/s", "pgbench_count",
+                        peer["pg_w5"], "tps")
+            results.add("W5", "count_a_and_not_b_p99", backend, w5["p99_ms"], "ms",
+                        "redis_scard_sintercard", peer["redis_w5"]["p99_ms"])
+        if "W6" in only:
+            walked = audiences.post(TAGD_PORT, env, {"corp_id": tagd.corp_id, "filter": audiences.W6_FILTER,
+                                                     "limit": 0})["count"]
+            if walked != peer["w6_expected"]:
+                raise RuntimeError(f"W6: tagd counted {walked}, expected {peer['w6_expected']}")
+            rate, page_p99 = audiences.tagd_w6_walk(wrk, base, env, duration, peer["w6_expected"])
+            results.add("W6", "walk_five_leaf_audience", backend, rate, "members/s", "pg_keyset_walk",
+                        peer["pg_w6"], "members/s")
+            results.add("W6", "walk_page_p99", backend, page_p99, "ms", "pg_keyset_page_mean",
+                        peer["pg_w6_page_ms"])
         if "W7" in only:
             rss = tagd.rss_bytes()
             results.add("W7", "rss_bytes_per_assignment", backend, rss / (users * TAGS_PER_USER), "B",
@@ -549,6 +578,30 @@ def run_backend(backend, work, users, duration, only, peer, results):
                         "pgbench_100_rows", peer["pgbench_100_rows"], "rows/s")
     finally:
         tagd.stop()
+
+
+def audience_peers(redis, work, users, duration, only, peer):
+    """W5 and W6's peers, and the true answers every side is checked against."""
+    w5, w6 = audiences.expected_counts(users, value_of)
+    peer["w5_expected"], peer["w6_expected"] = w5, w6
+    audiences.load_pg_peer(psql, work, users, value_of, user_id)
+    if audiences.pg_counts(psql) != (w5, w6):
+        raise RuntimeError(f"PostgreSQL counts {audiences.pg_counts(psql)}, expected {(w5, w6)}")
+    if "W5" in only:
+        audiences.load_redis_tag_sets(redis, work, users, value_of, user_id, sh, REDIS_PORT)
+        counted, rps, p99_ms = audiences.redis_count(sh, REDIS_PORT, 200)
+        if counted != w5:
+            raise RuntimeError(f"Redis counts {counted}, expected {w5}")
+        peer["redis_w5"] = {"rps": rps, "p99_ms": p99_ms}
+        peer["pg_w5"] = pgbench("SELECT count(*) FROM peer_users WHERE t0 AND NOT t1;\n", duration,
+                                clients=64)
+        log(f"W5 peers: redis {rps:.1f}/s p99 {p99_ms} ms, pgbench {peer['pg_w5']:.1f} tps")
+    if "W6" in only:
+        walks = pgbench(f"SELECT w6_walk({audiences.W6_PAGE});\n", duration, clients=1)
+        pages = w6 // audiences.W6_PAGE + 1
+        peer["pg_w6"] = walks * w6
+        peer["pg_w6_page_ms"] = 1000 / (walks * pages)
+        log(f"W6 peer: {walks:.2f} walks/s of {w6:,} members")
 
 
 def healthz_latencies(stop, out):
@@ -626,7 +679,7 @@ def raw_load(backend, work, users):
         script.write_text(
             f"\\copy users (id, org_id, user_id, ctime) FROM '{work}/copy_user.csv' WITH (FORMAT csv)\n"
             f"\\copy tag_assignments (id, {ASSIGNMENT_COLUMNS}) FROM '{work}/copy_assignment.csv' WITH (FORMAT csv)\n"
-            f"\\copy assignment_history (id, {HISTORY_COLUMNS}) FROM '{work}/copy_history.csv' WITH (FORMAT csv)\n")
+            f"\\copy change_log ({LOG_COLUMNS}) FROM '{work}/copy_history.csv' WITH (FORMAT csv)\n")
         seconds, _ = timed(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-q", "-1", "-f", str(script)],
                            env={**os.environ, "PGOPTIONS": "-c search_path=bench_copy"})
         log(f"W3 psql \\copy: {seconds:.1f} s")
@@ -660,7 +713,7 @@ def version(args):
 
 def write_docs(results, args, users, duration, redis_requests, elapsed):
     command = "bench/run.sh" + (" --quick" if args.quick else "") + \
-        (f" --only {args.only}" if args.only != "W1,W2,W3,W4,W7,W8" else "")
+        (f" --only {args.only}" if args.only != ALL_WORKLOADS else "")
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024

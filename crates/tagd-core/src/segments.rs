@@ -416,6 +416,40 @@ fn order(a: ValueRef<'_>, b: &TagValue) -> Option<std::cmp::Ordering> {
 }
 
 impl Test {
+    /// The test as a predicate on numbers, for scanning a number column without building a
+    /// value per cell; the same verdicts as [`Test::matches`] on `ValueRef::Number`.
+    pub fn number_predicate(&self) -> Box<dyn Fn(f64) -> bool + Send + Sync> {
+        let number = |v: &TagValue| match v {
+            TagValue::Number(n) => Some(*n),
+            _ => None,
+        };
+        match self {
+            Test::Exists => Box::new(|_| true),
+            Test::Compare(comparison, wanted) => {
+                let Some(w) = number(wanted) else {
+                    return Box::new(|_| false);
+                };
+                match comparison {
+                    Comparison::Eq => Box::new(move |x| x == w),
+                    Comparison::Ne => Box::new(move |x| x != w),
+                    Comparison::Lt => Box::new(move |x| x < w),
+                    Comparison::Lte => Box::new(move |x| x <= w),
+                    Comparison::Gt => Box::new(move |x| x > w),
+                    Comparison::Gte => Box::new(move |x| x >= w),
+                }
+            }
+            Test::Between(low, high) => match (number(low), number(high)) {
+                (Some(low), Some(high)) => Box::new(move |x| x >= low && x <= high),
+                _ => Box::new(|_| false),
+            },
+            Test::In(values) => {
+                let wanted: Vec<f64> = values.iter().filter_map(number).collect();
+                Box::new(move |x| wanted.contains(&x))
+            }
+            Test::Prefix(_) => Box::new(|_| false),
+        }
+    }
+
     /// Whether a live value passes: the rule the SQL compilation follows.
     pub fn matches(&self, value: ValueRef<'_>) -> bool {
         use std::cmp::Ordering::*;

@@ -193,3 +193,29 @@ fn a_segment_that_refers_back_to_itself_is_a_cycle() {
     let e = resolve(&looped, &groups, &|_| None, 0).expect_err("refused");
     assert!(matches!(e, Error::SegmentNotFound));
 }
+
+#[test]
+fn the_number_predicate_agrees_with_matches() {
+    let tests = [
+        Test::Exists,
+        Test::Compare(Comparison::Eq, TagValue::Number(2.5)),
+        Test::Compare(Comparison::Ne, TagValue::Number(2.5)),
+        Test::Compare(Comparison::Lt, TagValue::Number(2.5)),
+        Test::Compare(Comparison::Lte, TagValue::Number(2.5)),
+        Test::Compare(Comparison::Gt, TagValue::Number(2.5)),
+        Test::Compare(Comparison::Gte, TagValue::Number(2.5)),
+        Test::Between(TagValue::Number(1.0), TagValue::Number(3.0)),
+        Test::In(vec![TagValue::Number(1.0), TagValue::Number(2.5)]),
+        Test::Prefix("2".into()),
+    ];
+    for test in &tests {
+        let predicate = test.number_predicate();
+        for x in [-1.0, 0.0, 1.0, 2.5, 3.0, 3.5] {
+            assert_eq!(
+                predicate(x),
+                test.matches(ValueRef::Number(x)),
+                "{test:?} on {x}"
+            );
+        }
+    }
+}

@@ -75,6 +75,9 @@ pub(crate) struct GroupColumn {
     /// The log version of the entry that set `group` (0: from the snapshot).
     pub set_at: i64,
     pub members: Bitmap,
+    /// The holders whose value is `define` true: a define tag's usual question ("has VIP")
+    /// is then a bitmap, not a scan of the cells.
+    pub trues: Bitmap,
     chunks: Vec<Chunk>,
 }
 
@@ -91,6 +94,7 @@ impl GroupColumn {
             group: Arc::new(group),
             set_at,
             members: Bitmap::new(),
+            trues: Bitmap::new(),
             chunks: Vec::new(),
         }
     }
@@ -114,8 +118,14 @@ impl GroupColumn {
         })
     }
 
-    /// Sets the cell of `ordinal`; answers the one it replaced.
-    pub fn put(&mut self, ordinal: u32, cell: Cell) -> Option<Cell> {
+    /// Sets the cell of `ordinal` (`is_true`: its value is `define` true); answers the one
+    /// it replaced.
+    pub fn put(&mut self, ordinal: u32, cell: Cell, is_true: bool) -> Option<Cell> {
+        if is_true {
+            self.trues.add(ordinal);
+        } else {
+            self.trues.remove(ordinal);
+        }
         let (index, low) = split(ordinal);
         if self.chunks.len() <= index {
             self.chunks.resize_with(index + 1, Chunk::default);
@@ -139,6 +149,7 @@ impl GroupColumn {
         let at = chunk.find(low).ok()?;
         chunk.low.remove(at);
         self.members.remove(ordinal);
+        self.trues.remove(ordinal);
         Some(chunk.cells.remove(at))
     }
 
@@ -148,8 +159,10 @@ impl GroupColumn {
             chunk.low.shrink_to_fit();
             chunk.cells.shrink_to_fit();
         }
-        self.members.run_optimize();
-        self.members.shrink_to_fit();
+        for bitmap in [&mut self.members, &mut self.trues] {
+            bitmap.run_optimize();
+            bitmap.shrink_to_fit();
+        }
     }
 
     /// Bytes the column takes, roughly.
@@ -169,6 +182,9 @@ impl GroupColumn {
             + size_of::<TagGroup>()
             + self
                 .members
+                .get_serialized_size_in_bytes::<croaring::Portable>()
+            + self
+                .trues
                 .get_serialized_size_in_bytes::<croaring::Portable>()
     }
 }

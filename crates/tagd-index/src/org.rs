@@ -50,6 +50,10 @@ pub struct OrgIndex {
     removed_ahead: HashMap<i64, (i64, i64)>,
     /// Saved segments by internal id, deleted ones kept (their version orders later states).
     saved: HashMap<i64, SavedSegment>,
+    /// Bumped by every change of users, groups, values or saved segments.
+    generation: u64,
+    /// Audiences being paged through, evaluated once per generation (`segment.rs`).
+    walks: std::sync::Mutex<segment::Walks>,
 }
 
 impl OrgIndex {
@@ -69,6 +73,8 @@ impl OrgIndex {
             other_entity_ids: HashMap::new(),
             removed_ahead: HashMap::new(),
             saved: HashMap::new(),
+            generation: 0,
+            walks: Default::default(),
         }
     }
 
@@ -124,6 +130,7 @@ impl OrgIndex {
     }
 
     pub fn add_user(&mut self, user_ref: i64, user_id: &UserId) -> Result<(), Gap> {
+        self.generation += 1;
         if self.users.add(user_ref, user_id) {
             Ok(())
         } else {
@@ -133,6 +140,7 @@ impl OrgIndex {
 
     /// Sets the group's state as of log version `at`, unless a later one is already set.
     pub fn set_group(&mut self, group: TagGroup, at: i64) {
+        self.generation += 1;
         match self.group_by_ref.get(&group.id) {
             Some(&g) => {
                 let column = &mut self.groups[g as usize];
@@ -164,6 +172,7 @@ impl OrgIndex {
 
     /// Applies a tag change made at log version `at` (0 for a snapshot row).
     pub fn apply_tag(&mut self, change: &TagChange, at: i64) -> Result<(), Gap> {
+        self.generation += 1;
         if let Some((version, _)) = self.removed_ahead.get(&change.assignment_id) {
             if *version >= change.version {
                 return Ok(());
@@ -187,7 +196,8 @@ impl OrgIndex {
             Some(value) => {
                 let cell = self.cell(change, value)?;
                 let column = &mut self.groups[g as usize];
-                if let Some(old) = column.put(ordinal, cell) {
+                let is_true = *value == TagValue::Define(true);
+                if let Some(old) = column.put(ordinal, cell, is_true) {
                     self.release(old);
                 }
                 self.held_groups.set(g, true);

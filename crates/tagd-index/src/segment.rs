@@ -6,13 +6,15 @@
 use super::OrgIndex;
 use crate::values;
 use croaring::Bitmap;
+use std::sync::Arc;
 use tagd_core::saved_segments::SavedSegment;
-use tagd_core::segments::{Condition, Filter, Member, Node, SegmentPage, TagRef, Test};
+use tagd_core::segments::{Condition, Filter, Member, Node, SegmentPage, TagRef, Test, ValueRef};
 use tagd_core::{ExternalId, TagGroup, UserId};
 
 impl OrgIndex {
     /// Keeps a saved segment's state, unless a later one (a higher version) is kept already.
     pub fn set_segment(&mut self, saved: SavedSegment) {
+        self.generation += 1;
         match self.saved.get(&saved.id) {
             Some(kept) if kept.version >= saved.version => {}
             _ => {
@@ -60,33 +62,48 @@ impl OrgIndex {
                 }
                 union
             }
-            Node::All(children) => {
-                let (negated, positive): (Vec<&Node>, Vec<&Node>) =
-                    children.iter().partition(|c| matches!(c, Node::Not(_)));
-                let mut result = match positive.split_first() {
-                    None => self.everyone(),
-                    Some((first, rest)) => {
-                        let mut result = self.evaluate(first);
-                        for child in rest {
-                            if result.is_empty() {
-                                break;
-                            }
-                            result.and_inplace(&self.evaluate(child));
-                        }
-                        result
+            Node::All(children) => self.all(children),
+        }
+    }
+
+    /// `all`: bitmaps first (leaves a bitmap answers, nested nodes), then the `not`s
+    /// subtracted, then the leaves that test cells, each asking only the users still in.
+    fn all(&self, children: &[Node]) -> Bitmap {
+        let scans =
+            |c: &&Node| matches!(c, Node::Leaf(condition) if !self.answered_by_bitmaps(condition));
+        let (scanned, rest): (Vec<&Node>, Vec<&Node>) = children.iter().partition(scans);
+        let (negated, positive): (Vec<&Node>, Vec<&Node>) =
+            rest.into_iter().partition(|c| matches!(c, Node::Not(_)));
+        let mut result = match positive.split_first() {
+            None => self.everyone(),
+            Some((first, others)) => {
+                let mut result = self.evaluate(first);
+                for child in others {
+                    if result.is_empty() {
+                        return result;
                     }
-                };
-                for child in negated {
-                    if let Node::Not(inner) = child {
-                        if result.is_empty() {
-                            break;
-                        }
-                        result.andnot_inplace(&self.evaluate(inner));
-                    }
+                    result.and_inplace(&self.evaluate(child));
                 }
                 result
             }
+        };
+        for child in negated {
+            if let Node::Not(inner) = child {
+                if result.is_empty() {
+                    return result;
+                }
+                result.andnot_inplace(&self.evaluate(inner));
+            }
         }
+        for child in scanned {
+            if let Node::Leaf(condition) = child {
+                if result.is_empty() {
+                    return result;
+                }
+                result = self.scan(condition, Some(&result));
+            }
+        }
+        result
     }
 
     /// Whether `node` holds for one user: the same rules as [`Self::evaluate`], asking only
@@ -120,6 +137,12 @@ impl OrgIndex {
         self.users.ordinal_of(user_id.as_str())
     }
 
+    fn walks(&self) -> std::sync::MutexGuard<'_, Walks> {
+        self.walks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn everyone(&self) -> Bitmap {
         let mut all = Bitmap::new();
         all.add_range(0..self.users.len() as u32);
@@ -131,29 +154,82 @@ impl OrgIndex {
             return Bitmap::new();
         };
         let column = &self.groups[g as usize];
-        if condition.test == Test::Exists && condition.mtime.is_unbounded() {
-            return column.members.clone();
+        if condition.mtime.is_unbounded() {
+            if let Some(answer) = from_bitmaps(column, &condition.test) {
+                return answer;
+            }
         }
-        let mut matched = Vec::new();
-        for (ordinal, cell) in column.cells() {
+        self.scan(condition, None)
+    }
+
+    fn answered_by_bitmaps(&self, condition: &Condition) -> bool {
+        let Some(&g) = self.group_by_ref.get(&condition.group_ref) else {
+            return true;
+        };
+        condition.mtime.is_unbounded()
+            && from_bitmaps(&self.groups[g as usize], &condition.test).is_some()
+    }
+
+    /// The users among `within` (everyone when `None`) whose cell passes `condition`. A few
+    /// candidates are looked up one by one; many, the column is read in order. String values
+    /// are tested once per distinct string, not once per cell.
+    fn scan(&self, condition: &Condition, within: Option<&Bitmap>) -> Bitmap {
+        let Some(&g) = self.group_by_ref.get(&condition.group_ref) else {
+            return Bitmap::new();
+        };
+        let column = &self.groups[g as usize];
+        let verdicts = match condition.attribute {
+            tagd_core::Attribute::String => self
+                .strings
+                .verdicts(|text| condition.test.matches(ValueRef::Text(text))),
+            _ => Vec::new(),
+        };
+        let number = condition.test.number_predicate();
+        let passes = |cell: crate::column::Cell| {
             if !condition.mtime.contains(i64::from(cell.mtime)) {
-                continue;
+                return false;
             }
-            let kind = self.stamps.get(cell.stamp).kind;
-            if condition
-                .test
-                .matches(values::value_ref(cell.value, kind, &self.strings))
-            {
-                matched.push(ordinal);
+            match self.stamps.get(cell.stamp).kind {
+                values::Kind::String => verdicts.get(cell.value as usize).copied().unwrap_or(false),
+                values::Kind::Number => number(f64::from_bits(cell.value)),
+                kind => condition
+                    .test
+                    .matches(values::value_ref(cell.value, kind, &self.strings)),
+            }
+        };
+        match within {
+            Some(candidates) if candidates.cardinality() * 4 < column.members.cardinality() => {
+                let matched: Vec<u32> = candidates
+                    .iter()
+                    .filter(|&o| column.get(o).is_some_and(passes))
+                    .collect();
+                Bitmap::of(&matched)
+            }
+            _ => {
+                // Cells come in ordinal order: the bitmap is built in one pass.
+                let matched: Vec<u32> = column
+                    .cells()
+                    .filter(|(_, cell)| passes(*cell))
+                    .map(|(ordinal, _)| ordinal)
+                    .collect();
+                let mut found = Bitmap::of(&matched);
+                if let Some(candidates) = within {
+                    found.and_inplace(candidates);
+                }
+                found
             }
         }
-        // Cells come in ordinal order: the bitmap is built in one pass.
-        Bitmap::of(&matched)
     }
 
     /// One page of `node`'s members registered after the user `after_ref`, and their count.
     pub fn segment_page(&self, node: &Node, after_ref: i64, limit: usize) -> SegmentPage {
-        let members = self.evaluate(node);
+        let key = format!("{node:?}");
+        // A page after the first continues a walk: its audience was evaluated for the first
+        // page, and is the same while nothing changed.
+        let kept = (after_ref > 0)
+            .then(|| self.walks().find(&key, self.generation))
+            .flatten();
+        let members = kept.unwrap_or_else(|| Arc::new(self.evaluate(node)));
         let count = members.cardinality();
         let member = |ordinal: u32| Member {
             user_ref: self.users.user_ref(ordinal),
@@ -180,10 +256,64 @@ impl OrgIndex {
         };
         let has_more = page.len() > limit;
         page.truncate(limit);
+        if has_more {
+            self.walks().keep(key, self.generation, members);
+        }
         SegmentPage {
             count,
             members: page,
             has_more,
         }
+    }
+}
+
+/// A leaf answered from the column's bitmaps alone, where its test allows: any value, or a
+/// `define` value (true holders are kept apart). `None`: the cells must be tested.
+fn from_bitmaps(column: &crate::column::GroupColumn, test: &Test) -> Option<Bitmap> {
+    use tagd_core::segments::Comparison::{Eq, Ne};
+    use tagd_core::TagValue::Define;
+    let falses = || column.members.andnot(&column.trues);
+    Some(match test {
+        Test::Exists => column.members.clone(),
+        Test::Compare(Eq, Define(true)) | Test::Compare(Ne, Define(false)) => column.trues.clone(),
+        Test::Compare(Eq, Define(false)) | Test::Compare(Ne, Define(true)) => falses(),
+        Test::In(values) if values.iter().all(|v| matches!(v, Define(_))) => {
+            match (
+                values.contains(&Define(true)),
+                values.contains(&Define(false)),
+            ) {
+                (true, true) => column.members.clone(),
+                (true, false) => column.trues.clone(),
+                (false, true) => falses(),
+                (false, false) => Bitmap::new(),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Audiences being paged through, newest last: (the resolved filter, the generation it was
+/// evaluated at, its members). A few are kept; a walk whose entry is gone evaluates again.
+#[derive(Default)]
+pub(crate) struct Walks {
+    kept: Vec<(String, u64, Arc<Bitmap>)>,
+}
+
+const WALKS_KEPT: usize = 8;
+
+impl Walks {
+    fn find(&self, key: &str, generation: u64) -> Option<Arc<Bitmap>> {
+        self.kept
+            .iter()
+            .find(|(k, g, _)| k == key && *g == generation)
+            .map(|(_, _, members)| members.clone())
+    }
+
+    fn keep(&mut self, key: String, generation: u64, members: Arc<Bitmap>) {
+        self.kept.retain(|(k, g, _)| *k != key && *g == generation);
+        if self.kept.len() >= WALKS_KEPT {
+            self.kept.remove(0);
+        }
+        self.kept.push((key, generation, members));
     }
 }

@@ -96,6 +96,11 @@ impl Strings {
         }
     }
 
+    /// `test` of every string kept, by id (freed slots answer as the empty string would).
+    pub fn verdicts(&self, test: impl Fn(&str) -> bool) -> Vec<bool> {
+        self.texts.iter().map(|(text, _)| test(text)).collect()
+    }
+
     fn text(&self, id: u32) -> &str {
         self.texts.get(id as usize).map_or("", |(t, _)| t)
     }
