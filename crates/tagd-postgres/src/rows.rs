@@ -34,7 +34,9 @@ impl Columns for Cols {
 }
 
 pub(crate) fn classify(e: sqlx::Error) -> DbError {
-    if matches!(e, sqlx::Error::PoolTimedOut) {
+    // No connection, or one lost mid-statement: the database is unreachable, and the same
+    // request may succeed once it is back (503, not 500).
+    if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
         return DbError::Busy(e.to_string());
     }
     match e.as_database_error() {

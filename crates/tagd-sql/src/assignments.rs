@@ -129,7 +129,10 @@ pub(crate) struct Written {
 
 /// Sets the value of a pair inside the caller's transaction: insert or update, then the
 /// history entry. A first assignment races other first assignments of the same pair: the
-/// loser's insert does nothing, and its next pass finds (and locks) the winner's row.
+/// loser's insert does nothing, and its next pass finds (and locks) the winner's row. The
+/// conflict has no target: two first assignments of one pair in the same second compute the
+/// same entity id, and on PostgreSQL the loser can meet the winner's row on the entity-id key
+/// before the pair key; naming only the pair key turned that into an error.
 pub(crate) async fn write_value(
     conn: &mut dyn SqlConn,
     update_lock: &str,
@@ -175,7 +178,7 @@ pub(crate) async fn write_value(
                  number_value, string_value, executor_kind, executor_ref, executor_name, source, \
                  ctime, mtime, entity_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
-                 ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING RETURNING id",
+                 ON CONFLICT DO NOTHING RETURNING id",
                 &values,
             )
             .await

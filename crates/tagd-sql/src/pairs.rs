@@ -327,7 +327,7 @@ async fn insert_new_pairs(
             "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
              number_value, string_value, executor_kind, executor_ref, executor_name, source, \
              version, ctime, mtime, entity_id, is_deleted) VALUES {} \
-             ON CONFLICT (org_id, user_ref, group_ref) DO NOTHING \
+             ON CONFLICT DO NOTHING \
              RETURNING id, user_ref, group_ref",
             values.join(", ")
         );
