@@ -61,8 +61,10 @@ pub struct CreateSegment {
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
     /// 1–255 characters, unique among the organization's segments.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     description: String,
     /// The filter (API.md §10).
     #[schema(value_type = Object)]
@@ -106,8 +108,10 @@ pub struct UpdateSegment {
     corp_id: String,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     segment_id: String,
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     description: String,
     #[schema(value_type = Object)]
     filter: serde_json::Value,
