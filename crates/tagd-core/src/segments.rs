@@ -664,6 +664,39 @@ pub trait Segments {
 
     /// Whether `node` holds for the user `user_ref` of `org`.
     async fn segment_holds(&self, org: crate::OrgId, node: &Node, user_ref: i64) -> Result<bool>;
+
+    /// [`Segments::segment_page`]'s members without the count: for exports, which walk every
+    /// page and need no count on each.
+    async fn segment_members(
+        &self,
+        org: crate::OrgId,
+        node: &Node,
+        after_ref: i64,
+        limit: usize,
+    ) -> Result<Vec<Member>>;
+}
+
+/// Resolves `filter` against what the store holds now: the organization's live tag groups and
+/// saved segments. `replacing` stands for a segment about to be saved with a new filter, so a
+/// reference back to it is seen as the cycle it would close.
+pub async fn resolve_in_store(
+    store: &dyn crate::Store,
+    org: crate::OrgId,
+    filter: &Filter,
+    now: i64,
+    replacing: Option<(&ExternalId, &Filter)>,
+) -> Result<Node> {
+    let groups = store.all_groups(org).await?;
+    let saved = store.all_segments(org).await?;
+    let group = |tag: &TagRef| groups.iter().find(|g| tag.names(g)).cloned();
+    let segment = |id: &ExternalId| match replacing {
+        Some((replaced, filter)) if replaced == id => Some(filter.clone()),
+        _ => saved
+            .iter()
+            .find(|s| &s.entity_id == id)
+            .and_then(|s| s.parsed_filter().ok()),
+    };
+    resolve(filter, &group, &segment, now)
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ async fn add_version(
 /// Requests that change data: every POST but the ones that only read (a segment query
 /// takes its filter as a body). Only writes answer a version and honour Idempotency-Key.
 fn is_write(parts: &Parts) -> bool {
-    const READS: [&str; 1] = ["/api/v5/segments/query"];
+    const READS: [&str; 2] = ["/api/v5/segments/query", "/api/v5/segments/export"];
     parts.method == Method::POST && !READS.contains(&parts.uri.path())
 }
 

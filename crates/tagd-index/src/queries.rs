@@ -5,43 +5,9 @@
 use crate::{read, Index, SegmentAnswer, MIN_VERSION_WAIT};
 use std::sync::Arc;
 use tagd_core::saved_segments::SavedSegment;
-use tagd_core::segments::{self, Filter, Node, TagRef};
+use tagd_core::segments::{self, Filter, Member, TagRef};
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
-
-/// What a filter is resolved against, read from the store.
-struct Catalog {
-    groups: Vec<TagGroup>,
-    saved: Vec<SavedSegment>,
-}
-
-impl Catalog {
-    async fn of(store: &dyn Store, org: OrgId) -> Result<Self> {
-        Ok(Catalog {
-            groups: store.all_groups(org).await?,
-            saved: store.all_segments(org).await?,
-        })
-    }
-
-    /// Resolves `filter`; `replacing` stands for a segment being saved with a new filter.
-    fn resolve(
-        &self,
-        filter: &Filter,
-        now: i64,
-        replacing: Option<(&ExternalId, &Filter)>,
-    ) -> Result<Node> {
-        let group = |tag: &TagRef| self.groups.iter().find(|g| tag.names(g)).cloned();
-        let saved = |id: &ExternalId| match replacing {
-            Some((replaced, filter)) if replaced == id => Some(filter.clone()),
-            _ => self
-                .saved
-                .iter()
-                .find(|s| &s.entity_id == id)
-                .and_then(|s| s.parsed_filter().ok()),
-        };
-        segments::resolve(filter, &group, &saved, now)
-    }
-}
 
 impl Index {
     /// One page of a segment's members and their exact count: from memory when the
@@ -66,14 +32,32 @@ impl Index {
             }
         }
         let version = self.store.log_head(org).await?;
-        let node = Catalog::of(self.store.as_ref(), org)
-            .await?
-            .resolve(filter, now, None)?;
+        let node = segments::resolve_in_store(self.store.as_ref(), org, filter, now, None).await?;
         let page = self
             .store
             .segment_page(org, &node, after_ref, limit)
             .await?;
         Ok(SegmentAnswer { page, version })
+    }
+
+    /// Members registered after `after_ref`, at most `limit`, without their count: one chunk
+    /// of an export. From memory when the organization is loaded and fresh (a walk evaluates
+    /// the audience once while nothing changes), else from the store.
+    pub async fn segment_members(
+        self: &Arc<Self>,
+        org: OrgId,
+        filter: &Filter,
+        after_ref: i64,
+        limit: usize,
+    ) -> Result<Vec<Member>> {
+        let now = now_unix();
+        if let Some(answer) = self.segment_in_memory(org, filter, after_ref, limit, now)? {
+            return Ok(answer.page.members);
+        }
+        let node = segments::resolve_in_store(self.store.as_ref(), org, filter, now, None).await?;
+        self.store
+            .segment_members(org, &node, after_ref, limit)
+            .await
     }
 
     fn segment_in_memory(
@@ -113,8 +97,8 @@ impl Index {
         filter: &Filter,
         saving: Option<&ExternalId>,
     ) -> Result<()> {
-        let catalog = Catalog::of(self.store.as_ref(), org).await?;
-        catalog.resolve(filter, now_unix(), saving.map(|id| (id, filter)))?;
+        let replacing = saving.map(|id| (id, filter));
+        segments::resolve_in_store(self.store.as_ref(), org, filter, now_unix(), replacing).await?;
         Ok(())
     }
 
@@ -133,18 +117,18 @@ impl Index {
             .find_user(org, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
-        let catalog = Catalog::of(self.store.as_ref(), org).await?;
         let mut found = Vec::new();
-        for saved in &catalog.saved {
+        for saved in self.store.all_segments(org).await? {
             let Ok(filter) = saved.parsed_filter() else {
                 continue;
             };
             // A segment that no longer resolves (a tag made invalid since) holds for nobody.
-            let Ok(node) = catalog.resolve(&filter, now, None) else {
+            let store = self.store.as_ref();
+            let Ok(node) = segments::resolve_in_store(store, org, &filter, now, None).await else {
                 continue;
             };
             if self.store.segment_holds(org, &node, user.id).await? {
-                found.push(saved.clone());
+                found.push(saved);
             }
         }
         Ok(found)

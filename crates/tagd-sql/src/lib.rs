@@ -164,6 +164,18 @@ impl<D: Driver> tagd_core::segments::Segments for SqlStore<D> {
         let binary = self.driver.binary_collation();
         segments::holds(self.read().await?.as_mut(), binary, org, node, user_ref).await
     }
+
+    async fn segment_members(
+        &self,
+        org: OrgId,
+        node: &tagd_core::segments::Node,
+        after_ref: i64,
+        limit: usize,
+    ) -> Result<Vec<tagd_core::segments::Member>> {
+        let mut conn = self.driver.read_long().await.map_err(internal)?;
+        let binary = self.driver.binary_collation();
+        segments::members(conn.as_mut(), binary, org, node, after_ref, limit).await
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,16 @@ struct Compiled<'a> {
 }
 
 impl<'a> Compiled<'a> {
+    /// `node` as a condition on `u`, `$1` bound to `org`.
+    fn of(binary: &'static str, org: OrgId, node: &'a Node) -> (Self, String) {
+        let mut compiled = Compiled {
+            params: vec![Param::Int(org.0)],
+            binary,
+        };
+        let condition = compiled.node(node);
+        (compiled, condition)
+    }
+
     fn bind(&mut self, param: Param<'a>) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
@@ -102,11 +112,7 @@ pub(crate) async fn page(
     after_ref: i64,
     limit: usize,
 ) -> Result<SegmentPage> {
-    let mut compiled = Compiled {
-        params: vec![Param::Int(org.0)],
-        binary,
-    };
-    let condition = compiled.node(node);
+    let (compiled, condition) = Compiled::of(binary, org, node);
     let count_sql =
         format!("SELECT COUNT(*) AS n FROM users u WHERE u.org_id = $1 AND {condition}");
     let count = conn
@@ -114,33 +120,58 @@ pub(crate) async fn page(
         .await
         .map_err(internal)?
         .map_or(Ok(0), |row| row.int("n"))?;
-    let mut members = Vec::new();
-    let mut has_more = false;
+    let (mut members, mut has_more) = (Vec::new(), false);
     if limit > 0 {
-        let after = compiled.bind(Param::Int(after_ref));
         // One more than asked tells whether another page follows.
-        let take = compiled.bind(Param::Int(limit as i64 + 1));
-        let sql = format!(
-            "SELECT u.id, u.user_id FROM users u WHERE u.org_id = $1 AND u.id > {after} \
-             AND {condition} ORDER BY u.id LIMIT {take}"
-        );
-        let rows = conn
-            .fetch_all(&sql, &compiled.params)
-            .await
-            .map_err(internal)?;
-        has_more = rows.len() > limit;
-        for row in rows.iter().take(limit) {
-            members.push(Member {
-                user_ref: row.int("id")?,
-                user_id: UserId::from_trusted(row.text("user_id")?),
-            });
-        }
+        members = members_after(conn, compiled, &condition, after_ref, limit + 1).await?;
+        has_more = members.len() > limit;
+        members.truncate(limit);
     }
     Ok(SegmentPage {
         count: u64::try_from(count).unwrap_or(0),
         members,
         has_more,
     })
+}
+
+/// The members of `node` registered after `after_ref`, at most `limit`, without a count.
+pub(crate) async fn members(
+    conn: &mut dyn SqlConn,
+    binary: &'static str,
+    org: OrgId,
+    node: &Node,
+    after_ref: i64,
+    limit: usize,
+) -> Result<Vec<Member>> {
+    let (compiled, condition) = Compiled::of(binary, org, node);
+    members_after(conn, compiled, &condition, after_ref, limit).await
+}
+
+async fn members_after<'a>(
+    conn: &mut dyn SqlConn,
+    mut compiled: Compiled<'a>,
+    condition: &str,
+    after_ref: i64,
+    limit: usize,
+) -> Result<Vec<Member>> {
+    let after = compiled.bind(Param::Int(after_ref));
+    let take = compiled.bind(Param::Int(limit as i64));
+    let sql = format!(
+        "SELECT u.id, u.user_id FROM users u WHERE u.org_id = $1 AND u.id > {after} \
+         AND {condition} ORDER BY u.id LIMIT {take}"
+    );
+    let rows = conn
+        .fetch_all(&sql, &compiled.params)
+        .await
+        .map_err(internal)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Member {
+                user_ref: row.int("id")?,
+                user_id: UserId::from_trusted(row.text("user_id")?),
+            })
+        })
+        .collect()
 }
 
 /// Whether `node` holds for one user.
@@ -151,11 +182,7 @@ pub(crate) async fn holds(
     node: &Node,
     user_ref: i64,
 ) -> Result<bool> {
-    let mut compiled = Compiled {
-        params: vec![Param::Int(org.0)],
-        binary,
-    };
-    let condition = compiled.node(node);
+    let (mut compiled, condition) = Compiled::of(binary, org, node);
     let user = compiled.bind(Param::Int(user_ref));
     let sql = format!(
         "SELECT 1 AS hit FROM users u WHERE u.org_id = $1 AND u.id = {user} AND {condition}"

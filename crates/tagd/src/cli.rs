@@ -51,6 +51,9 @@ pub enum Command {
     /// Write every live assignment (and every user without one) of an organization as CSV
     /// or NDJSON, in the format `import` reads.
     Export(crate::bulk::export::ExportArgs),
+    /// Segments (audiences): export a saved segment's or a filter's members.
+    #[command(subcommand)]
+    Segment(crate::bulk::segment_export::SegmentCommand),
 }
 
 #[derive(Args, Debug)]
@@ -294,7 +297,9 @@ async fn run_org(store: &dyn Store, command: OrgCommand) -> Result<Value> {
 pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
     Ok(match command {
         // Not operator commands: `main` runs them.
-        Command::Serve(_) | Command::Import(_) | Command::Export(_) => json!(null),
+        Command::Serve(_) | Command::Import(_) | Command::Export(_) | Command::Segment(_) => {
+            json!(null)
+        }
         Command::Org(command) => run_org(store, command).await?,
         Command::App(AppCommand::Create { corp_id, name }) => {
             let (app, secret) = operator::create_app(store, &corp_id, &name).await?;

@@ -89,18 +89,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", summary_json(&summary)?);
             Ok(())
         }
+        Command::Segment(tagd::bulk::segment_export::SegmentCommand::Export(args)) => {
+            let summary = tagd::bulk::segment_export::run(store.as_ref(), &args)
+                .await
+                .map_err(error_json)?;
+            print_export_summary(&summary, summary.file.is_some())
+        }
         Command::Export(args) => {
             let summary = tagd::bulk::export::run(store.as_ref(), &args)
                 .await
                 .map_err(error_json)?;
-            // The rows went to stdout unless a file was named.
-            let line = summary_json(&summary)?;
-            if summary.file.is_some() {
-                println!("{line}");
-            } else {
-                eprintln!("{line}");
-            }
-            Ok(())
+            print_export_summary(&summary, summary.file.is_some())
         }
         command => {
             let output = tagd::cli::run_admin(store.as_ref(), command).await;
@@ -123,4 +122,16 @@ fn error_json(e: anyhow::Error) -> String {
 /// A summary as one JSON line, its fields in their declared order.
 fn summary_json(summary: &impl serde::Serialize) -> Result<String, String> {
     serde_json::to_string(summary).map_err(|e| error_json(e.into()))
+}
+
+/// An export's summary: on stdout when the rows went to a file, else on stderr (stdout holds
+/// the rows).
+fn print_export_summary(summary: &impl serde::Serialize, to_file: bool) -> Result<(), String> {
+    let line = summary_json(summary)?;
+    if to_file {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(())
 }

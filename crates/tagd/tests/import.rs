@@ -536,6 +536,117 @@ async fn unknown_organizations_and_unreadable_input_fail_with_a_json_error(fixtu
     );
 }
 
+/// `tagd segment export` writes what `segments/query` would page through, in both formats, from
+/// a filter file, stdin or a saved segment; a bad filter fails with a JSON error naming it.
+async fn a_segment_export_writes_every_member_once_in_registration_order(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let store = &fixture.store;
+    let mut vips = Vec::new();
+    for i in 1..=25 {
+        let user = UserId::parse(&format!("m{i:02}")).expect("valid");
+        store
+            .create_user(s.org, &user, &Recorder::none())
+            .await
+            .expect("user");
+        if i % 3 != 0 {
+            let command = AssignCommand {
+                tags_group_id: s.flag.entity_id.clone(),
+                user_id: user.clone(),
+                raw_value: "True".into(),
+                executor: Executor::operator(),
+                source: Source::Import,
+            };
+            store
+                .assign(s.org, &command, &Recorder::none())
+                .await
+                .expect("assigned");
+            vips.push(user.as_str().to_owned());
+        }
+    }
+    let filter = s.dir.path().join("vip.json");
+    std::fs::write(&filter, r#"{"tag": "vip"}"#).expect("written");
+    let csv = s.dir.path().join("vip.csv");
+    let args = [
+        "segment",
+        "export",
+        "--corp-id",
+        &s.corp_id,
+        "--filter",
+        path_str(&filter),
+    ];
+    let output = tagd(fixture, &[&args[..], &[path_str(&csv)]].concat(), None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary(&output)["members"], Value::from(vips.len()));
+    let written = std::fs::read_to_string(&csv).expect("written");
+    let expected: Vec<&str> = std::iter::once("user_id")
+        .chain(vips.iter().map(String::as_str))
+        .collect();
+    assert_eq!(written.lines().collect::<Vec<_>>(), expected);
+
+    let saved = store
+        .create_segment(
+            s.org,
+            &tagd_core::saved_segments::SegmentFields::parse(
+                "Not VIP",
+                "",
+                serde_json::json!({"not": {"tag": "vip"}}),
+            )
+            .expect("valid"),
+            &Recorder::none(),
+        )
+        .await
+        .expect("saved");
+    let output = tagd(
+        fixture,
+        &[
+            "segment",
+            "export",
+            "--corp-id",
+            &s.corp_id,
+            "--segment-id",
+            saved.entity_id.as_str(),
+            "--format",
+            "ndjson",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ids: Vec<String> = json_lines(&output.stdout)
+        .iter()
+        .map(|line| line["user_id"].as_str().expect("user_id").to_owned())
+        .collect();
+    let mut others: Vec<String> = vec!["u0".into()];
+    others.extend((1..=25).filter(|i| i % 3 == 0).map(|i| format!("m{i:02}")));
+    assert_eq!(ids, others);
+
+    let from_stdin = tagd(
+        fixture,
+        &[
+            "segment",
+            "export",
+            "--corp-id",
+            &s.corp_id,
+            "--filter",
+            "-",
+        ],
+        Some(br#"{"tag": "gold"}"#),
+    );
+    assert!(!from_stdin.status.success());
+    let error: Value = serde_json::from_slice(&from_stdin.stderr).expect("a JSON error");
+    assert!(
+        error["error"].as_str().expect("message").contains("`gold`"),
+        "{error}"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -570,4 +681,5 @@ on_both_backends!(
     an_ndjson_import_from_stdin_reports_refusals_on_stderr,
     export_then_import_round_trips_and_changes_nothing,
     unknown_organizations_and_unreadable_input_fail_with_a_json_error,
+    a_segment_export_writes_every_member_once_in_registration_order,
 );

@@ -17,6 +17,13 @@ pub struct ExportArgs {
     /// The organization to export.
     #[arg(long)]
     pub corp_id: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where an export writes, in what format, and how it shows progress.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
     /// `csv` or `ndjson`; by default from FILE's extension (.csv, .ndjson, .jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -47,7 +54,7 @@ pub struct ExportSummary {
 pub async fn run(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<ExportSummary> {
     let result = write_export(store, args).await;
     if result.is_err() {
-        if let Some(file) = args.file.as_ref().filter(|f| f.as_os_str() != "-") {
+        if let Some(file) = args.output.file.as_ref().filter(|f| f.as_os_str() != "-") {
             let _ = std::fs::remove_file(partial_path(file));
         }
     }
@@ -55,31 +62,57 @@ pub async fn run(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<ExportS
 }
 
 /// Where a file export is written until it is complete.
-fn partial_path(target: &std::path::Path) -> PathBuf {
+pub(crate) fn partial_path(target: &std::path::Path) -> PathBuf {
     let mut name = target.as_os_str().to_owned();
     name.push(".partial");
     PathBuf::from(name)
 }
 
-async fn write_export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<ExportSummary> {
-    let org = operator::org_by_corp_id(store, &args.corp_id).await?;
-    let to_stdout = args
-        .file
-        .as_deref()
-        .is_none_or(|f| f == std::path::Path::new("-"));
-    let format = Format::choose(args.format, args.file.as_deref().filter(|_| !to_stdout))
-        .map_err(|e| anyhow!(e))?;
-    // A file is written beside its final name and renamed when complete, so a failed export
-    // never leaves a truncated file that looks whole.
-    let target = args.file.clone().filter(|_| !to_stdout);
-    let partial = target.as_deref().map(partial_path);
-    let output: Box<dyn Write> = match &partial {
+/// Where an export writes: its partial file (see [`partial_path`]), else stdout.
+pub(crate) fn open_output(partial: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match partial {
         Some(path) => Box::new(BufWriter::with_capacity(
             1 << 18,
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(BufWriter::with_capacity(1 << 18, io::stdout())),
-    };
+    })
+}
+
+/// Gives a finished file export its name.
+pub(crate) fn complete(
+    partial: Option<&std::path::Path>,
+    target: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    if let (Some(partial), Some(target)) = (partial, target) {
+        std::fs::rename(partial, target).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                partial.display(),
+                target.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+async fn write_export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<ExportSummary> {
+    let org = operator::org_by_corp_id(store, &args.corp_id).await?;
+    let to_stdout = args
+        .output
+        .file
+        .as_deref()
+        .is_none_or(|f| f == std::path::Path::new("-"));
+    let format = Format::choose(
+        args.output.format,
+        args.output.file.as_deref().filter(|_| !to_stdout),
+    )
+    .map_err(|e| anyhow!(e))?;
+    // A file is written beside its final name and renamed when complete, so a failed export
+    // never leaves a truncated file that looks whole.
+    let target = args.output.file.clone().filter(|_| !to_stdout);
+    let partial = target.as_deref().map(partial_path);
+    let output = open_output(partial.as_deref())?;
     let mut sink = formats::sink(format, output).context("cannot write the export")?;
     let mut summary = ExportSummary {
         corp_id: org.corp_id.to_string(),
@@ -87,7 +120,7 @@ async fn write_export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<Ex
         file: target.as_ref().map(|p| p.display().to_string()),
         ..ExportSummary::default()
     };
-    let mut progress = Progress::new("export", None, args.progress_every);
+    let mut progress = Progress::new("export", None, args.output.progress_every);
     let detail = |s: &ExportSummary| {
         format!(
             "{} assignments, {} users without assignments",
@@ -130,15 +163,7 @@ async fn write_export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<Ex
     }
     sink.finish().context("cannot write the export")?;
     drop(sink);
-    if let (Some(partial), Some(target)) = (&partial, &target) {
-        std::fs::rename(partial, target).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                partial.display(),
-                target.display()
-            )
-        })?;
-    }
+    complete(partial.as_deref(), target.as_deref())?;
     summary.rows_written = summary.assignments + summary.users_without_assignments;
     progress.finish(summary.rows_written, &detail(&summary));
     let elapsed = progress.elapsed();

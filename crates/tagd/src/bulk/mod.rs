@@ -6,4 +6,5 @@ pub mod export;
 pub mod formats;
 pub mod import;
 pub mod progress;
+pub mod segment_export;
 pub mod spreadsheet;
