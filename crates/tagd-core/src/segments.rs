@@ -386,6 +386,30 @@ pub enum Test {
     Prefix(String),
 }
 
+/// A test on numbers, compiled (see [`Test::number_test`]). Bounds are (value, included).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NumberTest {
+    Range { low: (f64, bool), high: (f64, bool) },
+    Ne(f64),
+    In(Vec<f64>),
+    Never,
+}
+
+impl NumberTest {
+    #[inline]
+    pub fn passes(&self, x: f64) -> bool {
+        match self {
+            NumberTest::Range {
+                low: (low, low_in),
+                high: (high, high_in),
+            } => (x > *low || (*low_in && x == *low)) && (x < *high || (*high_in && x == *high)),
+            NumberTest::Ne(w) => x != *w,
+            NumberTest::In(values) => values.contains(&x),
+            NumberTest::Never => false,
+        }
+    }
+}
+
 /// A live value as the index holds it, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
@@ -416,37 +440,38 @@ fn order(a: ValueRef<'_>, b: &TagValue) -> Option<std::cmp::Ordering> {
 }
 
 impl Test {
-    /// The test as a predicate on numbers, for scanning a number column without building a
-    /// value per cell; the same verdicts as [`Test::matches`] on `ValueRef::Number`.
-    pub fn number_predicate(&self) -> Box<dyn Fn(f64) -> bool + Send + Sync> {
+    /// The test on numbers in a form a column scan checks without a call per value; the
+    /// same verdicts as [`Test::matches`] on `ValueRef::Number`.
+    pub fn number_test(&self) -> NumberTest {
         let number = |v: &TagValue| match v {
             TagValue::Number(n) => Some(*n),
             _ => None,
         };
+        let range = |low: Option<(f64, bool)>, high: Option<(f64, bool)>| NumberTest::Range {
+            low: low.unwrap_or((f64::NEG_INFINITY, true)),
+            high: high.unwrap_or((f64::INFINITY, true)),
+        };
         match self {
-            Test::Exists => Box::new(|_| true),
+            Test::Exists => range(None, None),
             Test::Compare(comparison, wanted) => {
                 let Some(w) = number(wanted) else {
-                    return Box::new(|_| false);
+                    return NumberTest::Never;
                 };
                 match comparison {
-                    Comparison::Eq => Box::new(move |x| x == w),
-                    Comparison::Ne => Box::new(move |x| x != w),
-                    Comparison::Lt => Box::new(move |x| x < w),
-                    Comparison::Lte => Box::new(move |x| x <= w),
-                    Comparison::Gt => Box::new(move |x| x > w),
-                    Comparison::Gte => Box::new(move |x| x >= w),
+                    Comparison::Eq => range(Some((w, true)), Some((w, true))),
+                    Comparison::Ne => NumberTest::Ne(w),
+                    Comparison::Lt => range(None, Some((w, false))),
+                    Comparison::Lte => range(None, Some((w, true))),
+                    Comparison::Gt => range(Some((w, false)), None),
+                    Comparison::Gte => range(Some((w, true)), None),
                 }
             }
             Test::Between(low, high) => match (number(low), number(high)) {
-                (Some(low), Some(high)) => Box::new(move |x| x >= low && x <= high),
-                _ => Box::new(|_| false),
+                (Some(low), Some(high)) => range(Some((low, true)), Some((high, true))),
+                _ => NumberTest::Never,
             },
-            Test::In(values) => {
-                let wanted: Vec<f64> = values.iter().filter_map(number).collect();
-                Box::new(move |x| wanted.contains(&x))
-            }
-            Test::Prefix(_) => Box::new(|_| false),
+            Test::In(values) => NumberTest::In(values.iter().filter_map(number).collect()),
+            Test::Prefix(_) => NumberTest::Never,
         }
     }
 

@@ -195,7 +195,7 @@ fn a_segment_that_refers_back_to_itself_is_a_cycle() {
 }
 
 #[test]
-fn the_number_predicate_agrees_with_matches() {
+fn the_compiled_number_test_agrees_with_matches() {
     let tests = [
         Test::Exists,
         Test::Compare(Comparison::Eq, TagValue::Number(2.5)),
@@ -209,10 +209,10 @@ fn the_number_predicate_agrees_with_matches() {
         Test::Prefix("2".into()),
     ];
     for test in &tests {
-        let predicate = test.number_predicate();
-        for x in [-1.0, 0.0, 1.0, 2.5, 3.0, 3.5] {
+        let compiled = test.number_test();
+        for x in [f64::NEG_INFINITY, -1.0, 0.0, 1.0, 2.5, 3.0, 3.5, f64::MAX] {
             assert_eq!(
-                predicate(x),
+                compiled.passes(x),
                 test.matches(ValueRef::Number(x)),
                 "{test:?} on {x}"
             );

@@ -106,16 +106,15 @@ impl GroupColumn {
         Some(chunk.cells[at])
     }
 
-    /// Every holder's ordinal and cell, in ordinal order.
-    pub fn cells(&self) -> impl Iterator<Item = (u32, Cell)> + '_ {
-        self.chunks.iter().enumerate().flat_map(|(index, chunk)| {
+    /// Calls `visit` with every holder's ordinal and cell, in ordinal order: the tight loop
+    /// segment scans run.
+    pub fn for_each_cell(&self, mut visit: impl FnMut(u32, Cell)) {
+        for (index, chunk) in self.chunks.iter().enumerate() {
             let base = (index as u32) << CHUNK_BITS;
-            chunk
-                .low
-                .iter()
-                .zip(&chunk.cells)
-                .map(move |(&low, &cell)| (base | u32::from(low), cell))
-        })
+            for (&low, &cell) in chunk.low.iter().zip(&chunk.cells) {
+                visit(base | u32::from(low), cell);
+            }
+        }
     }
 
     /// Sets the cell of `ordinal` (`is_true`: its value is `define` true); answers the one

@@ -4,12 +4,13 @@
 //! the complement, so "A and not B" is one `andnot` of two bitmaps.
 
 use super::OrgIndex;
+use crate::column::Cell;
 use crate::values;
 use croaring::Bitmap;
 use std::sync::Arc;
 use tagd_core::saved_segments::SavedSegment;
 use tagd_core::segments::{Condition, Filter, Member, Node, SegmentPage, TagRef, Test, ValueRef};
-use tagd_core::{ExternalId, TagGroup, UserId};
+use tagd_core::{Attribute, ExternalId, TagGroup, UserId};
 
 impl OrgIndex {
     /// Keeps a saved segment's state, unless a later one (a higher version) is kept already.
@@ -178,46 +179,34 @@ impl OrgIndex {
             return Bitmap::new();
         };
         let column = &self.groups[g as usize];
-        let verdicts = match condition.attribute {
-            tagd_core::Attribute::String => self
-                .strings
-                .verdicts(|text| condition.test.matches(ValueRef::Text(text))),
-            _ => Vec::new(),
-        };
-        let number = condition.test.number_predicate();
-        let passes = |cell: crate::column::Cell| {
-            if !condition.mtime.contains(i64::from(cell.mtime)) {
-                return false;
-            }
-            match self.stamps.get(cell.stamp).kind {
-                values::Kind::String => verdicts.get(cell.value as usize).copied().unwrap_or(false),
-                values::Kind::Number => number(f64::from_bits(cell.value)),
-                kind => condition
-                    .test
-                    .matches(values::value_ref(cell.value, kind, &self.strings)),
-            }
-        };
-        match within {
-            Some(candidates) if candidates.cardinality() * 4 < column.members.cardinality() => {
-                let matched: Vec<u32> = candidates
-                    .iter()
-                    .filter(|&o| column.get(o).is_some_and(passes))
-                    .collect();
-                Bitmap::of(&matched)
-            }
-            _ => {
-                // Cells come in ordinal order: the bitmap is built in one pass.
-                let matched: Vec<u32> = column
-                    .cells()
-                    .filter(|(_, cell)| passes(*cell))
-                    .map(|(ordinal, _)| ordinal)
-                    .collect();
-                let mut found = Bitmap::of(&matched);
-                if let Some(candidates) = within {
-                    found.and_inplace(candidates);
+        let mtime = condition.mtime;
+        let recent = move |cell: Cell| mtime.contains(i64::from(cell.mtime));
+        // A group's live cells all hold values of its attribute (it cannot change while any
+        // is live), so each cell is read as that kind without asking its stamp.
+        match condition.attribute {
+            Attribute::Number => {
+                let test = condition.test.number_test();
+                if mtime.is_unbounded() {
+                    select(column, within, |cell| {
+                        test.passes(f64::from_bits(cell.value))
+                    })
+                } else {
+                    select(column, within, |cell| {
+                        recent(cell) && test.passes(f64::from_bits(cell.value))
+                    })
                 }
-                found
             }
+            Attribute::String => {
+                let verdicts = self
+                    .strings
+                    .verdicts(|text| condition.test.matches(ValueRef::Text(text)));
+                let passes =
+                    |cell: Cell| verdicts.get(cell.value as usize).copied().unwrap_or(false);
+                select(column, within, |cell| recent(cell) && passes(cell))
+            }
+            Attribute::Define => select(column, within, |cell| {
+                recent(cell) && condition.test.matches(ValueRef::Define(cell.value != 0))
+            }),
         }
     }
 
@@ -316,4 +305,56 @@ impl Walks {
         }
         self.kept.push((key, generation, members));
     }
+}
+
+/// The holders of `column` among `within` (all when `None`) whose cell `passes`. Few
+/// candidates are looked up one by one; otherwise the column is read in order.
+fn select(
+    column: &crate::column::GroupColumn,
+    within: Option<&Bitmap>,
+    passes: impl Fn(Cell) -> bool,
+) -> Bitmap {
+    match within {
+        // A lookup costs about as much as reading 30 cells in order (a search in its chunk, a
+        // cache miss or two): only far fewer candidates than holders are looked up.
+        Some(candidates) if candidates.cardinality() * 32 < column.members.cardinality() => {
+            let matched: Vec<u32> = candidates
+                .iter()
+                .filter(|&o| column.get(o).is_some_and(&passes))
+                .collect();
+            Bitmap::of(&matched)
+        }
+        _ => {
+            // Cells come in ordinal order: the bitmap is built in one pass, of the candidates
+            // only (building it costs more per member than the tests do).
+            // The candidates as plain bits: croaring's `contains` is a call per cell.
+            let bits = within.map(|candidates| {
+                let mut bits = vec![0u64; (column_end(column) as usize).div_ceil(64)];
+                for ordinal in candidates.iter() {
+                    if let Some(word) = bits.get_mut(ordinal as usize / 64) {
+                        *word |= 1 << (ordinal % 64);
+                    }
+                }
+                bits
+            });
+            let candidate = |ordinal: u32| match &bits {
+                None => true,
+                Some(bits) => bits
+                    .get(ordinal as usize / 64)
+                    .is_some_and(|word| word & (1 << (ordinal % 64)) != 0),
+            };
+            let mut matched = Vec::new();
+            column.for_each_cell(|ordinal, cell| {
+                if candidate(ordinal) && passes(cell) {
+                    matched.push(ordinal);
+                }
+            });
+            Bitmap::of(&matched)
+        }
+    }
+}
+
+/// One past the highest ordinal `column` holds.
+fn column_end(column: &crate::column::GroupColumn) -> u32 {
+    column.members.maximum().map_or(0, |max| max + 1)
 }

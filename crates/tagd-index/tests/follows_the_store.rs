@@ -83,8 +83,8 @@ async fn check(fixture: Fixture, backend: Backend, ops: Vec<Op>) {
     let world = world(fixture.store.clone()).await;
     let own = Index::new(world.store.clone(), config());
     let follower = Index::follower(world.store.clone(), config());
-    let own_view = loaded(&own, world.org).await;
-    let follower_view = loaded(&follower, world.org).await;
+    let own_view = loaded(&own, &world).await;
+    let follower_view = loaded(&follower, &world).await;
     assert_matches(&world, &own_view, "own writes").await;
     for (step, op) in ops.iter().enumerate() {
         world.apply(op).await;
@@ -95,11 +95,11 @@ async fn check(fixture: Fixture, backend: Backend, ops: Vec<Op>) {
         assert_matches(&world, &follower_view, &which).await;
     }
     let fresh = Index::follower(world.store.clone(), config());
-    let fresh_view = loaded(&fresh, world.org).await;
+    let fresh_view = loaded(&fresh, &world).await;
     assert_matches(&world, &fresh_view, "loaded afresh").await;
     make_legacy_ids(&fixture, backend).await;
     let legacy = Index::follower(world.store.clone(), config());
-    let legacy_view = loaded(&legacy, world.org).await;
+    let legacy_view = loaded(&legacy, &world).await;
     assert_matches(
         &world,
         &legacy_view,

@@ -168,8 +168,8 @@ async fn check(fixture: Fixture, ops: Vec<Op>, filters: Vec<Value>) {
     let filters = resolved(&world, &filters);
     let own = Index::new(world.store.clone(), config());
     let follower = Index::follower(world.store.clone(), config());
-    let own_view = loaded(&own, world.org).await;
-    let follower_view = loaded(&follower, world.org).await;
+    let own_view = loaded(&own, &world).await;
+    let follower_view = loaded(&follower, &world).await;
     for (step, op) in ops.iter().enumerate() {
         world.apply(op).await;
         let which = format!("own writes after step {step} {op:?}");
@@ -179,7 +179,7 @@ async fn check(fixture: Fixture, ops: Vec<Op>, filters: Vec<Value>) {
         assert_segments_match(&world, &follower_view, &filters, &which).await;
     }
     let fresh = Index::follower(world.store.clone(), config());
-    let fresh_view = loaded(&fresh, world.org).await;
+    let fresh_view = loaded(&fresh, &world).await;
     assert_segments_match(&world, &fresh_view, &filters, "loaded afresh").await;
     fixture.cleanup().await;
 }

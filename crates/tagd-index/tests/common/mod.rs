@@ -177,9 +177,14 @@ pub fn config() -> IndexConfig {
     IndexConfig::default()
 }
 
-pub async fn loaded(index: &Arc<Index>, org: OrgId) -> Arc<RwLock<OrgIndex>> {
-    index.load(org).await;
-    index.org_index(org).expect("loaded")
+/// Loads the world's organization into `index` and follows the log to its head. On
+/// PostgreSQL a load may start below the head (the horizon waits while any transaction in the
+/// cluster runs, autoanalyze's included) and reads come from SQL until the cursor reaches it.
+pub async fn loaded(index: &Arc<Index>, world: &World) -> Arc<RwLock<OrgIndex>> {
+    index.load(world.org).await;
+    let view = index.org_index(world.org).expect("loaded");
+    follow_to_head(index, world).await;
+    view
 }
 
 /// Follows until the follower has applied the organization's head (on PostgreSQL the horizon
