@@ -1,5 +1,6 @@
 use super::*;
-use serde_json::json;
+use crate::{Attribute, Error, TagGroup};
+use serde_json::{json, Value};
 
 fn parsed(filter: Value) -> Result<Filter> {
     parse(&filter, "filter")
