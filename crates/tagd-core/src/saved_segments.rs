@@ -81,6 +81,36 @@ impl SegmentFields {
     }
 }
 
+/// A new segment fits beside the organization's `live` ones (`SegmentLimit` past the cap).
+pub fn check_room(live: i64) -> Result<()> {
+    if live >= MAX_SAVED_SEGMENTS {
+        return Err(crate::Error::SegmentLimit {
+            max: MAX_SAVED_SEGMENTS,
+        });
+    }
+    Ok(())
+}
+
+/// An edit applies to the version the client read, when it says which (`StaleVersion`).
+pub fn check_edit(current: &SavedSegment, expected_version: Option<i64>) -> Result<()> {
+    if expected_version.is_some_and(|v| v != current.version) {
+        return Err(crate::Error::StaleVersion);
+    }
+    Ok(())
+}
+
+/// A segment may be deleted while no other live segment names it (`SegmentInUse`, naming
+/// the first that does).
+pub fn check_unreferenced(current: &SavedSegment, live: &[SavedSegment]) -> Result<()> {
+    match live
+        .iter()
+        .find(|s| s.id != current.id && s.references().contains(&current.entity_id))
+    {
+        Some(user) => Err(crate::Error::SegmentInUse(user.entity_id.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// Saved segments in the store; every write is logged (`segment.saved`, `segment.deleted`).
 #[async_trait]
 pub trait SavedSegments {

@@ -212,12 +212,14 @@ impl OrgIndex {
 
     /// One page of `node`'s members registered after the user `after_ref`, and their count.
     pub fn segment_page(&self, node: &Node, after_ref: i64, limit: usize) -> SegmentPage {
-        let key = format!("{node:?}");
         // A page after the first continues a walk: its audience was evaluated for the first
-        // page, and is the same while nothing changed.
-        let kept = (after_ref > 0)
-            .then(|| self.walks().find(&key, self.generation))
-            .flatten();
+        // page, and is the same while nothing changed. A count alone (`limit` 0) starts none.
+        let walking = limit > 0;
+        let key = walking.then(|| format!("{node:?}"));
+        let kept = key
+            .as_deref()
+            .filter(|_| after_ref > 0)
+            .and_then(|key| self.walks().find(key, self.generation));
         let members = kept.unwrap_or_else(|| Arc::new(self.evaluate(node)));
         let count = members.cardinality();
         let member = |ordinal: u32| Member {
@@ -245,7 +247,7 @@ impl OrgIndex {
         };
         let has_more = page.len() > limit;
         page.truncate(limit);
-        if has_more {
+        if let Some(key) = key.filter(|_| has_more) {
             self.walks().keep(key, self.generation, members);
         }
         SegmentPage {

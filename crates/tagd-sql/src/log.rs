@@ -502,21 +502,10 @@ async fn groups_named(
             ids.extend(row.opt_int("group_ref")?);
         }
     }
-    ids.sort_unstable();
-    ids.dedup();
     let mut groups = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM tag_groups WHERE org_id = $1 AND id IN ({})",
-            list.join(", ")
-        );
-        let mut params: Vec<Param<'_>> = vec![org.0.into()];
-        params.extend(chunk.iter().map(|id| Param::from(*id)));
-        for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            let group = records::tag_group(row.as_ref())?;
-            groups.insert(group.id, group);
-        }
+    for row in rows_by_id(conn, org, "tag_groups", GROUP_COLUMNS, ids).await? {
+        let group = records::tag_group(row.as_ref())?;
+        groups.insert(group.id, group);
     }
     Ok(groups)
 }
@@ -527,24 +516,40 @@ async fn segments_named(
     org: OrgId,
     rows: &[Row],
 ) -> Result<HashMap<i64, SavedSegment>> {
-    let mut named = HashMap::new();
+    let mut ids = Vec::new();
     for row in rows {
-        let Some(id) = row.opt_int("segment_ref")? else {
-            continue;
-        };
-        if named.contains_key(&id) {
-            continue;
-        }
-        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE org_id = $1 AND id = $2");
-        let found = conn
-            .fetch_optional(&sql, &[org.0.into(), id.into()])
-            .await
-            .map_err(internal)?;
-        if let Some(found) = found {
-            named.insert(id, crate::saved_segments::segment(found.as_ref())?);
-        }
+        ids.extend(row.opt_int("segment_ref")?);
+    }
+    let mut named = HashMap::with_capacity(ids.len());
+    for row in rows_by_id(conn, org, "segments", SEGMENT_COLUMNS, ids).await? {
+        let saved = crate::saved_segments::segment(row.as_ref())?;
+        named.insert(saved.id, saved);
     }
     Ok(named)
+}
+
+/// The rows of `table` of `org` whose `id` is among `ids`, in a few statements.
+async fn rows_by_id(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    table: &str,
+    columns: &str,
+    mut ids: Vec<i64>,
+) -> Result<Vec<Row>> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE org_id = $1 AND id IN ({})",
+            list.join(", ")
+        );
+        let mut params: Vec<Param<'_>> = vec![org.0.into()];
+        params.extend(chunk.iter().map(|id| Param::from(*id)));
+        found.extend(conn.fetch_all(&sql, &params).await.map_err(internal)?);
+    }
+    Ok(found)
 }
 
 fn entry(

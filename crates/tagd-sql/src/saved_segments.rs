@@ -7,7 +7,7 @@ use crate::records::Columns;
 use crate::{internal, log, one, SqlStore};
 use async_trait::async_trait;
 use tagd_core::log::{Change, ChangeKind, Subject};
-use tagd_core::saved_segments::{SavedSegment, SavedSegments, SegmentFields, MAX_SAVED_SEGMENTS};
+use tagd_core::saved_segments::{self, SavedSegment, SavedSegments, SegmentFields};
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -38,9 +38,21 @@ fn duplicate_name(e: DbError) -> Error {
     }
 }
 
-fn logged(conn: &mut dyn SqlConn, kind: ChangeKind, saved: &SavedSegment) -> Result<()> {
+/// Runs the statement that writes a segment row (`RETURNING` it) and logs the row as left.
+async fn written(
+    conn: &mut dyn SqlConn,
+    sql: &str,
+    params: &[crate::Param<'_>],
+    kind: ChangeKind,
+) -> Result<SavedSegment> {
+    let row = conn
+        .fetch_optional(sql, params)
+        .await
+        .map_err(duplicate_name)?;
+    let saved = segment(one(row)?.as_ref())?;
     let subject = Subject::Segment(Box::new(saved.clone()));
-    log::append(conn, saved.org_id, Change { kind, subject })
+    log::append(conn, saved.org_id, Change { kind, subject })?;
+    Ok(saved)
 }
 
 async fn live(
@@ -89,11 +101,7 @@ impl<D: Driver> SavedSegments for SqlStore<D> {
                 .await
                 .map_err(internal)?)?
             .int("n")?;
-            if count >= MAX_SAVED_SEGMENTS {
-                return Err(Error::SegmentLimit {
-                    max: MAX_SAVED_SEGMENTS,
-                });
-            }
+            saved_segments::check_room(count)?;
             let now = now_unix();
             let entity_id = ExternalId::generate();
             let filter = fields.filter.to_string();
@@ -109,13 +117,7 @@ impl<D: Driver> SavedSegments for SqlStore<D> {
                 filter.as_str().into(),
                 now.into(),
             ];
-            let row = conn
-                .fetch_optional(&sql, &params)
-                .await
-                .map_err(duplicate_name)?;
-            let saved = segment(one(row)?.as_ref())?;
-            logged(conn, ChangeKind::SegmentSaved, &saved)?;
-            saved
+            written(conn, &sql, &params, ChangeKind::SegmentSaved).await?
         })
     }
 
@@ -133,9 +135,7 @@ impl<D: Driver> SavedSegments for SqlStore<D> {
             let current = live(conn, lock, org, id)
                 .await?
                 .ok_or(Error::SegmentNotFound)?;
-            if expected_version.is_some_and(|v| v != current.version) {
-                return Err(Error::StaleVersion);
-            }
+            saved_segments::check_edit(&current, expected_version)?;
             let filter = fields.filter.to_string();
             let sql = format!(
                 "UPDATE segments SET name = $3, description = $4, filter = $5, \
@@ -150,13 +150,7 @@ impl<D: Driver> SavedSegments for SqlStore<D> {
                 filter.as_str().into(),
                 now_unix().into(),
             ];
-            let row = conn
-                .fetch_optional(&sql, &params)
-                .await
-                .map_err(duplicate_name)?;
-            let saved = segment(one(row)?.as_ref())?;
-            logged(conn, ChangeKind::SegmentSaved, &saved)?;
-            saved
+            written(conn, &sql, &params, ChangeKind::SegmentSaved).await?
         })
     }
 
@@ -173,22 +167,13 @@ impl<D: Driver> SavedSegments for SqlStore<D> {
                 .await?
                 .ok_or(Error::SegmentNotFound)?;
             // The organization's segments are few (capped): their filters are read whole.
-            let others = all_live(conn, org).await?;
-            if let Some(user) = others
-                .iter()
-                .find(|s| s.id != current.id && s.references().contains(id))
-            {
-                return Err(Error::SegmentInUse(user.entity_id.to_string()));
-            }
+            saved_segments::check_unreferenced(&current, &all_live(conn, org).await?)?;
             let sql = format!(
                 "UPDATE segments SET is_deleted = TRUE, version = version + 1, mtime = $3 \
                  WHERE org_id = $1 AND id = $2 RETURNING {SEGMENT_COLUMNS}"
             );
             let params = [org.0.into(), current.id.into(), now_unix().into()];
-            let row = conn.fetch_optional(&sql, &params).await.map_err(internal)?;
-            let deleted = segment(one(row)?.as_ref())?;
-            logged(conn, ChangeKind::SegmentDeleted, &deleted)?;
-            deleted
+            written(conn, &sql, &params, ChangeKind::SegmentDeleted).await?
         })
     }
 

@@ -279,3 +279,53 @@ pub async fn a_reader_following_concurrent_writers_misses_nothing_and_never_goes
     assert_eq!(followed.len(), 4 + 8 + 200);
     assert_eq!(followed, whole, "followed entry by entry, nothing missed");
 }
+
+pub async fn a_saved_segments_saves_and_deletion_are_logged_with_the_segment(store: DynStore) {
+    use tagd_core::saved_segments::SegmentFields;
+    let w = world(&store, "Acme").await;
+    let before = store.log_head(w.org.id).await.expect("head");
+    let fields = |name: &str| {
+        SegmentFields::parse(name, "", serde_json::json!({"tag": "vip"})).expect("valid")
+    };
+    let saved = store
+        .create_segment(w.org.id, &fields("VIP"), &Recorder::none())
+        .await
+        .expect("saved");
+    store
+        .update_segment(
+            w.org.id,
+            &saved.entity_id,
+            &fields("VIPs"),
+            Some(0),
+            &Recorder::none(),
+        )
+        .await
+        .expect("updated");
+    store
+        .delete_segment(w.org.id, &saved.entity_id, &Recorder::none())
+        .await
+        .expect("deleted");
+    let entries = log_after(&store, w.org.id, before, 2).await;
+    assert_eq!(
+        kinds(&entries),
+        [
+            ChangeKind::SegmentSaved,
+            ChangeKind::SegmentSaved,
+            ChangeKind::SegmentDeleted
+        ]
+    );
+    for entry in &entries {
+        let Subject::Segment(segment) = &entry.change.subject else {
+            panic!("not a segment entry: {entry:?}");
+        };
+        // Entries name the segment's row as it is now: renamed, then deleted.
+        assert_eq!(
+            (
+                &segment.entity_id,
+                segment.name.as_str(),
+                segment.is_deleted
+            ),
+            (&saved.entity_id, "VIPs", true)
+        );
+    }
+}
