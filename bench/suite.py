@@ -28,7 +28,8 @@ import audiences
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-TAGD = ROOT / "target" / "release" / "tagd"
+# TAGD_BENCH_BINARY runs another build (two builds compared in turns on this noisy machine).
+TAGD = Path(os.environ.get("TAGD_BENCH_BINARY", ROOT / "target" / "release" / "tagd"))
 PG_URL = os.environ.get("TAGD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 TAGD_PORT, REDIS_PORT, WEBDIS_PORT = 18090, 16379, 17379
 TAGS_PER_USER = 10

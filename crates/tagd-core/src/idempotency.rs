@@ -16,7 +16,7 @@
 use crate::error::{Error, Result};
 use crate::ids::OrgId;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// How long a key is remembered.
@@ -87,18 +87,39 @@ pub enum ClaimOutcome {
 /// it (its deadline).
 #[derive(Debug, Default)]
 pub struct WriteProgress {
-    /// A write has begun to commit and not returned: it cannot be rolled back any more, so a
-    /// deadline must wait for its real outcome instead of answering "rolled back".
-    committing: AtomicBool,
+    /// [`IDLE`], [`COMMITTING`] or [`ABANDONED`]: one atomic, so a deadline that gives the
+    /// request up and a write queued elsewhere that starts it cannot both win.
+    state: AtomicU8,
     /// A write committed the request's reply with its effect.
     recorded: AtomicBool,
     /// The organization's version after the write committed (0: it committed no change).
     version: AtomicI64,
 }
 
+/// No write of the request is committing.
+const IDLE: u8 = 0;
+/// A write has begun to commit and not returned: it cannot be rolled back any more, so a
+/// deadline must wait for its real outcome instead of answering "rolled back".
+const COMMITTING: u8 = 1;
+/// The deadline gave the request up as rolled back: no write of it may begin any more.
+const ABANDONED: u8 = 2;
+
 impl WriteProgress {
     pub fn committing(&self) -> bool {
-        self.committing.load(Ordering::SeqCst)
+        self.state.load(Ordering::SeqCst) == COMMITTING
+    }
+
+    /// For the deadline: gives the request up, unless a write of it is committing (then
+    /// `false`, and its outcome must be awaited). Once given up, [`Recorder::begin_commit`]
+    /// refuses, so a write still queued never runs.
+    pub fn abandon(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(IDLE, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(now) => now == ABANDONED,
+        }
     }
 
     pub fn recorded(&self) -> bool {
@@ -161,8 +182,49 @@ impl<T> Recorder<T> {
     /// For the store: the write is about to commit (`true`), or its commit returned (`false`).
     pub fn committing(&self, now: bool) {
         if let Some(progress) = &self.progress {
-            progress.committing.store(now, Ordering::SeqCst);
+            let (from, to) = if now {
+                (IDLE, COMMITTING)
+            } else {
+                (COMMITTING, IDLE)
+            };
+            let _ = progress
+                .state
+                .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst);
         }
+    }
+
+    /// For a store that runs the write away from its request (a coalesced write): starts
+    /// committing, unless the request was given up meanwhile (`false`: do not run it).
+    pub fn begin_commit(&self) -> bool {
+        match &self.progress {
+            Some(progress) => progress
+                .state
+                .compare_exchange(IDLE, COMMITTING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok(),
+            None => true,
+        }
+    }
+
+    /// For the request whose write was queued and is no longer awaited: gives it up, unless
+    /// it has begun.
+    pub fn abandon(&self) {
+        if let Some(progress) = &self.progress {
+            progress.abandon();
+        }
+    }
+
+    /// The same progress without the claim or the renderer, to be moved to wherever the write
+    /// runs; `None` when a key is claimed (its reply must be rendered and recorded with the
+    /// effect, which only this recorder can do).
+    pub fn detach<U>(&self) -> Option<Recorder<U>> {
+        if self.claim.is_some() {
+            return None;
+        }
+        Some(Recorder {
+            claim: None,
+            render: None,
+            progress: self.progress.clone(),
+        })
     }
 
     /// For the store, once the transaction that recorded the reply committed.
@@ -254,5 +316,38 @@ mod tests {
         let none = Recorder::<i64>::none();
         none.committing(true);
         assert!(none.reply(&1).is_none() && !progress.committing());
+    }
+
+    #[test]
+    fn a_given_up_request_never_begins_and_a_begun_one_cannot_be_given_up() {
+        let given_up = Arc::new(WriteProgress::default());
+        let queued = Recorder::<i64>::new(None, given_up.clone(), reply)
+            .detach::<()>()
+            .expect("no claim: detachable");
+        assert!(given_up.abandon(), "nothing committing: given up");
+        assert!(!queued.begin_commit(), "a given-up write must not run");
+        assert!(given_up.abandon(), "giving up twice still says given up");
+
+        let begun = Arc::new(WriteProgress::default());
+        let running = Recorder::<i64>::new(None, begun.clone(), reply)
+            .detach::<()>()
+            .expect("no claim: detachable");
+        assert!(running.begin_commit());
+        assert!(!begun.abandon(), "a committing write is waited for");
+        running.committing(false);
+        assert!(begun.abandon(), "finished and idle again: may be given up");
+    }
+
+    #[test]
+    fn a_recorder_with_a_claim_does_not_detach() {
+        let claim = Claim {
+            org: OrgId(1),
+            key: "k".into(),
+            fingerprint: "f".into(),
+            lease_secs: 45,
+        };
+        let progress = Arc::new(WriteProgress::default());
+        let claimed = Recorder::new(Some(claim), progress, reply);
+        assert!(claimed.detach::<()>().is_none());
     }
 }

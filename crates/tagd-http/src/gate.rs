@@ -304,7 +304,8 @@ pub const OUTCOME_UNKNOWN_MESSAGE: &str = "the write was still committing when t
 const COMMIT_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the handler until the deadline. At the deadline a handler whose write has not begun
-/// to commit is dropped (its transaction rolls back: `TimedOut`, "rolled back"); one whose
+/// to commit is given up and dropped (its transaction rolls back, and a write of it still
+/// queued for a coalesced commit will not begin: `TimedOut`, "rolled back"); one whose
 /// write is committing is awaited, so the answer is its real outcome and a committed write is
 /// never reported as rolled back, for at most [`COMMIT_GRACE`] more (`OutcomeUnknown`).
 async fn within_deadline(
@@ -316,7 +317,7 @@ async fn within_deadline(
     tokio::select! {
         response = &mut handler => Ok(response),
         () = tokio::time::sleep_until(deadline) => {
-            if !progress.committing() {
+            if progress.abandon() {
                 return Err(GateError::TimedOut);
             }
             tracing::warn!("deadline passed while the write was committing: waiting for its outcome");

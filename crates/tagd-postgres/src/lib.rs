@@ -19,6 +19,9 @@ use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx, VersionScheme};
 /// Default size of the connection pool.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 
+/// Transactions of coalesced single writes running at once (`tagd-sql`'s `coalesce.rs`).
+const COALESCED_BATCHES: usize = 4;
+
 /// The PostgreSQL driver: one pool.
 #[derive(Clone)]
 pub struct PgDriver {
@@ -98,6 +101,12 @@ impl Driver for PgDriver {
             "ANALYZE tag_assignments",
             "ANALYZE change_log",
         ]
+    }
+
+    /// A few transactions of coalesced writes at once: each holds one pooled connection for
+    /// its statements, and PostgreSQL flushes the WAL of concurrent commits together.
+    fn coalesced_batches(&self) -> usize {
+        COALESCED_BATCHES
     }
 
     fn binary_collation(&self) -> &'static str {

@@ -1,10 +1,11 @@
 //! Tag assignments. Every change and its change-log entry commit in one transaction.
 
+use crate::coalesce::{RemoveCommand, SingleWrite};
 use crate::driver::Driver;
 use crate::driver::{Locks, SqlConn};
 use crate::pairs::{PairKey, Stamp};
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
-use crate::{groups, SqlStore};
+use crate::SqlStore;
 use crate::{internal, log, tenants};
 use async_trait::async_trait;
 use tagd_core::log::TagChange;
@@ -59,16 +60,16 @@ fn live_text(a: &Assignment) -> Option<String> {
     (!a.is_deleted).then(|| a.value.to_text())
 }
 
-/// One assignment inside the caller's transaction: checks, upsert, history. The group is
-/// share-locked so an attribute change cannot slip in between the check and the write. The
-/// group and the user are read in one statement, and the written row is built from what was
-/// read and written rather than read again: a single assign is five statements.
-pub(crate) async fn assign(
+/// The live group `tags_group_id` and the internal id of user `user_id`, in one statement, the
+/// group share-locked so an attribute change cannot slip in between a write's check and the
+/// write.
+async fn group_and_user(
     conn: &mut dyn SqlConn,
     locks: Locks,
     org: OrgId,
-    command: &AssignCommand,
-) -> Result<Assignment> {
+    tags_group_id: &ExternalId,
+    user_id: &UserId,
+) -> Result<(TagGroup, i64)> {
     let share = locks.share;
     let sql = format!(
         "SELECT {GROUP_COLUMNS}, \
@@ -77,8 +78,8 @@ pub(crate) async fn assign(
     );
     let params = [
         org.0.into(),
-        command.tags_group_id.as_str().into(),
-        command.user_id.as_str().into(),
+        tags_group_id.as_str().into(),
+        user_id.as_str().into(),
     ];
     let row = conn
         .fetch_optional(&sql, &params)
@@ -87,13 +88,22 @@ pub(crate) async fn assign(
         .ok_or(Error::GroupNotFound)?;
     let group = records::tag_group(row.as_ref())?;
     let user_ref = row.opt_int("user_ref")?.ok_or(Error::UserNotFound)?;
+    Ok((group, user_ref))
+}
+
+/// One assignment inside the caller's transaction: checks, upsert, history. The written row
+/// is built from what was read and written rather than read again: a single assign is five
+/// statements.
+pub(crate) async fn assign(
+    conn: &mut dyn SqlConn,
+    locks: Locks,
+    org: OrgId,
+    command: &AssignCommand,
+) -> Result<Assignment> {
+    let (group, user_ref) =
+        group_and_user(conn, locks, org, &command.tags_group_id, &command.user_id).await?;
     let value = tagd_core::assignments::value_to_assign(&group, &command.raw_value)?;
-    let stamp = Stamp {
-        org,
-        executor: &command.executor,
-        source: command.source,
-        now: now_unix(),
-    };
+    let stamp = Stamp::now(org, &command.executor, command.source);
     let pair = PairKey {
         user: user_ref,
         group: group.id,
@@ -261,6 +271,23 @@ pub(crate) async fn remove_value(
     Ok(Some(after))
 }
 
+/// Removes one user's tag inside the caller's transaction: `None` when there was none.
+pub(crate) async fn remove(
+    conn: &mut dyn SqlConn,
+    locks: Locks,
+    org: OrgId,
+    command: &RemoveCommand,
+) -> Result<Option<Assignment>> {
+    let (group, user_ref) =
+        group_and_user(conn, locks, org, &command.tags_group_id, &command.user_id).await?;
+    let stamp = Stamp::now(org, &command.executor, command.source);
+    let pair = PairKey {
+        user: user_ref,
+        group: group.id,
+    };
+    remove_value(conn, locks.update_assignment, &stamp, pair).await
+}
+
 /// A user's live tags in one indexed query (users by `(org_id, user_id)`, assignments by
 /// `(org_id, user_ref, ...)`); only an empty answer asks whether the user exists at all.
 pub(crate) async fn list_for_user(
@@ -312,9 +339,8 @@ impl<D: Driver> Assignments for SqlStore<D> {
         command: &AssignCommand,
         record: &Recorder<Assignment>,
     ) -> Result<Assignment> {
-        let locks = self.driver.locks();
-        in_write!(self, record, |tx| assign(tx.as_mut(), locks, org, command)
-            .await?)
+        let write = SingleWrite::Assign(command.clone());
+        self.single_write(org, write, record).await
     }
 
     async fn assign_batch(
@@ -345,26 +371,14 @@ impl<D: Driver> Assignments for SqlStore<D> {
         source: Source,
         record: &Recorder<Option<Assignment>>,
     ) -> Result<Option<Assignment>> {
-        let locks = self.driver.locks();
-        in_write!(self, record, |tx| {
-            let group = groups::find(tx.as_mut(), org, tags_group_id, locks.share)
-                .await?
-                .ok_or(Error::GroupNotFound)?;
-            let user = tenants::find_user(tx.as_mut(), org, user_id)
-                .await?
-                .ok_or(Error::UserNotFound)?;
-            let stamp = Stamp {
-                org,
-                executor,
-                source,
-                now: now_unix(),
-            };
-            let pair = PairKey {
-                user: user.id,
-                group: group.id,
-            };
-            remove_value(tx.as_mut(), locks.update_assignment, &stamp, pair).await?
-        })
+        let command = RemoveCommand {
+            tags_group_id: tags_group_id.clone(),
+            user_id: user_id.clone(),
+            executor: executor.clone(),
+            source,
+        };
+        self.single_write(org, SingleWrite::Remove(command), record)
+            .await
     }
 
     async fn list_user_assignments(&self, org: OrgId, user: &UserId) -> Result<Vec<Assignment>> {

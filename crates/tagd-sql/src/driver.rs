@@ -150,7 +150,7 @@ pub enum VersionScheme {
 
 /// A database the shared store can run on.
 #[async_trait]
-pub trait Driver: Send + Sync + 'static {
+pub trait Driver: Clone + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
     fn locks(&self) -> Locks;
@@ -169,6 +169,11 @@ pub trait Driver: Send + Sync + 'static {
     /// index's order): PostgreSQL's default collation follows the locale.
     fn binary_collation(&self) -> &'static str {
         ""
+    }
+    /// How many transactions of coalesced single writes may run at once (`coalesce.rs`);
+    /// 0 runs every write in a transaction of its own.
+    fn coalesced_batches(&self) -> usize {
+        0
     }
     /// Statements run once an import is done, outside any transaction, to refresh what the
     /// database knows of the tables it grew (none by default).

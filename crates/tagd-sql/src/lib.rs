@@ -19,6 +19,7 @@ macro_rules! in_write {
 
 mod assignments;
 mod bulk;
+mod coalesce;
 mod credentials;
 pub mod driver;
 mod groups;
@@ -48,6 +49,8 @@ pub struct SqlStore<D: Driver> {
     default_max_tag_groups: Arc<AtomicI64>,
     /// Told of each write's change-log entries once committed (the server's index).
     sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    /// Single writes waiting to share a transaction.
+    coalescer: Arc<coalesce::Coalescer>,
 }
 
 impl<D: Driver> SqlStore<D> {
@@ -56,6 +59,7 @@ impl<D: Driver> SqlStore<D> {
             driver,
             default_max_tag_groups: Arc::new(AtomicI64::new(DEFAULT_MAX_TAG_GROUPS)),
             sink: Arc::new(OnceLock::new()),
+            coalescer: Arc::default(),
         }
     }
 
@@ -129,15 +133,22 @@ impl<D: Driver> SqlStore<D> {
         if recorded {
             record.recorded();
         }
-        for (org, entries) in &written {
+        for (_, entries) in &written {
             if let Some(last) = entries.last() {
                 record.committed_version(last.version);
             }
-            if let Some(sink) = self.sink.get() {
+        }
+        self.announce(&written);
+        Ok(value)
+    }
+
+    /// Tells the sink (the server's index) of committed entries.
+    pub(crate) fn announce(&self, written: &[(OrgId, Vec<tagd_core::log::LogEntry>)]) {
+        if let Some(sink) = self.sink.get() {
+            for (org, entries) in written {
                 sink.committed(*org, entries);
             }
         }
-        Ok(value)
     }
 }
 

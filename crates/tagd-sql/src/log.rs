@@ -39,6 +39,11 @@ impl WriteTx {
     pub fn as_mut(&mut self) -> &mut Self {
         self
     }
+
+    /// Changes made so far and not yet flushed.
+    pub fn pending_changes(&self) -> usize {
+        self.buffer.changes.len()
+    }
 }
 
 #[async_trait]

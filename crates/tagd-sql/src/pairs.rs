@@ -64,7 +64,17 @@ pub(crate) struct Stamp<'a> {
     pub now: i64,
 }
 
-impl Stamp<'_> {
+impl<'a> Stamp<'a> {
+    /// A stamp of this instant.
+    pub fn now(org: OrgId, executor: &'a Executor, source: Source) -> Self {
+        Stamp {
+            org,
+            executor,
+            source,
+            now: now_unix(),
+        }
+    }
+
     /// `$1`..`$6`: organization, executor kind, id and name, source, time.
     fn params(&self) -> Vec<Param<'_>> {
         vec![

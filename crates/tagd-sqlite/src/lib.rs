@@ -260,6 +260,12 @@ impl Driver for SqliteDriver {
         Ok(Box::new(self.group.begin().await?))
     }
 
+    /// Two: while one batch waits for its commit's fsync, the next gathers the writes that
+    /// arrive meanwhile and waits for the writer.
+    fn coalesced_batches(&self) -> usize {
+        2
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         let mut stats = vec![PoolStats {
             pool: "writer",

@@ -6,7 +6,7 @@ use tagd_core::log::{ChangeKind, ChangeSink, LogEntry, Subject};
 /// Every entry of the organization's log up to its head now, read in pages of `page`. On
 /// PostgreSQL a reader stops below the oldest transaction still running anywhere in the
 /// cluster (other tests' included), so this reads on until it has passed the head.
-async fn whole_log(store: &DynStore, org: OrgId, page: usize) -> Vec<LogEntry> {
+pub(crate) async fn whole_log(store: &DynStore, org: OrgId, page: usize) -> Vec<LogEntry> {
     log_after(store, org, 0, page).await
 }
 

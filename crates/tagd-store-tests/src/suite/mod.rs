@@ -2,6 +2,7 @@
 
 mod assignments;
 mod bulk;
+mod coalesced;
 mod groups;
 mod identity;
 mod labels;
@@ -11,6 +12,7 @@ mod tenancy;
 
 pub use assignments::*;
 pub use bulk::*;
+pub use coalesced::*;
 pub use groups::*;
 pub use identity::*;
 pub use labels::*;
@@ -47,7 +49,7 @@ pub fn app_executor() -> Executor {
     }
 }
 
-pub(crate) fn assign_command(group: &TagGroup, user_id: &str, value: &str) -> AssignCommand {
+pub fn assign_command(group: &TagGroup, user_id: &str, value: &str) -> AssignCommand {
     AssignCommand {
         tags_group_id: group.entity_id.clone(),
         user_id: user(user_id),
@@ -186,14 +188,14 @@ pub(crate) async fn relabel(
 }
 
 /// An organization with one registered user `u1` and one group of each attribute.
-pub(crate) struct World {
+pub struct World {
     pub org: Organization,
     pub flag: TagGroup,
     pub number: TagGroup,
     pub text: TagGroup,
 }
 
-pub(crate) async fn world(store: &DynStore, name: &str) -> World {
+pub async fn world(store: &DynStore, name: &str) -> World {
     let org = store.create_org(name).await.expect("org created");
     store
         .create_user(org.id, &user("u1"), &Recorder::none())
