@@ -103,6 +103,8 @@ async fn build(store: &dyn Store, org: OrgId, free: usize) -> Result<OrgIndex, F
     let start = store.log_horizon(org).await?;
     let mut index = OrgIndex::new(org, start);
     index.stale_until(committed);
+    // Saved segments' members are evaluated once, when every page is in.
+    index.pause_memberships();
     let mut after = 0;
     loop {
         let page = store.users_page(org, after, PAGE).await?;
@@ -141,6 +143,7 @@ async fn build(store: &dyn Store, org: OrgId, free: usize) -> Result<OrgIndex, F
             break;
         }
     }
+    index.keep_memberships();
     catch_up(store, &mut index).await?;
     index.shrink();
     let needed = index.estimated_bytes();

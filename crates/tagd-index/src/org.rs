@@ -8,6 +8,8 @@
 //! states (an assignment its own version, a group the log version that last set it), and an
 //! older state never replaces a newer one.
 
+#[path = "membership.rs"]
+mod membership;
 #[path = "segment.rs"]
 mod segment;
 
@@ -15,6 +17,7 @@ use crate::column::{Cell, GroupColumn};
 use crate::users::Users;
 use crate::values::{self, Stamps, Strings};
 use croaring::Bitmap;
+use membership::Memberships;
 use std::collections::HashMap;
 use tagd_core::log::{Change, LogEntry, Subject, TagChange};
 use tagd_core::saved_segments::SavedSegment;
@@ -54,6 +57,8 @@ pub struct OrgIndex {
     generation: u64,
     /// Audiences being paged through, evaluated once per generation (`segment.rs`).
     walks: std::sync::Mutex<segment::Walks>,
+    /// Saved segments' members, kept current change by change (`membership.rs`).
+    pub(crate) memberships: Memberships,
 }
 
 impl OrgIndex {
@@ -75,6 +80,7 @@ impl OrgIndex {
             saved: HashMap::new(),
             generation: 0,
             walks: Default::default(),
+            memberships: Memberships::default(),
         }
     }
 
@@ -132,6 +138,9 @@ impl OrgIndex {
     pub fn add_user(&mut self, user_ref: i64, user_id: &UserId) -> Result<(), Gap> {
         self.generation += 1;
         if self.users.add(user_ref, user_id) {
+            if let Some(ordinal) = self.users.ordinal_of_ref(user_ref) {
+                self.retest_memberships(ordinal, None);
+            }
             Ok(())
         } else {
             Err(Gap("user ids over 4 GiB".into()))
@@ -154,6 +163,7 @@ impl OrgIndex {
                 self.groups.push(GroupColumn::new(group, at));
             }
         }
+        self.refresh_memberships();
     }
 
     /// Applies one entry at log version `entry.version`.
@@ -217,6 +227,7 @@ impl OrgIndex {
                 }
             }
         }
+        self.retest_memberships(ordinal, Some(change.group_ref));
         Ok(())
     }
 
@@ -366,6 +377,7 @@ impl OrgIndex {
             + groups
             + self.stamps.estimated_bytes()
             + self.strings.estimated_bytes()
+            + self.memberships.estimated_bytes()
             + others
     }
 }

@@ -102,7 +102,8 @@ impl Index {
         Ok(())
     }
 
-    /// The saved segments `user_id` is in now, by creation. Each is tested for this user only.
+    /// The saved segments `user_id` is in now, by creation: from the kept members where the
+    /// index keeps them, otherwise each tested for this user only.
     pub async fn user_segments(
         self: &Arc<Self>,
         org: OrgId,
@@ -151,6 +152,13 @@ impl Index {
         let saved = |id: &ExternalId| index.saved_filter(id);
         let mut found = Vec::new();
         for segment in index.saved_segments() {
+            // Kept current as writes happen: no test at all.
+            if let Some(held) = index.kept_membership(segment.id, ordinal) {
+                if held {
+                    found.push(segment.clone());
+                }
+                continue;
+            }
             let resolved = segment
                 .parsed_filter()
                 .and_then(|f| segments::resolve(&f, &group, &saved, now));

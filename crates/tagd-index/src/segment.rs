@@ -20,6 +20,7 @@ impl OrgIndex {
             Some(kept) if kept.version >= saved.version => {}
             _ => {
                 self.saved.insert(saved.id, saved);
+                self.refresh_memberships();
             }
         }
     }

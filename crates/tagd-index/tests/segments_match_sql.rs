@@ -8,6 +8,7 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::sync::RwLock;
+use tagd_core::saved_segments::SegmentFields;
 use tagd_core::segments::{self, Node, SegmentPage};
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -127,13 +128,15 @@ fn walk(mut page: impl FnMut(i64) -> SegmentPage) -> (u64, Vec<UserId>) {
     }
 }
 
+/// Every filter selects in memory what it selects in SQL; and where the filter is also a saved
+/// segment whose members the index keeps, the kept members are the same users.
 async fn assert_segments_match(
     world: &World,
     index: &RwLock<OrgIndex>,
-    filters: &[Node],
+    filters: &[(Node, Option<i64>)],
     which: &str,
 ) {
-    for node in filters {
+    for (node, saved) in filters {
         let sql = world
             .store
             .segment_page(world.org, node, 0, 1000)
@@ -148,7 +151,37 @@ async fn assert_segments_match(
             (sql.count, &sql_members),
             "{which}: {node:?}"
         );
+        let Some(kept) = saved.and_then(|id| index.kept_members(id)) else {
+            continue;
+        };
+        let kept_users: Vec<UserId> = (0..=u8::MAX)
+            .map(user)
+            .filter(|u| index.ordinal_of(u).is_some_and(|o| kept.contains(&o)))
+            .collect();
+        let mut expected = sql_members.clone();
+        expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut kept_sorted = kept_users;
+        kept_sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(kept_sorted, expected, "{which}: kept members of {node:?}");
     }
+}
+
+/// Saves each filter as a segment; its internal id where the store took it.
+async fn saved(world: &World, filters: &[Value]) -> Vec<Option<i64>> {
+    let mut ids = Vec::new();
+    for (i, filter) in filters.iter().enumerate() {
+        let fields = SegmentFields {
+            name: format!("segment {i}"),
+            description: Description::parse("description", "", 1024).expect("empty"),
+            filter: filter.clone(),
+        };
+        let made = world
+            .store
+            .create_segment(world.org, &fields, &Recorder::none())
+            .await;
+        ids.push(made.ok().map(|s| s.id));
+    }
+    ids
 }
 
 fn resolved(world: &World, filters: &[Value]) -> Vec<Node> {
@@ -163,9 +196,11 @@ fn resolved(world: &World, filters: &[Value]) -> Vec<Node> {
         .collect()
 }
 
-async fn check(fixture: Fixture, ops: Vec<Op>, filters: Vec<Value>) {
+async fn check(fixture: Fixture, ops: Vec<Op>, filters: Vec<Value>) -> usize {
     let world = world(fixture.store.clone()).await;
-    let filters = resolved(&world, &filters);
+    let ids = saved(&world, &filters).await;
+    let filters: Vec<(Node, Option<i64>)> =
+        resolved(&world, &filters).into_iter().zip(ids).collect();
     let own = Index::new(world.store.clone(), config());
     let follower = Index::follower(world.store.clone(), config());
     let own_view = loaded(&own, &world).await;
@@ -181,7 +216,15 @@ async fn check(fixture: Fixture, ops: Vec<Op>, filters: Vec<Value>) {
     let fresh = Index::follower(world.store.clone(), config());
     let fresh_view = loaded(&fresh, &world).await;
     assert_segments_match(&world, &fresh_view, &filters, "loaded afresh").await;
+    let kept = {
+        let index = fresh_view.read().expect("not poisoned");
+        filters
+            .iter()
+            .filter(|(_, id)| id.is_some_and(|id| index.kept_members(id).is_some()))
+            .count()
+    };
     fixture.cleanup().await;
+    kept
 }
 
 proptest! {
@@ -192,7 +235,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..24),
         filters in prop::collection::vec(filter(), 1..6),
     ) {
-        on(Backend::Sqlite, |f| check(f, ops, filters));
+        on(Backend::Sqlite, |f| async { check(f, ops, filters).await; });
     }
 
     #[test]
@@ -200,7 +243,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..24),
         filters in prop::collection::vec(filter(), 1..6),
     ) {
-        on(Backend::Postgres, |f| check(f, ops, filters));
+        on(Backend::Postgres, |f| async { check(f, ops, filters).await; });
     }
 }
 
@@ -229,11 +272,15 @@ fn few_candidates_among_many_holders() -> (Vec<Op>, Vec<Value>) {
 #[test]
 fn on_sqlite_a_few_candidates_among_many_holders_select_what_sql_selects() {
     let (ops, filters) = few_candidates_among_many_holders();
-    on(Backend::Sqlite, |f| check(f, ops, filters));
+    on(Backend::Sqlite, |f| async {
+        assert_eq!(check(f, ops, filters).await, 2, "both saved segments kept");
+    });
 }
 
 #[test]
 fn on_postgres_a_few_candidates_among_many_holders_select_what_sql_selects() {
     let (ops, filters) = few_candidates_among_many_holders();
-    on(Backend::Postgres, |f| check(f, ops, filters));
+    on(Backend::Postgres, |f| async {
+        assert_eq!(check(f, ops, filters).await, 2, "both saved segments kept");
+    });
 }

@@ -24,6 +24,31 @@ pub enum Filter {
     Leaf(Leaf),
 }
 
+impl Filter {
+    /// Whether who it selects changes with the clock and not only with writes: a leaf (here
+    /// or in a saved segment it names, found by `segment`) has an `assigned.within_days`
+    /// window. Nesting deeper than any saved filter can (a cycle) counts as moving.
+    pub fn moves_with_clock(&self, segment: &dyn Fn(&ExternalId) -> Option<Filter>) -> bool {
+        self.moves_within(segment, 0)
+    }
+
+    fn moves_within(&self, segment: &dyn Fn(&ExternalId) -> Option<Filter>, depth: usize) -> bool {
+        if depth > MAX_DEPTH * MAX_DEPTH {
+            return true;
+        }
+        match self {
+            Filter::All(children) | Filter::Any(children) => {
+                children.iter().any(|c| c.moves_within(segment, depth + 1))
+            }
+            Filter::Not(child) => child.moves_within(segment, depth + 1),
+            Filter::Segment { id, .. } => {
+                segment(id).is_some_and(|f| f.moves_within(segment, depth + 1))
+            }
+            Filter::Leaf(leaf) => leaf.assigned.within_days.is_some(),
+        }
+    }
+}
+
 /// How a leaf names its tag group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TagRef {

@@ -220,3 +220,27 @@ fn the_compiled_number_test_agrees_with_matches() {
         }
     }
 }
+
+#[test]
+fn a_filter_moves_with_the_clock_only_through_a_within_days_window_here_or_in_a_named_segment() {
+    let still = parsed(json!({"all": [{"tag": "vip"}, {"not": {"tag": "churned",
+        "assigned": {"after": "2026-01-01 00:00:00"}}}]}))
+    .expect("valid");
+    let recent = parsed(
+        json!({"any": [{"tag": "vip"}, {"tag": "score", "op": "gt", "value": 1,
+        "assigned": {"within_days": 30}}]}),
+    )
+    .expect("valid");
+    let none = |_: &ExternalId| None;
+    assert!(!still.moves_with_clock(&none));
+    assert!(recent.moves_with_clock(&none));
+
+    let id = ExternalId::generate();
+    let naming = parsed(json!({"not": {"segment": id.as_str()}})).expect("valid");
+    let recent_named = |wanted: &ExternalId| (wanted == &id).then(|| recent.clone());
+    let still_named = |wanted: &ExternalId| (wanted == &id).then(|| still.clone());
+    assert!(naming.moves_with_clock(&recent_named));
+    assert!(!naming.moves_with_clock(&still_named));
+    let cycle = |_: &ExternalId| Some(naming.clone());
+    assert!(naming.moves_with_clock(&cycle), "a cycle is never kept");
+}
