@@ -117,6 +117,30 @@ impl GroupColumn {
         }
     }
 
+    /// Calls `visit` with the ordinal and cell of every holder whose bit is set in
+    /// `candidates` (bit `o` of word `o / 64`), in ordinal order. Only the 2-byte positions
+    /// are read for the others: a cell is 24 bytes, and at a candidate in ten most of the
+    /// column's cache lines are never touched.
+    pub fn for_each_candidate_cell(&self, candidates: &[u64], mut visit: impl FnMut(u32, Cell)) {
+        for (index, chunk) in self.chunks.iter().enumerate() {
+            let base = (index as u32) << CHUNK_BITS;
+            let first_word = base as usize / 64;
+            let Some(words) = candidates.get(first_word..) else {
+                return;
+            };
+            let words = &words[..words.len().min(1 << (CHUNK_BITS - 6))];
+            if words.iter().all(|w| *w == 0) {
+                continue;
+            }
+            for (at, &low) in chunk.low.iter().enumerate() {
+                let (word, bit) = (usize::from(low) / 64, 1u64 << (low % 64));
+                if words.get(word).is_some_and(|w| w & bit != 0) {
+                    visit(base | u32::from(low), chunk.cells[at]);
+                }
+            }
+        }
+    }
+
     /// Sets the cell of `ordinal` (`is_true`: its value is `define` true); answers the one
     /// it replaced.
     pub fn put(&mut self, ordinal: u32, cell: Cell, is_true: bool) -> Option<Cell> {

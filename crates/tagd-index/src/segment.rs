@@ -362,12 +362,9 @@ impl Sieve for Narrow<'_> {
                 }
             }
         } else {
-            column.for_each_cell(|ordinal, cell| {
-                let (word, bit) = (ordinal as usize / 64, 1u64 << (ordinal % 64));
-                // Tested only when a candidate: testing every cell without a branch measured
-                // half as fast (W6), the tests cost more than the mispredictions.
-                if candidates.get(word).is_some_and(|w| w & bit != 0) && passes(cell) {
-                    kept[word] |= bit;
+            column.for_each_candidate_cell(candidates, |ordinal, cell| {
+                if passes(cell) {
+                    kept[ordinal as usize / 64] |= 1 << (ordinal % 64);
                 }
             });
         }
