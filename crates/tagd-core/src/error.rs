@@ -85,6 +85,12 @@ impl Error {
         }
     }
 
+    /// A fault of the database or of tagd, not a refusal by the rules: the transaction it
+    /// happened in cannot go on (on PostgreSQL it is aborted), so writes sharing it stop too.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, Error::Busy(_) | Error::Internal(_))
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Error::Internal(cause.to_string())
     }

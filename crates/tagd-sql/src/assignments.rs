@@ -354,7 +354,7 @@ impl<D: Driver> Assignments for SqlStore<D> {
             let mut results = Vec::with_capacity(commands.len());
             for command in commands {
                 match assign(tx.as_mut(), locks, org, command).await {
-                    Err(e @ (Error::Internal(_) | Error::Busy(_))) => return Err(e),
+                    Err(e) if e.is_fault() => return Err(e),
                     outcome => results.push(outcome),
                 }
             }

@@ -253,10 +253,10 @@ impl<D: Driver> SqlStore<D> {
         let mut changes_made = Vec::with_capacity(jobs.len());
         for job in jobs {
             let before = tx.pending_changes();
-            let outcome = run_one(&mut tx, locks, job.org, &job.write).await;
-            if let Err(e @ (Error::Internal(_) | Error::Busy(_))) = outcome {
-                return Err(BatchError::RolledBack(e));
-            }
+            let outcome = match run_one(&mut tx, locks, job.org, &job.write).await {
+                Err(e) if e.is_fault() => return Err(BatchError::RolledBack(e)),
+                outcome => outcome,
+            };
             changes_made.push(tx.pending_changes() - before);
             outcomes.push(outcome);
         }
