@@ -56,6 +56,10 @@ pub enum Error {
     /// itself; the message names where.
     #[error("{0}")]
     FilterTooLarge(String),
+    /// 40008: an expiry is not valid (in the past, both `expires_at` and `ttl_secs`, a
+    /// malformed date, out of range); the message says which.
+    #[error("{0}")]
+    InvalidExpiry(String),
     /// 40401: a filter names a tag the organization does not have; the message names it.
     #[error("{0}")]
     TagNotFound(String),

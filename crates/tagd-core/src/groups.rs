@@ -119,6 +119,7 @@ pub(crate) mod tests {
     /// An active, unlocked `number` group at version 3.
     pub(crate) fn group() -> TagGroup {
         TagGroup {
+            expiry: Default::default(),
             org_id: OrgId(1),
             id: 7,
             entity_id: ExternalId::generate(),
@@ -143,6 +144,7 @@ pub(crate) mod tests {
     fn fields(attribute: Attribute) -> TagGroupFields {
         let g = group();
         TagGroupFields {
+            expiry: None,
             name: g.name,
             variable_name: g.variable_name,
             description: g.description,

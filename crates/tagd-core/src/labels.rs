@@ -65,6 +65,9 @@ impl LabelWarning {
 pub struct LabelChange {
     pub add: Vec<LabelName>,
     pub remove: Vec<LabelName>,
+    /// The expiry (Unix seconds) an `add` entry asked for, by label name: a label added with
+    /// one expires then, and one the customer carries already takes the new date.
+    pub expiry: HashMap<String, i64>,
 }
 
 /// What a changeLabels request does to one customer's labels.
@@ -93,8 +96,9 @@ pub fn plan_label_change(
             plan.warnings.push(LabelWarning::not_found(name.as_str()));
             continue;
         };
-        // Idempotent: a label the customer already carries is left as it is (no new version).
-        if carried.insert(*group) {
+        // Idempotent: a label the customer already carries is left as it is (no new version),
+        // unless the entry gives it an expiry date (the write decides whether it changed).
+        if carried.insert(*group) || change.expiry.contains_key(name.as_str()) {
             plan.steps.push((*group, true));
         }
     }
@@ -134,6 +138,10 @@ pub trait Labels: Send + Sync {
     ) -> Result<Vec<LabelWarning>>;
     /// The labels a registered customer carries (`UserNotFound` otherwise), oldest first.
     async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
+    /// Every label a registered customer carries or carried once (`UserNotFound`
+    /// otherwise), oldest first: those it no longer carries (removed, expired, set false) with
+    /// `is_deleted` true.
+    async fn list_user_labels_ever(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>>;
     /// Every `define` group of the organization that is not deleted, active or not, by id.
     async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>>;
     /// How many customers carry a label whose name starts with `prefix`, ignoring case
@@ -165,6 +173,7 @@ mod tests {
                 .collect()
         };
         LabelChange {
+            expiry: Default::default(),
             add: names(add),
             remove: names(remove),
         }

@@ -26,6 +26,9 @@ pub const ENTRIES_PER_TRANSACTION_BITS: u32 = 20;
 pub enum ChangeKind {
     TagAssigned,
     TagRemoved,
+    /// Gone because its expiry passed: recorded by the sweep, or by the write that found it
+    /// expired first.
+    TagExpired,
     GroupCreated,
     /// Edited, locked or unlocked.
     GroupUpdated,
@@ -39,9 +42,10 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 10] = [
+    pub const ALL: [ChangeKind; 11] = [
         ChangeKind::TagAssigned,
         ChangeKind::TagRemoved,
+        ChangeKind::TagExpired,
         ChangeKind::GroupCreated,
         ChangeKind::GroupUpdated,
         ChangeKind::GroupActivated,
@@ -57,6 +61,7 @@ impl ChangeKind {
         match self {
             ChangeKind::TagAssigned => "tag.assigned",
             ChangeKind::TagRemoved => "tag.removed",
+            ChangeKind::TagExpired => "tag.expired",
             ChangeKind::GroupCreated => "group.created",
             ChangeKind::GroupUpdated => "group.updated",
             ChangeKind::GroupActivated => "group.activated",
@@ -83,8 +88,10 @@ pub struct TagChange {
     pub entity_id: ExternalId,
     pub user_ref: i64,
     pub group_ref: i64,
-    /// The live value after the change; `None` after a removal.
+    /// The live value after the change; `None` after a removal or an expiry.
     pub value: Option<TagValue>,
+    /// When the value set expires (Unix seconds); `None` when it does not.
+    pub expires_at: Option<i64>,
     /// Canonical text of the live value before the change.
     pub old_value: Option<String>,
     /// The assignment's own version after the change.

@@ -95,9 +95,11 @@ pub struct TagGroup {
     pub version: i64,
     pub ctime: i64,
     pub mtime: i64,
+    /// The expiry its assignments take when they bring none of their own.
+    pub expiry: crate::expiry::ExpiryPolicy,
 }
 
-/// The five client-editable fields of a tag group.
+/// The five client-editable fields of a tag group, and its default expiry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagGroupFields {
     pub name: GroupName,
@@ -105,6 +107,8 @@ pub struct TagGroupFields {
     pub description: Description,
     pub attribute: Attribute,
     pub category: Category,
+    /// The default expiry of its assignments: `None` leaves it as it is (none for a new group).
+    pub expiry: Option<crate::expiry::ExpiryPolicy>,
 }
 
 impl TagGroupFields {
@@ -126,6 +130,7 @@ impl TagGroupFields {
             )?,
             attribute: Attribute::parse(attribute)?,
             category: Category::parse(category)?,
+            expiry: None,
         })
     }
 }
@@ -136,6 +141,8 @@ pub enum Source {
     OpenApi,
     V2Api,
     Import,
+    /// tagd itself: the expiry sweep.
+    System,
 }
 
 impl Source {
@@ -144,6 +151,7 @@ impl Source {
             Source::OpenApi => "open_api",
             Source::V2Api => "v2_api",
             Source::Import => "import",
+            Source::System => "system",
         }
     }
 
@@ -151,6 +159,7 @@ impl Source {
         match raw {
             "v2_api" => Source::V2Api,
             "import" => Source::Import,
+            "system" => Source::System,
             _ => Source::OpenApi,
         }
     }
@@ -200,6 +209,15 @@ impl Executor {
             name: "operator".into(),
         }
     }
+
+    /// tagd itself (the expiry sweep): `executor_id` `system`.
+    pub fn system() -> Self {
+        Executor {
+            kind: ExecutorKind::Operator,
+            id: 0,
+            name: "system".into(),
+        }
+    }
 }
 
 /// One assignment write: set `raw_value` (parsed per the group's attribute) for a user.
@@ -208,6 +226,8 @@ pub struct AssignCommand {
     pub tags_group_id: ExternalId,
     pub user_id: UserId,
     pub raw_value: String,
+    /// The expiry the write asks for; `None` takes the group's default.
+    pub expiry: Option<crate::expiry::RequestedExpiry>,
     pub executor: Executor,
     pub source: Source,
 }
@@ -230,6 +250,8 @@ pub struct Assignment {
     pub ctime: i64,
     pub mtime: i64,
     pub is_deleted: bool,
+    /// When the value expires (Unix seconds); `None` when it does not.
+    pub expires_at: Option<i64>,
 }
 
 /// One append-only record of an assignment change, written in the change's transaction.

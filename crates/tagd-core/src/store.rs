@@ -35,6 +35,8 @@ pub trait Store:
     + ChangeLog
     + crate::segments::Segments
     + crate::saved_segments::SavedSegments
+    + crate::history::History
+    + crate::expiry::Expiries
     + 'static
 {
     /// `sqlite` or `postgres`.

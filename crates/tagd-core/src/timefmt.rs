@@ -48,6 +48,23 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp())
 }
 
+/// The end of day `YYYY-MM-DD` (UTC): the first second of the day after, in Unix seconds.
+/// v2's `expiryDate` names the last day a label counts.
+pub fn parse_date_end(text: &str) -> Option<i64> {
+    let format = format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .ok()
+        .map(|day| day.midnight().assume_utc().unix_timestamp() + 86_400)
+}
+
+/// The day (`YYYY-MM-DD`, UTC) whose end `end` is, or in which it falls: the day before the
+/// instant's second, so an end made by [`parse_date_end`] shows its own date again.
+pub fn format_date_ending(end: i64) -> String {
+    let mut text = format_unix(end - 1);
+    text.truncate(10);
+    text
+}
+
 const EPOCH: &str = "1970-01-01 00:00:00";
 
 /// The same through `time`'s format description, for years a fixed width cannot hold.
@@ -67,6 +84,16 @@ mod tests {
     fn times_are_formatted_as_the_seed_shows_them() {
         assert_eq!(format_unix(0), "1970-01-01 00:00:00");
         assert_eq!(format_unix(1_704_282_898), "2024-01-03 11:54:58");
+    }
+
+    #[test]
+    fn an_expiry_date_ends_with_its_day() {
+        let end = parse_date_end("2027-03-01").unwrap_or_default();
+        assert_eq!(format_unix(end), "2027-03-02 00:00:00");
+        assert_eq!(format_date_ending(end), "2027-03-01");
+        assert_eq!(format_date_ending(end + 3_600), "2027-03-02");
+        assert_eq!(parse_date_end("2027-02-30"), None);
+        assert_eq!(parse_date_end("2027-03-01 00:00:00"), None);
     }
 
     #[test]

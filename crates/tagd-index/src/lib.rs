@@ -90,6 +90,9 @@ pub struct Index {
     bytes: RwLock<HashMap<OrgId, usize>>,
     /// Wakes the follower before its interval (a `min_version` read waits).
     wake: Notify,
+    /// Counts this server's committed writes, so that a long poll of the change feed wakes
+    /// at once instead of at its next look.
+    commits: tokio::sync::watch::Sender<u64>,
     /// What the follower asks the log's heads after (see `ChangeLog::log_heads`).
     heads_after: AtomicI64,
     /// One load at a time: loads read whole organizations, and the budget is counted against
@@ -116,9 +119,15 @@ impl Index {
             orgs: RwLock::new(HashMap::new()),
             bytes: RwLock::new(HashMap::new()),
             wake: Notify::new(),
+            commits: tokio::sync::watch::Sender::new(0),
             heads_after: AtomicI64::new(0),
             loading: tokio::sync::Semaphore::new(1),
         })
+    }
+
+    /// Changes with every write this server commits (of any organization).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// The organization's index, if it is loaded (for segments, tests and diagnostics).
@@ -195,7 +204,10 @@ impl Index {
         }
         if let Some(slot) = read(&self.orgs).get(&org) {
             return match slot {
-                Slot::Ready(index) => Some(index.clone()),
+                Slot::Ready(index) => {
+                    expire_due(index);
+                    Some(index.clone())
+                }
                 Slot::Loading(..) | Slot::TooLarge => None,
             };
         }
@@ -316,6 +328,7 @@ impl Index {
 
 impl ChangeSink for Index {
     fn committed(&self, org: OrgId, entries: &[LogEntry]) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         // The common case under a read lock: reads of every request take it too.
         let ready = match read(&self.orgs).get(&org) {
             Some(Slot::Ready(index)) => Some(index.clone()),
@@ -345,6 +358,15 @@ impl ChangeSink for Index {
 
 /// A read guard; a lock poisoned by a panic elsewhere is still read (the index is rebuilt
 /// from the store on any doubt, never trusted past a gap).
+/// Takes out of `index` what has expired by now, so that a read about to start sees exactly
+/// the values that still count (one comparison when nothing is due).
+fn expire_due(index: &RwLock<OrgIndex>) {
+    let now = tagd_core::timefmt::now_unix();
+    if read(index).next_expiry().is_some_and(|at| at <= now) {
+        write(index).expire_due(now);
+    }
+}
+
 pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -18,9 +18,11 @@ use crate::users::Users;
 use crate::values::{self, Stamps, Strings};
 use croaring::Bitmap;
 use membership::Memberships;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use tagd_core::expiry::is_live;
 use tagd_core::log::{Change, LogEntry, Subject, TagChange};
 use tagd_core::saved_segments::SavedSegment;
+use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
 /// The entry cannot be applied: the index missed something (or holds something it cannot
@@ -51,6 +53,11 @@ pub struct OrgIndex {
     /// An older entry of the same assignment read later must not bring it back; dropped once
     /// the cursor passes them.
     removed_ahead: HashMap<i64, (i64, i64)>,
+    /// The expiry of each held value that has one, by (ordinal, group position).
+    expiry_of: HashMap<(u32, u32), i64>,
+    /// The same by instant, for [`OrgIndex::expire_due`]; an entry whose value has been
+    /// replaced since is skipped when its time comes.
+    expiring: BTreeMap<i64, Vec<(u32, u32)>>,
     /// Saved segments by internal id, deleted ones kept (their version orders later states).
     saved: HashMap<i64, SavedSegment>,
     /// Bumped by every change of users, groups, values or saved segments.
@@ -77,6 +84,8 @@ impl OrgIndex {
             id_base: None,
             other_entity_ids: HashMap::new(),
             removed_ahead: HashMap::new(),
+            expiry_of: HashMap::new(),
+            expiring: BTreeMap::new(),
             saved: HashMap::new(),
             generation: 0,
             walks: Default::default(),
@@ -202,7 +211,9 @@ impl OrgIndex {
                 return Ok(());
             }
         }
-        match &change.value {
+        // A value whose expiry has passed is applied as the removal it already is.
+        let live = (change.value.as_ref()).filter(|_| is_live(change.expires_at, now_unix()));
+        match live {
             Some(value) => {
                 let cell = self.cell(change, value)?;
                 let column = &mut self.groups[g as usize];
@@ -213,14 +224,18 @@ impl OrgIndex {
                 self.held_groups.set(g, true);
                 self.note_entity_id(ordinal, g, change);
                 self.removed_ahead.remove(&change.assignment_id);
+                match change.expires_at {
+                    Some(at) => {
+                        self.expiry_of.insert((ordinal, g), at);
+                        self.expiring.entry(at).or_default().push((ordinal, g));
+                    }
+                    None => {
+                        self.expiry_of.remove(&(ordinal, g));
+                    }
+                }
             }
             None => {
-                if let Some(old) = self.groups[g as usize].take(ordinal) {
-                    self.release(old);
-                    self.other_entity_ids.remove(&(ordinal, g));
-                    self.held_groups
-                        .set(g, !self.groups[g as usize].members.is_empty());
-                }
+                self.drop_value(ordinal, g);
                 if at > self.applied {
                     self.removed_ahead
                         .insert(change.assignment_id, (change.version, at));
@@ -229,6 +244,46 @@ impl OrgIndex {
         }
         self.retest_memberships(ordinal, Some(change.group_ref));
         Ok(())
+    }
+
+    /// Takes the value of (ordinal, g) out, if there is one.
+    fn drop_value(&mut self, ordinal: u32, g: u32) {
+        if let Some(old) = self.groups[g as usize].take(ordinal) {
+            self.release(old);
+            self.other_entity_ids.remove(&(ordinal, g));
+            self.held_groups
+                .set(g, !self.groups[g as usize].members.is_empty());
+        }
+        self.expiry_of.remove(&(ordinal, g));
+    }
+
+    /// The earliest instant a held value expires at, if any does.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.expiring.keys().next().copied()
+    }
+
+    /// Takes out every value whose expiry is at or before `now`, as the removals they are:
+    /// what reads see from that instant, before the sweep records them. Answers how many.
+    pub fn expire_due(&mut self, now: i64) -> usize {
+        let mut expired = 0;
+        while let Some(entry) = self.expiring.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            let (at, held) = entry.remove_entry();
+            for (ordinal, g) in held {
+                // Skipped when the value was replaced or removed since.
+                if self.expiry_of.get(&(ordinal, g)) != Some(&at) {
+                    continue;
+                }
+                self.generation += 1;
+                self.drop_value(ordinal, g);
+                let group_ref = self.groups[g as usize].group.id;
+                self.retest_memberships(ordinal, Some(group_ref));
+                expired += 1;
+            }
+        }
+        expired
     }
 
     fn cell(&mut self, change: &TagChange, value: &TagValue) -> Result<Cell, Gap> {
@@ -297,6 +352,9 @@ impl OrgIndex {
             .filter_map(|g| Some((g, self.groups[g as usize].get(ordinal)?)))
             .collect();
         held.sort_by_key(|(_, cell)| (cell.ctime, cell.id));
+        // Exact at the instant of the read, even before `expire_due` has run.
+        let now = now_unix();
+        held.retain(|(g, _)| is_live(self.expiry_of.get(&(ordinal, *g)).copied(), now));
         let rows = held
             .into_iter()
             .filter_map(|(g, cell)| {
@@ -338,6 +396,7 @@ impl OrgIndex {
             ctime,
             mtime: i64::from(cell.mtime),
             is_deleted: false,
+            expires_at: self.expiry_of.get(&(ordinal, g)).copied(),
         }
     }
 
@@ -372,7 +431,9 @@ impl OrgIndex {
     /// pass over the groups' chunks, not over the users.
     pub fn estimated_bytes(&self) -> usize {
         let groups: usize = self.groups.iter().map(GroupColumn::estimated_bytes).sum();
-        let others = self.other_entity_ids.capacity() * (8 + 16 + 1) * 8 / 7;
+        let others = self.other_entity_ids.capacity() * (8 + 16 + 1) * 8 / 7
+            + self.expiry_of.capacity() * (8 + 8 + 1) * 8 / 7
+            + self.expiry_of.len() * 8 * 2;
         self.users.estimated_bytes()
             + groups
             + self.stamps.estimated_bytes()

@@ -105,6 +105,10 @@ impl Driver for PgDriver {
 
     /// A few transactions of coalesced writes at once: each holds one pooled connection for
     /// its statements, and PostgreSQL flushes the WAL of concurrent commits together.
+    fn sweep_lock(&self) -> Option<&'static str> {
+        Some("SELECT pg_try_advisory_xact_lock(hashtext('tagd expiry sweep')) AS held")
+    }
+
     fn coalesced_batches(&self) -> usize {
         COALESCED_BATCHES
     }

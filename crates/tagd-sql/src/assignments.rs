@@ -4,10 +4,13 @@ use crate::coalesce::{RemoveCommand, SingleWrite};
 use crate::driver::Driver;
 use crate::driver::{Locks, SqlConn};
 use crate::pairs::{PairKey, Stamp};
-use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS};
+use crate::records::{
+    self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::HISTORY_COLUMNS, sql::LIVE,
+};
 use crate::SqlStore;
 use crate::{internal, log, tenants};
 use async_trait::async_trait;
+use tagd_core::expiry::{expiry_of_assignment, is_live};
 use tagd_core::log::TagChange;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -38,14 +41,16 @@ fn record_change(
     pair: PairKey,
     written: &Written,
     old_value: Option<String>,
-    value: Option<TagValue>,
+    value: Option<(TagValue, Option<i64>)>,
 ) -> Result<()> {
+    let (value, expires_at) = value.unzip();
     let change = TagChange {
         assignment_id: written.id,
         entity_id: written.entity_id.clone(),
         user_ref: pair.user,
         group_ref: pair.group,
         value,
+        expires_at: expires_at.flatten(),
         old_value,
         version: written.version,
         ctime: written.ctime,
@@ -56,8 +61,20 @@ fn record_change(
     log::append_tag(conn, stamp.org, change)
 }
 
-fn live_text(a: &Assignment) -> Option<String> {
-    (!a.is_deleted).then(|| a.value.to_text())
+/// Whether the row counts at `now`: not removed and not expired.
+fn is_live_at(a: &Assignment, now: i64) -> bool {
+    !a.is_deleted && is_live(a.expires_at, now)
+}
+
+/// The row's value as history shows it before a change at `now`: `None` when it did not count.
+fn live_text(a: &Assignment, now: i64) -> Option<String> {
+    is_live_at(a, now).then(|| a.value.to_text())
+}
+
+/// Whether the row is still marked live though its expiry has passed: the sweep has not
+/// recorded it yet, so the write that finds it records the expiry first.
+fn expired_unrecorded(a: &Assignment, now: i64) -> bool {
+    !a.is_deleted && !is_live(a.expires_at, now)
 }
 
 /// The live group `tags_group_id` and the internal id of user `user_id`, in one statement, the
@@ -104,11 +121,13 @@ pub(crate) async fn assign(
         group_and_user(conn, locks, org, &command.tags_group_id, &command.user_id).await?;
     let value = tagd_core::assignments::value_to_assign(&group, &command.raw_value)?;
     let stamp = Stamp::now(org, &command.executor, command.source);
+    let expires_at = expiry_of_assignment(command.expiry, group.expiry, stamp.now)?;
     let pair = PairKey {
         user: user_ref,
         group: group.id,
     };
-    let written = write_value(conn, locks.update_assignment, &stamp, pair, &value).await?;
+    let set = (&value, expires_at);
+    let written = write_value(conn, locks.update_assignment, &stamp, pair, set).await?;
     Ok(Assignment {
         org_id: org,
         id: written.id,
@@ -125,6 +144,7 @@ pub(crate) async fn assign(
         ctime: written.ctime,
         mtime: written.mtime,
         is_deleted: false,
+        expires_at,
     })
 }
 
@@ -148,7 +168,7 @@ pub(crate) async fn write_value(
     update_lock: &str,
     stamp: &Stamp<'_>,
     pair: PairKey,
-    value: &TagValue,
+    (value, expires_at): (&TagValue, Option<i64>),
 ) -> Result<Written> {
     let Stamp {
         org,
@@ -169,27 +189,34 @@ pub(crate) async fn write_value(
         executor.name.as_str().into(),
         source.as_str().into(),
         now.into(),
-        entity_id.as_str().into(),
+        expires_at.into(),
     ];
     let (before, written) = loop {
         if let Some(existing) = find_by_refs(conn, update_lock, org, pair).await? {
+            let mut version = existing.version + 1;
+            if expired_unrecorded(&existing, now) {
+                log::append_expired(conn, org, log::Expired::of(&existing, pair.user, version)?)?;
+                version += 1;
+            }
             let written = Written {
                 id: existing.id,
                 entity_id: existing.entity_id.clone(),
-                version: existing.version + 1,
+                version,
                 ctime: existing.ctime,
                 mtime: now,
             };
             break (Some(existing), written);
         }
+        let mut insert = values.to_vec();
+        insert.push(entity_id.as_str().into());
         let inserted = conn
             .fetch_optional(
                 "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
                  number_value, string_value, executor_kind, executor_ref, executor_name, source, \
-                 ctime, mtime, entity_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
+                 ctime, mtime, expires_at, entity_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) \
                  ON CONFLICT DO NOTHING RETURNING id",
-                &values,
+                &insert,
             )
             .await
             .map_err(internal)?;
@@ -205,18 +232,21 @@ pub(crate) async fn write_value(
         }
     };
     if before.is_some() {
+        let mut update = values.to_vec();
+        update.push(written.version.into());
         conn.execute(
             "UPDATE tag_assignments SET define_value = $4, number_value = $5, string_value = $6, \
              executor_kind = $7, executor_ref = $8, executor_name = $9, source = $10, \
-             version = version + 1, mtime = $11, is_deleted = FALSE \
+             version = $13, mtime = $11, expires_at = $12, is_deleted = FALSE \
              WHERE org_id = $1 AND user_ref = $2 AND group_ref = $3",
-            &values[..11],
+            &update,
         )
         .await
         .map_err(internal)?;
     }
-    let old = before.as_ref().and_then(live_text);
-    record_change(conn, stamp, pair, &written, old, Some(value.clone()))?;
+    let old = before.as_ref().and_then(|a| live_text(a, now));
+    let set = Some((value.clone(), expires_at));
+    record_change(conn, stamp, pair, &written, old, set)?;
     Ok(written)
 }
 
@@ -231,7 +261,8 @@ pub(crate) async fn remove_value(
     let Some(before) = find_by_refs(conn, update_lock, org, pair).await? else {
         return Ok(None);
     };
-    if before.is_deleted {
+    // An expired value is gone already: the sweep records its expiry, not this removal.
+    if !is_live_at(&before, stamp.now) {
         return Ok(None);
     }
     // Its time once the row lock is held, so a removal that waited is stamped after the
@@ -267,7 +298,14 @@ pub(crate) async fn remove_value(
         ctime: after.ctime,
         mtime: after.mtime,
     };
-    record_change(conn, stamp, pair, &written, live_text(&before), None)?;
+    record_change(
+        conn,
+        stamp,
+        pair,
+        &written,
+        live_text(&before, stamp.now),
+        None,
+    )?;
     Ok(Some(after))
 }
 
@@ -296,7 +334,7 @@ pub(crate) async fn list_for_user(
     user_id: &UserId,
 ) -> Result<Vec<Assignment>> {
     let sql = format!(
-        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND u.user_id = $2 AND NOT a.is_deleted \
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND u.user_id = $2 AND {LIVE} \
          ORDER BY a.ctime, a.id"
     );
     let rows = conn

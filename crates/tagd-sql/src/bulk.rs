@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use tagd_core::bulk::{
     Bulk, ExportRow, ExportUser, GroupRef, ImportOutcome, ImportReport, ImportRow, Refusal,
 };
+use tagd_core::expiry::expiry_of_assignment;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
@@ -92,7 +93,8 @@ const EXPORT_ASSIGNMENTS: &str = "SELECT a.id, u.user_id, g.entity_id AS group_e
      FROM tag_assignments a \
      JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
      JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
-     WHERE a.org_id = $1 AND a.id > $2 AND NOT a.is_deleted AND NOT g.is_deleted \
+     WHERE a.org_id = $1 AND a.id > $2 AND NOT a.is_deleted \
+     AND (a.expires_at IS NULL OR a.expires_at > unixepoch()) AND NOT g.is_deleted \
      ORDER BY a.id LIMIT $3";
 
 /// Users that have no live assignment of a group that is not deleted, by key.
@@ -101,7 +103,7 @@ const EXPORT_BARE_USERS: &str = "SELECT u.id, u.user_id FROM users u \
        SELECT 1 FROM tag_assignments a \
        JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
        WHERE a.org_id = u.org_id AND a.user_ref = u.id AND NOT a.is_deleted \
-       AND NOT g.is_deleted) \
+       AND (a.expires_at IS NULL OR a.expires_at > unixepoch()) AND NOT g.is_deleted) \
      ORDER BY u.id LIMIT $3";
 
 fn export_row(row: &dyn Columns) -> Result<ExportRow> {
@@ -208,7 +210,8 @@ impl GroupCache {
 }
 
 /// A row after its checks: refused, a user only, or its group (index in the cache) and value.
-type Checked = Result<Option<(usize, TagValue)>, Refusal>;
+/// A row's group (by its place in the cache), value and expiry, or why it is refused.
+type Checked = Result<Option<(usize, TagValue, Option<i64>)>, Refusal>;
 
 async fn import(
     conn: &mut dyn SqlConn,
@@ -218,15 +221,22 @@ async fn import(
     executor: &Executor,
 ) -> Result<ImportReport> {
     let mut cache = GroupCache::default();
+    let now = now_unix();
     let mut checked: Vec<Checked> = Vec::with_capacity(rows.len());
     for row in rows {
         let item = match &row.assignment {
             None => Ok(None),
             Some(a) => match cache.resolve(conn, locks.share, org, &a.group).await? {
                 Err(refusal) => Err(refusal),
-                Ok(g) => tagd_core::assignments::value_to_assign(&cache.groups[g], &a.raw_value)
-                    .map(|value| Some((g, value)))
-                    .map_err(Refusal::from),
+                Ok(g) => {
+                    let group = &cache.groups[g];
+                    tagd_core::assignments::value_to_assign(group, &a.raw_value)
+                        .and_then(|value| {
+                            let expires_at = expiry_of_assignment(None, group.expiry, now)?;
+                            Ok(Some((g, value, expires_at)))
+                        })
+                        .map_err(Refusal::from)
+                }
             },
         };
         checked.push(item);
@@ -258,7 +268,7 @@ async fn import(
     let mut write_of = Vec::with_capacity(rows.len());
     for (row, item) in rows.iter().zip(&checked) {
         let write = match item {
-            Ok(Some((g, value))) => {
+            Ok(Some((g, value, expires_at))) => {
                 let group = &cache.groups[*g];
                 writes.push(PairWrite {
                     key: PairKey {
@@ -267,6 +277,7 @@ async fn import(
                     },
                     attribute: group.attribute,
                     value: Some(value.clone()),
+                    expires_at: *expires_at,
                 });
                 Some(writes.len() - 1)
             }
@@ -278,7 +289,7 @@ async fn import(
         org,
         executor,
         source: Source::Import,
-        now: now_unix(),
+        now,
     };
     let new_users: HashSet<i64> = fresh
         .iter()

@@ -175,6 +175,12 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn coalesced_batches(&self) -> usize {
         0
     }
+    /// A statement that takes the expiry sweep's lock for the rest of the transaction and
+    /// answers `held` (whether it got it), so one server sweeps at a time; `None` where one
+    /// writer at a time is all a database allows anyway (SQLite).
+    fn sweep_lock(&self) -> Option<&'static str> {
+        None
+    }
     /// Statements run once an import is done, outside any transaction, to refresh what the
     /// database knows of the tables it grew (none by default).
     fn after_bulk(&self) -> &'static [&'static str] {

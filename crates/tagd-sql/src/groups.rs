@@ -6,6 +6,7 @@ use crate::records::{self, sql::GROUP_COLUMNS};
 use crate::SqlStore;
 use crate::{internal, log};
 use async_trait::async_trait;
+use tagd_core::expiry::ExpiryPolicy;
 use tagd_core::log::ChangeKind;
 use tagd_core::names;
 use tagd_core::timefmt::now_unix;
@@ -179,6 +180,16 @@ fn group_params<'a>(
     ]
 }
 
+/// `$13`..`$15`: the default expiry's policy, date and days; all null when `expiry` is
+/// `None` (an update then keeps the group's).
+fn expiry_params<'a>(expiry: Option<ExpiryPolicy>) -> [Param<'a>; 3] {
+    [
+        expiry.map(ExpiryPolicy::name).into(),
+        expiry.and_then(ExpiryPolicy::date).into(),
+        expiry.and_then(ExpiryPolicy::days).into(),
+    ]
+}
+
 /// A unique key refuses a taken name or variable name; a foreign key, a vanished organization.
 fn group_write_refused(e: DbError) -> Error {
     match e {
@@ -197,16 +208,19 @@ async fn create(
     ensure_names_free(conn, org, fields, 0).await?;
     let entity_id = ExternalId::generate();
     let name_key = names::search_key(fields.name.as_str());
+    let mut params =
+        group_params(org, entity_id.as_str().into(), fields, executor, &name_key).to_vec();
+    params.extend(expiry_params(Some(fields.expiry.unwrap_or_default())));
     let row = conn
         .fetch_optional(
             &format!(
                 "INSERT INTO tag_groups (org_id, entity_id, name, variable_name, description, \
                  attribute, category, ctime, mtime, updated_by_kind, updated_by_ref, \
-                 updated_by_name, name_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) \
+                 updated_by_name, name_key, expiry_policy, expiry_date, expiry_days) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15) \
                  RETURNING {GROUP_COLUMNS}"
             ),
-            &group_params(org, entity_id.as_str().into(), fields, executor, &name_key),
+            &params,
         )
         .await
         .map_err(group_write_refused)?;
@@ -281,15 +295,20 @@ pub(crate) async fn update(
     .await?;
     ensure_names_free(conn, org, fields, current.id).await?;
     let name_key = names::search_key(fields.name.as_str());
+    let mut params = group_params(org, current.id.into(), fields, executor, &name_key).to_vec();
+    params.extend(expiry_params(fields.expiry));
     let row = conn
         .fetch_optional(
             &format!(
                 "UPDATE tag_groups SET name = $3, variable_name = $4, description = $5, \
                  attribute = $6, category = $7, version = version + 1, mtime = $8, \
                  updated_by_kind = $9, updated_by_ref = $10, updated_by_name = $11, \
-                 name_key = $12 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
+                 name_key = $12, expiry_policy = COALESCE($13, expiry_policy), \
+                 expiry_date = CASE WHEN $13 IS NULL THEN expiry_date ELSE $14 END, \
+                 expiry_days = CASE WHEN $13 IS NULL THEN expiry_days ELSE $15 END \
+                 WHERE org_id = $1 AND id = $2 RETURNING {GROUP_COLUMNS}"
             ),
-            &group_params(org, current.id.into(), fields, executor, &name_key),
+            &params,
         )
         .await
         .map_err(group_write_refused)?;

@@ -8,14 +8,16 @@ use crate::SqlStore;
 use crate::{internal, tenants};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
+use tagd_core::expiry::{expiry_of_assignment, ExpiryPolicy};
 use tagd_core::labels::{plan_label_change, LabelChange, LabelWarning};
 use tagd_core::names;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
 
 /// A live, true assignment of an active define group: a label the customer carries.
-const CARRIED_LABEL: &str = "NOT a.is_deleted AND a.define_value AND g.attribute = 'define' \
-     AND g.is_active AND NOT g.is_deleted";
+const CARRIED_LABEL: &str = "NOT a.is_deleted \
+     AND (a.expires_at IS NULL OR a.expires_at > unixepoch()) \
+     AND a.define_value AND g.attribute = 'define' AND g.is_active AND NOT g.is_deleted";
 
 /// changeLabels inside the caller's transaction: the named labels in one query, the labels
 /// the customer carries in another, the plan from the core's rules, and its steps written
@@ -39,12 +41,14 @@ pub(crate) async fn change_labels(
     names.sort_unstable();
     names.dedup();
     let mut labels = HashMap::with_capacity(names.len());
+    let mut defaults: HashMap<i64, ExpiryPolicy> = HashMap::with_capacity(names.len());
     for chunk in names.chunks(CHUNK) {
         let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         // Share-locked, as a single assign locks its group, so an attribute change or a
         // deactivation cannot slip in before the writes.
         let sql = format!(
-            "SELECT id, name FROM tag_groups WHERE org_id = $1 AND name IN ({}) \
+            "SELECT id, name, expiry_policy, expiry_date, expiry_days FROM tag_groups \
+             WHERE org_id = $1 AND name IN ({}) \
              AND attribute = 'define' AND is_active AND NOT is_deleted ORDER BY id {}",
             list.join(", "),
             locks.share
@@ -52,7 +56,11 @@ pub(crate) async fn change_labels(
         let mut params: Vec<Param<'_>> = vec![org.0.into()];
         params.extend(chunk.iter().map(|n| Param::from(*n)));
         for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
-            labels.insert(row.text("name")?, row.int("id")?);
+            let id = row.int("id")?;
+            labels.insert(row.text("name")?, id);
+            let policy = row.text("expiry_policy")?;
+            let (date, days) = (row.opt_int("expiry_date")?, row.opt_int("expiry_days")?);
+            defaults.insert(id, ExpiryPolicy::from_db(&policy, date, days));
         }
     }
     let sql = format!(
@@ -69,23 +77,38 @@ pub(crate) async fn change_labels(
         .collect::<Result<HashSet<i64>>>()?;
 
     let plan = plan_label_change(change, &labels, &carried);
-    let writes: Vec<PairWrite> = plan
-        .steps
+    let now = now_unix();
+    // The expiry each added label asked for, by group; the others take their group's default.
+    let asked: HashMap<i64, i64> = change
+        .expiry
         .iter()
-        .map(|&(group, carry)| PairWrite {
+        .filter_map(|(name, at)| Some((*labels.get(name)?, *at)))
+        .collect();
+    let mut writes = Vec::with_capacity(plan.steps.len());
+    for &(group, carry) in &plan.steps {
+        let expires_at = match (carry, asked.get(&group)) {
+            (false, _) => None,
+            (true, Some(at)) => Some(*at),
+            (true, None) => {
+                let default = defaults.get(&group).copied().unwrap_or_default();
+                expiry_of_assignment(None, default, now)?
+            }
+        };
+        writes.push(PairWrite {
             key: PairKey {
                 user: user.id,
                 group,
             },
             attribute: Attribute::Define,
             value: carry.then_some(TagValue::Define(true)),
-        })
-        .collect();
+            expires_at,
+        });
+    }
     let stamp = Stamp {
         org,
         executor,
         source: Source::V2Api,
-        now: now_unix(),
+        now,
     };
     pairs::apply(
         conn,
@@ -117,6 +140,36 @@ pub(crate) async fn list_user_labels(
     rows.iter()
         .map(|r| records::assignment(r.as_ref()))
         .collect()
+}
+
+pub(crate) async fn list_user_labels_ever(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    user_id: &UserId,
+) -> Result<Vec<Assignment>> {
+    let user = tenants::find_user(conn, org, user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let sql = format!(
+        "SELECT {ASSIGNMENT_COLUMNS}, \
+         CASE WHEN {CARRIED_LABEL} THEN 1 ELSE 0 END AS carried \
+         FROM tag_assignments a \
+         JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
+         JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
+         WHERE a.org_id = $1 AND a.user_ref = $2 AND g.attribute = 'define' \
+         AND NOT g.is_deleted ORDER BY a.ctime, a.id"
+    );
+    let rows = conn
+        .fetch_all(&sql, &[org.0.into(), user.id.into()])
+        .await
+        .map_err(internal)?;
+    let mut labels = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut label = records::assignment(row.as_ref())?;
+        label.is_deleted = row.int("carried")? == 0;
+        labels.push(label);
+    }
+    Ok(labels)
 }
 
 pub(crate) async fn list_label_groups(conn: &mut dyn SqlConn, org: OrgId) -> Result<Vec<TagGroup>> {
@@ -263,6 +316,10 @@ impl<D: Driver> Labels for SqlStore<D> {
 
     async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
         list_user_labels(self.read().await?.as_mut(), org, user_id).await
+    }
+
+    async fn list_user_labels_ever(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {
+        list_user_labels_ever(self.read().await?.as_mut(), org, user_id).await
     }
 
     async fn list_label_groups(&self, org: OrgId) -> Result<Vec<TagGroup>> {

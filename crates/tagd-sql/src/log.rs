@@ -6,7 +6,7 @@
 use crate::driver::{DbError, Param, Row, SqlConn, SqlTx, VersionScheme};
 use crate::internal;
 use crate::pairs::CHUNK;
-use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, Columns};
+use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::LIVE, Columns};
 use crate::saved_segments::SEGMENT_COLUMNS;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -99,6 +99,70 @@ pub(crate) fn append_tag(conn: &mut dyn SqlConn, org: OrgId, tag: TagChange) -> 
     append(conn, org, Change { kind, subject })
 }
 
+/// Records an expiry made into a change already (`value` none, executed by `system`).
+pub(crate) fn append_tag_expired(conn: &mut dyn SqlConn, org: OrgId, tag: TagChange) -> Result<()> {
+    let subject = Subject::Tag(tag);
+    append(
+        conn,
+        org,
+        Change {
+            kind: ChangeKind::TagExpired,
+            subject,
+        },
+    )
+}
+
+/// An assignment whose expiry passed while it was live, as the row held it.
+pub(crate) struct Expired {
+    pub assignment_id: i64,
+    pub entity_id: ExternalId,
+    pub user_ref: i64,
+    pub group_ref: i64,
+    pub value: TagValue,
+    pub ctime: i64,
+    pub expires_at: i64,
+    /// The assignment's version the expiry gives it.
+    pub version: i64,
+}
+
+impl Expired {
+    /// The expiry of `a` (live, expiry passed), at version `version`.
+    pub fn of(a: &Assignment, user_ref: i64, version: i64) -> Result<Self> {
+        Ok(Expired {
+            assignment_id: a.id,
+            entity_id: a.entity_id.clone(),
+            user_ref,
+            group_ref: a.group_id,
+            value: a.value.clone(),
+            ctime: a.ctime,
+            expires_at: a
+                .expires_at
+                .ok_or_else(|| Error::internal("an expiry of an assignment that never expires"))?,
+            version,
+        })
+    }
+}
+
+/// Records that a live assignment expired: `tag.expired`, executed by `system` at the instant
+/// it expired.
+pub(crate) fn append_expired(conn: &mut dyn SqlConn, org: OrgId, expired: Expired) -> Result<()> {
+    let tag = TagChange {
+        assignment_id: expired.assignment_id,
+        entity_id: expired.entity_id,
+        user_ref: expired.user_ref,
+        group_ref: expired.group_ref,
+        value: None,
+        expires_at: None,
+        old_value: Some(expired.value.to_text()),
+        version: expired.version,
+        ctime: expired.ctime,
+        at: expired.expires_at,
+        executor: Executor::system(),
+        source: Source::System,
+    };
+    append_tag_expired(conn, org, tag)
+}
+
 /// Records a change of a group, as `group` now is.
 pub(crate) fn append_group(
     conn: &mut dyn SqlConn,
@@ -176,7 +240,7 @@ async fn counted_versions(tx: &mut WriteTx, org: OrgId, n: usize) -> Result<i64>
     Ok(crate::one(row)?.int("version")? - n + 1)
 }
 
-const LOG_COLUMNS: usize = 15;
+const LOG_COLUMNS: usize = 16;
 
 /// Inserts the entries; answers what was added to their versions (the transaction id, shifted,
 /// on PostgreSQL; nothing with a counter).
@@ -205,7 +269,7 @@ async fn insert(
         let sql = format!(
             "INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
              subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
-             new_value, at, segment_ref) VALUES {} RETURNING version",
+             new_value, at, segment_ref, expires_at) VALUES {} RETURNING version",
             rows.join(", ")
         );
         let texts: Vec<Option<String>> = chunk.iter().map(new_value_text).collect();
@@ -236,7 +300,7 @@ fn new_value_text(entry: &LogEntry) -> Option<String> {
     }
 }
 
-/// The 15 cells of one entry's row.
+/// The 16 cells of one entry's row.
 fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -> Vec<Param<'a>> {
     let kind = entry.change.kind.as_str();
     let mut cells: Vec<Param<'a>> = vec![org.0.into(), entry.version.into(), kind.into()];
@@ -254,6 +318,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             new_value.into(),
             tag.at.into(),
             Param::OptInt(None),
+            tag.expires_at.into(),
         ]),
         Subject::Group(group) => cells.extend([
             Param::OptInt(None),
@@ -267,6 +332,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Param::OptText(None),
             Param::OptText(None),
             group.mtime.into(),
+            Param::OptInt(None),
             Param::OptInt(None),
         ]),
         Subject::User {
@@ -284,6 +350,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Param::OptText(None),
             (*ctime).into(),
             Param::OptInt(None),
+            Param::OptInt(None),
         ]),
         Subject::Segment(saved) => cells.extend([
             Param::OptInt(None),
@@ -298,6 +365,7 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Param::OptText(None),
             saved.mtime.into(),
             Some(saved.id).into(),
+            Param::OptInt(None),
         ]),
     }
     cells
@@ -425,7 +493,7 @@ pub(crate) async fn live_assignments_page(
     limit: usize,
 ) -> Result<Vec<TagChange>> {
     let sql = format!(
-        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.id > $2 AND NOT a.is_deleted \
+        "{ASSIGNMENT_SELECT} WHERE a.org_id = $1 AND a.id > $2 AND {LIVE} \
          ORDER BY a.id LIMIT $3"
     );
     let rows = conn
@@ -441,6 +509,7 @@ pub(crate) async fn live_assignments_page(
             user_ref: row.int("user_ref")?,
             group_ref: a.group_id,
             value: Some(a.value),
+            expires_at: a.expires_at,
             old_value: None,
             version: a.version,
             ctime: a.ctime,
@@ -466,7 +535,7 @@ pub(crate) async fn read(
         .fetch_all(
             "SELECT l.version, l.kind, l.user_ref, l.group_ref, l.assignment_ref, \
              l.subject_version, l.executor_kind, l.executor_ref, l.executor_name, l.source, \
-             l.old_value, l.new_value, l.at, l.segment_ref, a.entity_id, \
+             l.old_value, l.new_value, l.at, l.segment_ref, l.expires_at, a.entity_id, \
              a.ctime AS assignment_ctime, \
              u.user_id, u.ctime AS user_ctime, g.attribute \
              FROM change_log l \
@@ -534,7 +603,7 @@ async fn segments_named(
 }
 
 /// The rows of `table` of `org` whose `id` is among `ids`, in a few statements.
-async fn rows_by_id(
+pub(crate) async fn rows_by_id(
     conn: &mut dyn SqlConn,
     org: OrgId,
     table: &str,
@@ -564,7 +633,7 @@ fn entry(
 ) -> Result<LogEntry> {
     let kind = ChangeKind::from_db(&row.text("kind")?)?;
     let subject = match kind {
-        ChangeKind::TagAssigned | ChangeKind::TagRemoved => {
+        ChangeKind::TagAssigned | ChangeKind::TagRemoved | ChangeKind::TagExpired => {
             let attribute = Attribute::parse(&row.text("attribute")?)?;
             let value = row
                 .opt_text("new_value")?
@@ -575,6 +644,7 @@ fn entry(
                 user_ref: row.int("user_ref")?,
                 group_ref: row.int("group_ref")?,
                 value,
+                expires_at: row.opt_int("expires_at")?,
                 old_value: row.opt_text("old_value")?,
                 version: row.int("subject_version")?,
                 ctime: row.int("assignment_ctime")?,

@@ -18,6 +18,7 @@ use crate::driver::{Param, SqlConn};
 use crate::records::Columns;
 use crate::{internal, log};
 use std::collections::{HashMap, HashSet};
+use tagd_core::expiry::is_live;
 use tagd_core::log::TagChange;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -47,11 +48,12 @@ impl PairKey {
     }
 }
 
-/// One change: set `value` on the pair, or remove its live value.
+/// One change: set `value` on the pair (expiring at `expires_at`), or remove its live value.
 pub(crate) struct PairWrite {
     pub key: PairKey,
     pub attribute: Attribute,
     pub value: Option<TagValue>,
+    pub expires_at: Option<i64>,
 }
 
 /// Who writes, when, and through which door: shared by every statement of a write (one
@@ -111,14 +113,24 @@ struct Pair {
     /// The value in the row's columns (a removal keeps it) and whether the row is deleted.
     value: Option<TagValue>,
     deleted: bool,
+    /// The row's expiry.
+    expires_at: Option<i64>,
     changed: bool,
     /// The batch's writes naming it, in order.
     writes: Vec<usize>,
 }
 
 impl Pair {
-    fn live(&self) -> Option<&TagValue> {
-        self.value.as_ref().filter(|_| !self.deleted)
+    /// The value that counts at `now`: not removed, not expired.
+    fn live(&self, now: i64) -> Option<&TagValue> {
+        self.value
+            .as_ref()
+            .filter(|_| !self.deleted && is_live(self.expires_at, now))
+    }
+
+    /// Marked live, but its expiry has passed and the sweep has not recorded it yet.
+    fn expired_unrecorded(&self, now: i64) -> bool {
+        self.value.is_some() && !self.deleted && !is_live(self.expires_at, now)
     }
 }
 
@@ -128,6 +140,9 @@ struct Change {
     version: i64,
     old: Option<String>,
     new: Option<TagValue>,
+    expires_at: Option<i64>,
+    /// An expiry found by this write (recorded as the sweep would record it, at `at`).
+    expired_at: Option<i64>,
 }
 
 /// Applies `writes` in order inside the caller's transaction; answers, for each, whether it
@@ -149,7 +164,23 @@ pub(crate) async fn apply(
             .get_mut(&write.key)
             .ok_or_else(|| Error::internal("a written pair was not read"))?;
         pair.writes.push(i);
-        if pair.live() == write.value.as_ref() {
+        if pair.expired_unrecorded(stamp.now) {
+            let version = pair.version.map_or(0, |v| v + 1);
+            changes.push(Change {
+                pair: write.key,
+                version,
+                old: pair.value.as_ref().map(TagValue::to_text),
+                new: None,
+                expires_at: None,
+                expired_at: pair.expires_at,
+            });
+            pair.deleted = true;
+            pair.version = Some(version);
+            pair.changed = true;
+        }
+        let unchanged = pair.live(stamp.now) == write.value.as_ref()
+            && (write.value.is_none() || pair.expires_at == write.expires_at);
+        if unchanged {
             applied.push(false);
             continue;
         }
@@ -157,13 +188,16 @@ pub(crate) async fn apply(
         changes.push(Change {
             pair: write.key,
             version,
-            old: pair.live().map(TagValue::to_text),
+            old: pair.live(stamp.now).map(TagValue::to_text),
             new: write.value.clone(),
+            expires_at: write.expires_at.filter(|_| write.value.is_some()),
+            expired_at: None,
         });
         match &write.value {
             Some(value) => {
                 pair.value = Some(value.clone());
                 pair.deleted = false;
+                pair.expires_at = write.expires_at;
             }
             None => pair.deleted = true,
         }
@@ -190,12 +224,16 @@ pub(crate) async fn apply(
         for &i in &pair.writes {
             applied[i] = match &writes[i].value {
                 Some(value) => {
+                    let expires_at = writes[i].expires_at;
                     let current = find_by_refs(conn, lock, stamp.org, *key).await?;
-                    let live = current.filter(|a| !a.is_deleted).map(|a| a.value);
+                    let live = current
+                        .filter(|a| !a.is_deleted && is_live(a.expires_at, stamp.now))
+                        .filter(|a| a.expires_at == expires_at)
+                        .map(|a| a.value);
                     if live.as_ref() == Some(value) {
                         false
                     } else {
-                        write_value(conn, lock, stamp, *key, value).await?;
+                        write_value(conn, lock, stamp, *key, (value, expires_at)).await?;
                         true
                     }
                 }
@@ -235,6 +273,7 @@ async fn read_pairs(
             version: None,
             value: None,
             deleted: false,
+            expires_at: None,
             changed: false,
             writes: Vec::new(),
         });
@@ -269,7 +308,8 @@ async fn read_pairs(
             .collect();
         let sql = format!(
             "SELECT a.id, a.entity_id, a.ctime, a.user_ref, a.group_ref, a.define_value, \
-             a.number_value, a.string_value, a.version, a.is_deleted FROM tag_assignments a \
+             a.number_value, a.string_value, a.version, a.is_deleted, a.expires_at \
+             FROM tag_assignments a \
              WHERE a.org_id = $1 {group_filter} AND a.user_ref IN ({}) {lock}",
             list.join(", ")
         );
@@ -299,6 +339,7 @@ async fn read_pairs(
             pair.version = Some(row.int("version")?);
             pair.value = Some(stored_value(row.as_ref(), attribute)?);
             pair.deleted = row.flag("is_deleted")?;
+            pair.expires_at = row.opt_int("expires_at")?;
         }
     }
     Ok(pairs)
@@ -326,17 +367,17 @@ async fn insert_new_pairs(
             .collect();
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let p = row_params(7, 8, i);
+                let p = row_params(7, 9, i);
                 format!(
-                    "($1, {}, {}, {}, {}, {}, $2, $3, $4, $5, {}, $6, $6, {}, {})",
-                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+                    "($1, {}, {}, {}, {}, {}, $2, $3, $4, $5, {}, $6, $6, {}, {}, {})",
+                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
                 )
             })
             .collect();
         let sql = format!(
             "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
              number_value, string_value, executor_kind, executor_ref, executor_name, source, \
-             version, ctime, mtime, entity_id, is_deleted) VALUES {} \
+             version, ctime, mtime, entity_id, is_deleted, expires_at) VALUES {} \
              ON CONFLICT DO NOTHING \
              RETURNING id, user_ref, group_ref",
             values.join(", ")
@@ -345,7 +386,7 @@ async fn insert_new_pairs(
         for (key, entity_id) in chunk.iter().zip(&entity_ids) {
             let pair = &pairs[key];
             let value = pair.value.as_ref();
-            params.extend::<[Param<'_>; 8]>([
+            params.extend::<[Param<'_>; 9]>([
                 key.user.into(),
                 key.group.into(),
                 value.and_then(TagValue::define_value).into(),
@@ -354,6 +395,7 @@ async fn insert_new_pairs(
                 pair.version.unwrap_or(0).into(),
                 entity_id.as_str().into(),
                 pair.deleted.into(),
+                pair.expires_at.into(),
             ]);
         }
         for row in conn.fetch_all(&sql, &params).await.map_err(internal)? {
@@ -385,11 +427,12 @@ async fn update_existing_pairs(
     existing.sort_unstable_by_key(|(id, _)| *id);
     for chunk in existing.chunks(CHUNK) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", row_params(7, 6, i).join(", ")))
+            .map(|i| format!("({})", row_params(7, 7, i).join(", ")))
             .collect();
         let sql = format!(
             "UPDATE tag_assignments SET define_value = v.column2, number_value = v.column3, \
              string_value = v.column4, version = v.column5, is_deleted = v.column6, \
+             expires_at = v.column7, \
              executor_kind = $2, executor_ref = $3, executor_name = $4, source = $5, mtime = $6 \
              FROM (VALUES {}) AS v \
              WHERE tag_assignments.org_id = $1 AND tag_assignments.id = v.column1",
@@ -398,13 +441,14 @@ async fn update_existing_pairs(
         let mut params = stamp.params();
         for (id, pair) in chunk {
             let value = pair.value.as_ref();
-            params.extend::<[Param<'_>; 6]>([
+            params.extend::<[Param<'_>; 7]>([
                 (*id).into(),
                 value.and_then(TagValue::define_value).into(),
                 value.and_then(TagValue::number_value).into(),
                 value.and_then(TagValue::string_value).into(),
                 pair.version.unwrap_or(0).into(),
                 pair.deleted.into(),
+                pair.expires_at.into(),
             ]);
         }
         conn.execute(&sql, &params).await.map_err(internal)?;
@@ -426,20 +470,28 @@ fn record_changes(
         let (Some(id), Some(entity_id)) = (pair.id, pair.entity_id.clone()) else {
             return Err(Error::internal("a changed pair has no assignment"));
         };
+        let (at, executor, source) = match change.expired_at {
+            Some(at) => (at, Executor::system(), Source::System),
+            None => (stamp.now, stamp.executor.clone(), stamp.source),
+        };
         let tag = TagChange {
             assignment_id: id,
             entity_id,
             user_ref: change.pair.user,
             group_ref: change.pair.group,
             value: change.new.clone(),
+            expires_at: change.expires_at,
             old_value: change.old.clone(),
             version: change.version,
             ctime: pair.ctime,
-            at: stamp.now,
-            executor: stamp.executor.clone(),
-            source: stamp.source,
+            at,
+            executor,
+            source,
         };
-        log::append_tag(conn, stamp.org, tag)?;
+        match change.expired_at {
+            Some(_) => log::append_tag_expired(conn, stamp.org, tag)?,
+            None => log::append_tag(conn, stamp.org, tag)?,
+        }
     }
     Ok(())
 }

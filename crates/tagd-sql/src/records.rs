@@ -51,6 +51,11 @@ pub fn tag_group(row: &dyn Columns) -> Result<TagGroup> {
         version: row.int("version")?,
         ctime: row.int("ctime")?,
         mtime: row.int("mtime")?,
+        expiry: tagd_core::expiry::ExpiryPolicy::from_db(
+            &row.text("expiry_policy")?,
+            row.opt_int("expiry_date")?,
+            row.opt_int("expiry_days")?,
+        ),
     })
 }
 
@@ -78,6 +83,7 @@ pub fn assignment(row: &dyn Columns) -> Result<Assignment> {
         ctime: row.int("ctime")?,
         mtime: row.int("mtime")?,
         is_deleted: row.flag("is_deleted")?,
+        expires_at: row.opt_int("expires_at")?,
     })
 }
 
@@ -150,7 +156,13 @@ pub mod sql {
     pub const GROUP_COLUMNS: &str = "id, org_id, entity_id, name, variable_name, description, \
          attribute, category, type, is_active, is_auto, is_locked, is_deleted, \
          calculation_rules, updated_by_kind, updated_by_ref, updated_by_name, version, ctime, \
-         mtime";
+         mtime, expiry_policy, expiry_date, expiry_days";
+
+    /// An assignment (`a`) that counts now: not removed, not expired. Expiry is decided here,
+    /// at read time, by the database's clock (`unixepoch()`, defined for PostgreSQL by its
+    /// migrations), so no read waits for the sweep.
+    pub const LIVE: &str =
+        "NOT a.is_deleted AND (a.expires_at IS NULL OR a.expires_at > unixepoch())";
 
     /// The columns [`super::assignment`] reads, from `a` (tag_assignments), `u` (users) and
     /// `g` (tag_groups).
@@ -159,7 +171,8 @@ pub mod sql {
             "a.id, a.org_id, a.entity_id, u.user_id, a.user_ref, \
              a.group_ref, g.entity_id AS group_entity_id, g.name AS group_name, g.variable_name, \
              g.attribute, a.define_value, a.number_value, a.string_value, a.executor_kind, \
-             a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted"
+             a.executor_ref, a.executor_name, a.source, a.version, a.ctime, a.mtime, a.is_deleted, \
+             a.expires_at"
         };
     }
 

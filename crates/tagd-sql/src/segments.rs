@@ -7,6 +7,7 @@ use tagd_core::segments::{Comparison, Condition, Member, Node, SegmentPage, Test
 use tagd_core::{Attribute, OrgId, Result, TagValue, UserId};
 
 use crate::internal;
+use crate::records::sql::LIVE;
 
 /// A filter as a SQL condition on `u` (a row of `users`), with its parameters.
 struct Compiled<'a> {
@@ -59,7 +60,7 @@ impl<'a> Compiled<'a> {
         let group = self.bind(Param::Int(condition.group_ref));
         let mut sql = format!(
             "EXISTS (SELECT 1 FROM tag_assignments a WHERE a.org_id = $1 AND a.user_ref = u.id \
-             AND a.group_ref = {group} AND NOT a.is_deleted"
+             AND a.group_ref = {group} AND {LIVE}"
         );
         let column = match condition.attribute {
             Attribute::Define => "a.define_value".to_owned(),

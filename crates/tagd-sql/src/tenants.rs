@@ -97,7 +97,8 @@ pub(crate) async fn org_counts(conn: &mut dyn SqlConn, org: OrgId) -> Result<Org
             "SELECT \
                (SELECT COUNT(*) FROM users WHERE org_id = $1) AS users, \
                (SELECT COUNT(*) FROM tag_groups WHERE org_id = $1 AND NOT is_deleted) AS groups, \
-               (SELECT COUNT(*) FROM tag_assignments WHERE org_id = $1 AND NOT is_deleted) \
+               (SELECT COUNT(*) FROM tag_assignments WHERE org_id = $1 AND NOT is_deleted \
+                AND (expires_at IS NULL OR expires_at > unixepoch())) \
                  AS assignments, \
                (SELECT COUNT(*) FROM apps WHERE org_id = $1) AS apps, \
                (SELECT COUNT(*) FROM basic_credentials WHERE org_id = $1) AS credentials",

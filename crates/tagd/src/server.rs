@@ -29,6 +29,7 @@ pub async fn serve_split(
     let purgers = [
         tokio::spawn(purge_idempotency_keys(store.clone())),
         tokio::spawn(purge_expired_tokens(store.clone())),
+        tokio::spawn(sweep_expired_assignments(store.clone())),
     ];
     let state = AppState::new(store, config);
     state.index.start();
@@ -106,6 +107,44 @@ async fn purge_idempotency_keys(store: Arc<dyn Store>) {
         store.purge_idempotency_keys(tagd_core::idempotency::RETENTION_SECS)
     })
     .await;
+}
+
+/// How often the expiry sweep looks for assignments whose expiry has passed. Reads leave
+/// them out from the instant they expire; the sweep only records each expiry in the log
+/// (`tag.expired`), well within the 60 seconds API.md §11 allows.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Expiries one sweep transaction records: short enough that the row locks it holds never
+/// keep a write waiting long.
+const SWEEP_BATCH: usize = 2_000;
+
+/// Records expiries as they come due, a batch per transaction, until none is left.
+async fn sweep_expired_assignments(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let mut recorded = 0;
+        loop {
+            match store
+                .expire_due(tagd_core::timefmt::now_unix(), SWEEP_BATCH)
+                .await
+            {
+                Ok(n) => {
+                    recorded += n;
+                    if n < SWEEP_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cause = %e, "the expiry sweep failed; it runs again shortly");
+                    break;
+                }
+            }
+        }
+        if recorded > 0 {
+            tracing::info!(recorded, "expired assignments recorded");
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

@@ -337,6 +337,7 @@ async fn export_then_import_round_trips_and_changes_nothing(fixture: &Fixture) {
     let s = setup(fixture).await;
     let store = &fixture.store;
     let v5 = AssignCommand {
+        expiry: None,
         tags_group_id: s.text.entity_id.clone(),
         user_id: UserId::parse("u0").expect("valid"),
         raw_value: "Pune, \"MH\"\nIndia".into(),
@@ -550,6 +551,7 @@ async fn a_segment_export_writes_every_member_once_in_registration_order(fixture
             .expect("user");
         if i % 3 != 0 {
             let command = AssignCommand {
+                expiry: None,
                 tags_group_id: s.flag.entity_id.clone(),
                 user_id: user.clone(),
                 raw_value: "True".into(),

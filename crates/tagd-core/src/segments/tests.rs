@@ -14,6 +14,7 @@ fn group(id: i64, variable: &str, attribute: Attribute) -> TagGroup {
     let fields = crate::TagGroupFields::parse(variable, variable, "", attribute.as_str(), "test")
         .expect("valid");
     TagGroup {
+        expiry: Default::default(),
         org_id: crate::OrgId(1),
         id,
         entity_id: ExternalId::parse("id", &format!("{id:032x}")).expect("valid"),

@@ -76,7 +76,8 @@ impl IntoResponse for AdminError {
                 Error::InvalidParameter { .. }
                 | Error::InvalidValue(_)
                 | Error::FilterInvalid { .. }
-                | Error::FilterTooLarge(_) => {
+                | Error::FilterTooLarge(_)
+                | Error::InvalidExpiry(_) => {
                     (StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
                 }
                 Error::OrgNotFound

@@ -69,6 +69,7 @@ fn label_fields(label: &NewLabel, index: usize) -> Result<TagGroupFields, V2Erro
         description,
         attribute: Attribute::Define,
         category: Category::parse(LABEL_CATEGORY).map_err(at)?,
+        expiry: None,
     })
 }
 

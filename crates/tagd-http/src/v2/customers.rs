@@ -4,15 +4,17 @@ use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{customer_id_json, parse_customer_id, V2Caller, V2Json};
 use crate::gate::{respond, stored_json, RequestScope};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use tagd_core::labels::{LabelChange, LabelWarning, MAX_LABEL_CHANGES};
+use tagd_core::timefmt::{format_date_ending, now_unix, parse_date_end};
 use tagd_core::LabelName;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +26,10 @@ pub struct LabelEntry {
     /// `maxLength` would count the white space too).
     #[schema(value_type = crate::schemas::PaddedLabelName, inline)]
     label_name: String,
+    /// On `add` entries: the last day (`YYYY-MM-DD`, UTC) the label counts; it expires at the
+    /// end of that day. Ignored on `remove` entries.
+    #[serde(rename = "expiryDate", default)]
+    expiry_date: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -44,11 +50,33 @@ pub struct ChangeLabelsAnswer {
     warnings: Vec<V2Warning>,
 }
 
-fn parse_names(entries: Option<Vec<LabelEntry>>, list: &str) -> Result<Vec<LabelName>, V2Error> {
+/// The names of `entries`, blank ones dropped, and, when `expiry` is given, the expiry each
+/// entry asked for by name (in the future, or the request is refused).
+fn parse_names(
+    entries: Option<Vec<LabelEntry>>,
+    list: &str,
+    mut expiry: Option<&mut HashMap<String, i64>>,
+) -> Result<Vec<LabelName>, V2Error> {
     let mut names = Vec::new();
+    let now = now_unix();
     for (i, entry) in entries.unwrap_or_default().into_iter().enumerate() {
         let parsed = LabelName::parse_optional(&entry.label_name)
             .map_err(|e| V2Error::BadRequest(format!("{list}[{i}].labelName: {e}")))?;
+        if let (Some(name), Some(date), Some(expiry)) =
+            (&parsed, &entry.expiry_date, expiry.as_deref_mut())
+        {
+            let end = parse_date_end(date).ok_or_else(|| {
+                V2Error::BadRequest(format!(
+                    "{list}[{i}].expiryDate: must be YYYY-MM-DD, not `{date}`"
+                ))
+            })?;
+            if end <= now {
+                return Err(V2Error::BadRequest(format!(
+                    "{list}[{i}].expiryDate: {date} has passed"
+                )));
+            }
+            expiry.insert(name.as_str().to_owned(), end);
+        }
         names.extend(parsed);
     }
     Ok(names)
@@ -77,9 +105,11 @@ pub(super) async fn change_labels(
             "at most {MAX_LABEL_CHANGES} add and remove entries in total, got {entries}"
         )));
     }
+    let mut expiry = HashMap::new();
     let change = LabelChange {
-        add: parse_names(body.add, "add")?,
-        remove: parse_names(body.remove, "remove")?,
+        add: parse_names(body.add, "add", Some(&mut expiry))?,
+        remove: parse_names(body.remove, "remove", None)?,
+        expiry,
     };
     let executor = caller.executor();
     let record = scope.recorder(move |warnings: &Vec<LabelWarning>| {
@@ -113,7 +143,21 @@ pub struct CustomerLabel {
     user_id: Value,
     #[serde(rename = "labelName")]
     label_name: String,
+    /// True for a label removed or expired (shown only with `includeInactive=true`).
     deleted: bool,
+    /// The last day the label counts (`YYYY-MM-DD`, UTC), or null when it does not expire.
+    #[serde(rename = "expiryDate")]
+    expiry_date: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LabelsQuery {
+    /// `true` also lists the labels the customer carried once (removed or expired), with
+    /// `deleted: true`.
+    #[serde(rename = "includeInactive", default)]
+    #[param(rename = "includeInactive")]
+    include_inactive: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -125,7 +169,7 @@ pub struct CustomerLabels {
 
 /// The labels a customer carries, oldest first.
 #[utoipa::path(get, path = "/v2/customers/{userId}/labels", tag = "v2",
-    params(("userId" = u64, Path, description = "The customer")),
+    params(("userId" = u64, Path, description = "The customer"), LabelsQuery),
     responses(
         (status = 200, description = "The customer's labels", body = CustomerLabels),
         (status = 400, description = "Non-numeric userId", body = V2ErrorBody),
@@ -134,9 +178,27 @@ pub(super) async fn customer_labels(
     caller: V2Caller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
+    Query(query): Query<LabelsQuery>,
 ) -> Result<Json<CustomerLabels>, V2Error> {
     let (_, user_id) = parse_customer_id(&user_id)?;
-    let labels = state.index.list_user_labels(caller.org, &user_id).await?;
+    let include_inactive = match query.include_inactive.as_deref() {
+        None => false,
+        Some(flag) if flag.eq_ignore_ascii_case("true") => true,
+        Some(flag) if flag.eq_ignore_ascii_case("false") => false,
+        Some(other) => {
+            return Err(V2Error::BadRequest(format!(
+                "includeInactive must be true or false, not `{other}`"
+            )))
+        }
+    };
+    let labels = if include_inactive {
+        state
+            .store
+            .list_user_labels_ever(caller.org, &user_id)
+            .await?
+    } else {
+        state.index.list_user_labels(caller.org, &user_id).await?
+    };
     let data = labels
         .into_iter()
         .map(|a| CustomerLabel {
@@ -147,6 +209,7 @@ pub(super) async fn customer_labels(
             user_id: customer_id_json(&a.user_id),
             label_name: a.group_name.to_string(),
             deleted: a.is_deleted,
+            expiry_date: a.expires_at.map(format_date_ending),
         })
         .collect();
     Ok(Json(CustomerLabels {

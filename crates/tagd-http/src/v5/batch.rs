@@ -26,6 +26,11 @@ pub struct BatchItem {
     user_id: String,
     /// As for `assign`.
     value: String,
+    /// As for `assign`.
+    expires_at: Option<String>,
+    /// As for `assign`.
+    #[schema(value_type = Option<i64>)]
+    ttl_secs: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -40,7 +45,8 @@ pub struct BatchAssign {
 #[derive(Serialize, ToSchema, Clone)]
 pub struct ItemResult {
     index: usize,
-    /// 0, or the v5 code `assign` would have answered (40001, 40002, 40004, 40401, 40402).
+    /// 0, or the v5 code `assign` would have answered (40001, 40002, 40004, 40008, 40401,
+    /// 40402).
     code: u32,
     msg: String,
     /// The assignment's entity id when applied, else null.
@@ -95,14 +101,19 @@ pub(super) async fn batch_assign(
     let mut commands = Vec::new();
     let mut command_index = Vec::new();
     for (index, item) in body.items.into_iter().enumerate() {
-        let parsed = ExternalId::parse("tags_group_id", &item.tags_group_id)
-            .and_then(|group| Ok((group, UserId::parse(&item.user_id)?)));
+        let parsed = ExternalId::parse("tags_group_id", &item.tags_group_id).and_then(|group| {
+            let user = UserId::parse(&item.user_id)?;
+            let expiry =
+                super::expiry::requested(item.expires_at.as_deref(), item.ttl_secs.as_ref())?;
+            Ok((group, user, expiry))
+        });
         match parsed {
-            Ok((tags_group_id, user_id)) => {
+            Ok((tags_group_id, user_id, expiry)) => {
                 commands.push(AssignCommand {
                     tags_group_id,
                     user_id,
                     raw_value: item.value,
+                    expiry,
                     executor: caller.executor(),
                     source: Source::OpenApi,
                 });

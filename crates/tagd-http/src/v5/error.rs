@@ -121,6 +121,7 @@ impl V5Error {
                 // The token's organization or app vanished: the token is as good as revoked.
                 Error::FilterInvalid { .. } => (S::BAD_REQUEST, 40006, e.to_string()),
                 Error::FilterTooLarge(_) => (S::BAD_REQUEST, 40007, e.to_string()),
+                Error::InvalidExpiry(_) => (S::BAD_REQUEST, 40008, e.to_string()),
                 Error::TagNotFound(_) => (S::NOT_FOUND, 40401, e.to_string()),
                 Error::SegmentNotFound => (
                     S::NOT_FOUND,

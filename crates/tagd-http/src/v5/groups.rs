@@ -1,6 +1,7 @@
 //! Tag groups: create, list, update, deactivate, activate (API.md §4.1–4.4).
 
 use super::error::{success, V5Error, V5ErrorBody, V5Result};
+use super::expiry::ExpiryBody;
 use super::extract::{V5Caller, V5Json, V5Query};
 use super::views::{Envelope, GroupRow, Rows};
 use crate::gate::{respond, send, RequestScope};
@@ -35,6 +36,9 @@ pub struct CreateGroup {
     category: String,
     #[schema(value_type = crate::schemas::ExternalId, inline)]
     corp_id: String,
+    /// The expiry its assignments take when they bring none of their own (none when
+    /// left out).
+    expiry: Option<ExpiryBody>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,6 +55,7 @@ pub struct GroupCreated {
     request_body = CreateGroup,
     responses(
         (status = 200, description = "Created", body = Envelope<GroupCreated>),
+        (status = 400, description = "40001 missing or malformed parameter, 40008 expiry not valid", body = V5ErrorBody),
         (status = 409, description = "40901: name or variable_name already used; 40905: the organization is at its cap on tag groups", body = V5ErrorBody)))]
 pub(super) async fn create_group(
     caller: V5Caller,
@@ -59,13 +64,14 @@ pub(super) async fn create_group(
     V5Json(body): V5Json<CreateGroup>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let fields = TagGroupFields::parse(
+    let mut fields = TagGroupFields::parse(
         &body.name,
         &body.variable_name,
         &body.description,
         &body.attribute,
         &body.category,
     )?;
+    fields.expiry = body.expiry.as_ref().map(ExpiryBody::policy).transpose()?;
     let corp_id = caller.corp_id.to_string();
     let executor = caller.executor();
     let record = scope.recorder(move |group: &TagGroup| {
@@ -150,6 +156,9 @@ pub struct UpdateGroup {
     /// Optional optimistic concurrency: the version last read; a stale one gets 40902.
     #[serde(default, deserialize_with = "crate::body::optional_integer")]
     version: Option<i64>,
+    /// A new default expiry for its assignments; left out, the group's stays as it is.
+    /// Assignments already made keep theirs.
+    expiry: Option<ExpiryBody>,
 }
 
 /// Replace a group's five editable fields; bumps `version`.
@@ -167,13 +176,14 @@ pub(super) async fn update_group(
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let entity_id = ExternalId::parse("entity_id", &body.entity_id)?;
-    let fields = TagGroupFields::parse(
+    let mut fields = TagGroupFields::parse(
         &body.name,
         &body.variable_name,
         &body.description,
         &body.attribute,
         &body.category,
     )?;
+    fields.expiry = body.expiry.as_ref().map(ExpiryBody::policy).transpose()?;
     let executor = caller.executor();
     let record = scope.recorder(entity_id_of);
     let value = state

@@ -2,8 +2,11 @@
 
 pub(crate) mod batch;
 mod error;
+mod events;
+mod expiry;
 mod extract;
 pub(crate) mod groups;
+mod history;
 mod saved_segments;
 mod segments;
 mod tags;
@@ -49,5 +52,6 @@ fn gated_routes() -> OpenApiRouter<AppState> {
         .merge(batch::routes())
         .merge(segments::routes())
         .merge(saved_segments::routes())
+        .merge(history::routes())
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

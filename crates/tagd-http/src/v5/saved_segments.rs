@@ -37,7 +37,7 @@ pub struct SegmentRow {
 }
 
 impl SegmentRow {
-    fn new(saved: &SavedSegment) -> Self {
+    pub(super) fn new(saved: &SavedSegment) -> Self {
         SegmentRow {
             segment_id: saved.entity_id.to_string(),
             name: saved.name.clone(),

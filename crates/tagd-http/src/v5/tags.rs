@@ -24,6 +24,12 @@ pub struct AssignTag {
     /// `True`/`False` (also `true`/`false`/`1`/`0`) for define; a finite decimal for number;
     /// up to 1,024 characters for string.
     value: String,
+    /// When the value expires: `YYYY-MM-DD HH:MM:SS` (UTC), in the future. Not with
+    /// `ttl_secs`; without either, the group's default applies.
+    expires_at: Option<String>,
+    /// Seconds until the value expires: 1 to 315,360,000 (10 years). Not with `expires_at`.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
+    ttl_secs: Option<serde_json::Value>,
 }
 
 /// Set a user's value of a tag group. Re-assigning keeps the entity id and bumps `version`.
@@ -31,7 +37,7 @@ pub struct AssignTag {
     request_body = AssignTag,
     responses(
         (status = 200, description = "Assigned; data is the assignment's entity id", body = Envelope<String>),
-        (status = 400, description = "40001 missing or malformed parameter, 40002 value does not fit the attribute", body = V5ErrorBody),
+        (status = 400, description = "40001 missing or malformed parameter, 40002 value does not fit the attribute, 40008 expiry not valid", body = V5ErrorBody),
         (status = 404, description = "40401 no such tag group, 40402 no such user", body = V5ErrorBody),
         (status = 409, description = "40004: the tag group is inactive", body = V5ErrorBody)))]
 pub(super) async fn assign_tag(
@@ -45,6 +51,7 @@ pub(super) async fn assign_tag(
         tags_group_id: ExternalId::parse("tags_group_id", &body.tags_group_id)?,
         user_id: UserId::parse(&body.user_id)?,
         raw_value: body.value,
+        expiry: super::expiry::requested(body.expires_at.as_deref(), body.ttl_secs.as_ref())?,
         executor: caller.executor(),
         source: Source::OpenApi,
     };

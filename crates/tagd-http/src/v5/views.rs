@@ -40,6 +40,8 @@ pub struct GroupRow {
     group_type: String,
     variable_name: String,
     version: i64,
+    /// The expiry its assignments take when they bring none of their own.
+    expiry: super::expiry::ExpiryView,
 }
 
 impl GroupRow {
@@ -61,6 +63,7 @@ impl GroupRow {
             group_type: group.group_type,
             variable_name: group.variable_name.to_string(),
             version: group.version,
+            expiry: group.expiry.into(),
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct TagRow {
     /// The value of a `string` tag; null for other attributes.
     string_value: Option<String>,
     variable_name: String,
+    /// When the value expires (`YYYY-MM-DD HH:MM:SS`, UTC); null when it does not.
+    expires_at: Option<String>,
 }
 
 impl TagRow {
@@ -108,6 +113,7 @@ impl TagRow {
             number_value: a.value.number_value(),
             string_value: a.value.string_value().map(str::to_owned),
             variable_name: a.variable_name.to_string(),
+            expires_at: super::expiry::shown(a.expires_at),
         }
     }
 }

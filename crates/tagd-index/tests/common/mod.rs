@@ -104,6 +104,7 @@ impl World {
                 .map(|_| ()),
             Op::Assign(u, g, v) => {
                 let command = AssignCommand {
+                    expiry: None,
                     tags_group_id: group(g).entity_id.clone(),
                     user_id: user(*u),
                     raw_value: value(group(g), *v),
@@ -145,6 +146,7 @@ impl World {
                         .collect()
                 };
                 let change = LabelChange {
+                    expiry: Default::default(),
                     add: names(add),
                     remove: names(remove),
                 };

@@ -29,6 +29,7 @@ pub type DynStore = Arc<dyn Store>;
 
 pub fn fields(name: &str, variable: &str, attribute: Attribute, category: &str) -> TagGroupFields {
     TagGroupFields {
+        expiry: None,
         name: GroupName::parse(name).expect("valid name"),
         variable_name: VariableName::parse(variable).expect("valid variable name"),
         description: Description::parse("description", "made by a test", 1024).expect("valid"),
@@ -51,6 +52,7 @@ pub fn app_executor() -> Executor {
 
 pub fn assign_command(group: &TagGroup, user_id: &str, value: &str) -> AssignCommand {
     AssignCommand {
+        expiry: None,
         tags_group_id: group.entity_id.clone(),
         user_id: user(user_id),
         raw_value: value.into(),
@@ -67,6 +69,7 @@ pub(crate) fn label(name: &str) -> LabelName {
 
 pub(crate) fn change(add: &[&str], remove: &[&str]) -> LabelChange {
     LabelChange {
+        expiry: Default::default(),
         add: add.iter().map(|n| label(n)).collect(),
         remove: remove.iter().map(|n| label(n)).collect(),
     }

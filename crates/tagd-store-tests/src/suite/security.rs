@@ -11,6 +11,7 @@ async fn give_labels(store: &DynStore, org: OrgId, user_id: &str, labels: &[&str
         .await
         .expect("user");
     let change = LabelChange {
+        expiry: Default::default(),
         add: labels
             .iter()
             .map(|n| LabelName::parse_optional(n).expect("valid").expect("named"))

@@ -224,6 +224,7 @@ async fn search_with_limit_minus_one_streams_every_customer(app: &TestApp) {
         .expect("valid")
         .expect("not blank");
     let change = tagd_core::labels::LabelChange {
+        expiry: Default::default(),
         add: vec![label],
         remove: vec![],
     };

@@ -1,0 +1,20 @@
+-- Expiry and history (API.md §11).
+--
+-- An assignment may expire (`expires_at`, Unix seconds); it stops counting at that instant,
+-- which every read checks, and the sweep later marks it deleted and logs `tag.expired`. The
+-- partial index holds only live assignments that expire, so the sweep finds what is due
+-- without reading the others. A group may give its assignments a default expiry.
+ALTER TABLE tag_assignments ADD COLUMN expires_at INTEGER;
+CREATE INDEX tag_assignments_expiring ON tag_assignments (expires_at)
+    WHERE expires_at IS NOT NULL AND NOT is_deleted;
+
+ALTER TABLE tag_groups ADD COLUMN expiry_policy TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE tag_groups ADD COLUMN expiry_date INTEGER;
+ALTER TABLE tag_groups ADD COLUMN expiry_days INTEGER;
+
+-- The expiry a tag change set, so followers and history know it without the row.
+ALTER TABLE change_log ADD COLUMN expires_at INTEGER;
+
+-- History per user and per tag group, newest first.
+CREATE INDEX change_log_by_user ON change_log (org_id, user_ref, version);
+CREATE INDEX change_log_by_group ON change_log (org_id, group_ref, version);
