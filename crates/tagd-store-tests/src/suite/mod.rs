@@ -3,6 +3,7 @@
 mod assignments;
 mod bulk;
 mod coalesced;
+mod expiry;
 mod groups;
 mod identity;
 mod labels;
@@ -13,6 +14,7 @@ mod tenancy;
 pub use assignments::*;
 pub use bulk::*;
 pub use coalesced::*;
+pub use expiry::*;
 pub use groups::*;
 pub use identity::*;
 pub use labels::*;
