@@ -152,7 +152,7 @@ pub(crate) async fn list_user_labels_ever(
         .ok_or(Error::UserNotFound)?;
     let sql = format!(
         "SELECT {ASSIGNMENT_COLUMNS}, \
-         CASE WHEN {CARRIED_LABEL} THEN 1 ELSE 0 END AS carried \
+         CAST(CASE WHEN {CARRIED_LABEL} THEN 1 ELSE 0 END AS BIGINT) AS carried \
          FROM tag_assignments a \
          JOIN users u ON u.org_id = a.org_id AND u.id = a.user_ref \
          JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \

@@ -11,7 +11,7 @@ crate::on_both_backends!(
 );
 
 /// One organization with a v2 credential, a v5 app and token, customer 42 and label VIP.
-async fn both_dialects(app: &TestApp) -> (V2Org, crate::helpers::V5Org, String) {
+pub(super) async fn both_dialects(app: &TestApp) -> (V2Org, crate::helpers::V5Org, String) {
     let v5 = app.v5_org("Acme").await;
     let path = format!("/admin/v1/orgs/{}/basic-credentials", v5.corp_id);
     let created = app

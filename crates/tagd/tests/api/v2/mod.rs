@@ -1,6 +1,7 @@
 //! The v2 customer-labels dialect over HTTP (API.md §3), on both backends.
 
 mod endpoints;
+mod expiry;
 mod interop;
 mod prefix_and_cap;
 mod rules;

@@ -5,6 +5,8 @@ mod auth;
 mod batch;
 mod concurrency;
 mod conflicts;
+mod expiry;
+mod history;
 mod openapi;
 mod pagination;
 mod saved_segments;
