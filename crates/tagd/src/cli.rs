@@ -54,6 +54,9 @@ pub enum Command {
     /// Segments (audiences): export a saved segment's or a filter's members.
     #[command(subcommand)]
     Segment(crate::bulk::segment_export::SegmentCommand),
+    /// History: export the tag changes of an organization or of one user.
+    #[command(subcommand)]
+    History(crate::bulk::history_export::HistoryCommand),
 }
 
 #[derive(Args, Debug)]
@@ -297,7 +300,11 @@ async fn run_org(store: &dyn Store, command: OrgCommand) -> Result<Value> {
 pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
     Ok(match command {
         // Not operator commands: `main` runs them.
-        Command::Serve(_) | Command::Import(_) | Command::Export(_) | Command::Segment(_) => {
+        Command::Serve(_)
+        | Command::Import(_)
+        | Command::Export(_)
+        | Command::Segment(_)
+        | Command::History(_) => {
             json!(null)
         }
         Command::Org(command) => run_org(store, command).await?,

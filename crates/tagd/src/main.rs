@@ -95,6 +95,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(error_json)?;
             print_export_summary(&summary, summary.file.is_some())
         }
+        Command::History(tagd::bulk::history_export::HistoryCommand::Export(args)) => {
+            let summary = tagd::bulk::history_export::run(store.as_ref(), &args)
+                .await
+                .map_err(error_json)?;
+            print_export_summary(&summary, summary.file.is_some())
+        }
         Command::Export(args) => {
             let summary = tagd::bulk::export::run(store.as_ref(), &args)
                 .await

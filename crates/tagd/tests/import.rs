@@ -649,6 +649,110 @@ async fn a_segment_export_writes_every_member_once_in_registration_order(fixture
     );
 }
 
+/// `tagd history export` writes an organization's (or one user's) tag changes newest first,
+/// as CSV with a header or as typed NDJSON; `--since` leaves older changes out.
+async fn a_history_export_writes_every_change_newest_first(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let store = &fixture.store;
+    for (user, value) in [("u0", "1"), ("u0", "2.5"), ("h1", "7")] {
+        let user = UserId::parse(user).expect("valid");
+        let _ = store.create_user(s.org, &user, &Recorder::none()).await;
+        let command = AssignCommand {
+            expiry: None,
+            tags_group_id: s.number.entity_id.clone(),
+            user_id: user,
+            raw_value: value.into(),
+            executor: Executor::operator(),
+            source: Source::Import,
+        };
+        store
+            .assign(s.org, &command, &Recorder::none())
+            .await
+            .expect("assigned");
+    }
+    let csv = s.dir.path().join("history.csv");
+    let args = ["history", "export", "--corp-id", &s.corp_id, path_str(&csv)];
+    let output = tagd(fixture, &args, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary(&output)["changes"], Value::from(3));
+    let written = std::fs::read_to_string(&csv).expect("written");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        lines[0],
+        "version,op,tags_group_id,variable_name,user_id,old_value,new_value,executor_id,source,time,expires_at"
+    );
+    let cells: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let seen: Vec<(&str, &str, &str, &str)> =
+        cells.iter().map(|c| (c[1], c[4], c[5], c[6])).collect();
+    assert_eq!(
+        seen,
+        [
+            ("assign", "h1", "", "7"),
+            ("assign", "u0", "1", "2.5"),
+            ("assign", "u0", "", "1")
+        ]
+    );
+
+    let args = [
+        "history",
+        "export",
+        "--corp-id",
+        &s.corp_id,
+        "--user-id",
+        "u0",
+        "--format",
+        "ndjson",
+    ];
+    let output = tagd(fixture, &args, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = json_lines(&output.stdout);
+    let values: Vec<(Value, Value)> = rows
+        .iter()
+        .map(|r| (r["old_value"].clone(), r["new_value"].clone()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (Value::from(1.0), Value::from(2.5)),
+            (Value::Null, Value::from(1.0))
+        ]
+    );
+    let args = [
+        "history",
+        "export",
+        "--corp-id",
+        &s.corp_id,
+        "--since",
+        "2999-01-01 00:00:00",
+        "--format",
+        "ndjson",
+    ];
+    let output = tagd(fixture, &args, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(json_lines(&output.stdout).is_empty());
+    let args = [
+        "history",
+        "export",
+        "--corp-id",
+        &s.corp_id,
+        "--since",
+        "yesterday",
+    ];
+    assert!(!tagd(fixture, &args, None).status.success());
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -684,4 +788,5 @@ on_both_backends!(
     export_then_import_round_trips_and_changes_nothing,
     unknown_organizations_and_unreadable_input_fail_with_a_json_error,
     a_segment_export_writes_every_member_once_in_registration_order,
+    a_history_export_writes_every_change_newest_first,
 );

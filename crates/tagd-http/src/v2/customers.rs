@@ -29,6 +29,7 @@ pub struct LabelEntry {
     /// On `add` entries: the last day (`YYYY-MM-DD`, UTC) the label counts; it expires at the
     /// end of that day. Ignored on `remove` entries.
     #[serde(rename = "expiryDate", default)]
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     expiry_date: Option<String>,
 }
 
@@ -156,7 +157,10 @@ pub struct LabelsQuery {
     /// `true` also lists the labels the customer carried once (removed or expired), with
     /// `deleted: true`.
     #[serde(rename = "includeInactive", default)]
-    #[param(rename = "includeInactive")]
+    #[param(
+        rename = "includeInactive",
+        pattern = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"
+    )]
     include_inactive: Option<String>,
 }
 

@@ -27,6 +27,7 @@ pub struct BatchItem {
     /// As for `assign`.
     value: String,
     /// As for `assign`.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")]
     expires_at: Option<String>,
     /// As for `assign`.
     #[schema(value_type = Option<i64>)]

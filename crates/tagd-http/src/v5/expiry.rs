@@ -39,6 +39,7 @@ pub struct ExpiryBody {
     #[schema(pattern = "^(none|fixed_date|relative)$")]
     policy: String,
     /// For `fixed_date`: `YYYY-MM-DD HH:MM:SS` (UTC), in the future.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")]
     date: Option<String>,
     /// For `relative`: 1 to 3,650 days after each assignment.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650)]

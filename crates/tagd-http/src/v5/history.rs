@@ -132,6 +132,7 @@ pub struct UserHistory {
     #[param(value_type = Option<crate::schemas::ExternalId>, inline)]
     tags_group_id: Option<String>,
     /// `next_cursor` of the page before.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// 1–1,000 (100).
     #[param(minimum = 1, maximum = 1000)]
@@ -171,6 +172,7 @@ pub struct GroupHistory {
     #[param(value_type = crate::schemas::ExternalId, inline)]
     tags_group_id: String,
     /// `next_cursor` of the page before.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// 1–1,000 (100).
     #[param(minimum = 1, maximum = 1000)]

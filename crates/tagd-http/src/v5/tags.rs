@@ -26,6 +26,7 @@ pub struct AssignTag {
     value: String,
     /// When the value expires: `YYYY-MM-DD HH:MM:SS` (UTC), in the future. Not with
     /// `ttl_secs`; without either, the group's default applies.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")]
     expires_at: Option<String>,
     /// Seconds until the value expires: 1 to 315,360,000 (10 years). Not with `expires_at`.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]

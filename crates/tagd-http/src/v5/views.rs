@@ -1,6 +1,7 @@
 //! The shapes v5 answers with, field for field as the seed shows them.
 
 use serde::Serialize;
+use tagd_core::expiry::ExpiryPolicy;
 use tagd_core::timefmt::format_unix;
 use tagd_core::{Assignment, CorpId, TagGroup};
 use utoipa::ToSchema;
@@ -40,8 +41,10 @@ pub struct GroupRow {
     group_type: String,
     variable_name: String,
     version: i64,
-    /// The expiry its assignments take when they bring none of their own.
-    expiry: super::expiry::ExpiryView,
+    /// The expiry its assignments take when they bring none of their own; left out when it
+    /// has none, so a group without one shows exactly the seed's fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiry: Option<super::expiry::ExpiryView>,
 }
 
 impl GroupRow {
@@ -63,7 +66,7 @@ impl GroupRow {
             group_type: group.group_type,
             variable_name: group.variable_name.to_string(),
             version: group.version,
-            expiry: group.expiry.into(),
+            expiry: (group.expiry != ExpiryPolicy::None).then(|| group.expiry.into()),
         }
     }
 }

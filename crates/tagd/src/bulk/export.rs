@@ -52,9 +52,17 @@ pub struct ExportSummary {
 
 /// Runs an export and returns its summary.
 pub async fn run(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<ExportSummary> {
-    let result = write_export(store, args).await;
+    leave_no_partial_file(&args.output, write_export(store, args).await)
+}
+
+/// `result` of an export to `output`; when it failed, the partial file it was writing is
+/// removed, so a failed export leaves nothing behind.
+pub(crate) fn leave_no_partial_file<T>(
+    output: &OutputArgs,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
     if result.is_err() {
-        if let Some(file) = args.output.file.as_ref().filter(|f| f.as_os_str() != "-") {
+        if let Some(file) = output.file.as_ref().filter(|f| f.as_os_str() != "-") {
             let _ = std::fs::remove_file(partial_path(file));
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod formats;
+pub mod history_export;
 pub mod import;
 pub mod progress;
 pub mod segment_export;

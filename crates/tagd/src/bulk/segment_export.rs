@@ -2,7 +2,7 @@
 //! order, as CSV (a `user_id` header, one id a line) or NDJSON (`{"user_id": ...}` a line),
 //! streamed in pages from the database, with progress on stderr.
 
-use super::export::{complete, open_output, partial_path, OutputArgs};
+use super::export::{complete, leave_no_partial_file, open_output, partial_path, OutputArgs};
 use super::formats::Format;
 use super::progress::{rate, Progress};
 use anyhow::{anyhow, Context};
@@ -78,13 +78,7 @@ pub async fn run(
     store: &dyn Store,
     args: &SegmentExportArgs,
 ) -> anyhow::Result<SegmentExportSummary> {
-    let result = write_members(store, args).await;
-    if result.is_err() {
-        if let Some(file) = args.output.file.as_ref().filter(|f| f.as_os_str() != "-") {
-            let _ = std::fs::remove_file(partial_path(file));
-        }
-    }
-    result
+    leave_no_partial_file(&args.output, write_members(store, args).await)
 }
 
 async fn write_members(

@@ -60,6 +60,7 @@ async fn customer_labels_show_integer_ids_of_the_org_label_assignment_and_writer
         [
             "addedBy",
             "deleted",
+            "expiryDate",
             "id",
             "labelId",
             "labelName",

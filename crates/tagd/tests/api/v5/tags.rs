@@ -14,13 +14,14 @@ crate::on_both_backends!(
     removing_a_tag_hides_it_and_a_second_remove_answers_null,
 );
 
-const TAG_FIELDS: [&str; 15] = [
+const TAG_FIELDS: [&str; 16] = [
     "attribute",
     "corp_id",
     "ctime",
     "define_value",
     "entity_id",
     "executor_id",
+    "expires_at",
     "is_deleted",
     "mtime",
     "number_value",
