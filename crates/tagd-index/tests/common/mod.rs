@@ -25,6 +25,11 @@ pub enum Op {
     SetActive(u8, bool),
     Relabel(u8, Vec<u8>, Vec<u8>),
     Import(Vec<(u8, u8, u8)>),
+    /// An assignment with an expiry: already passed (`true`: written expired, as a value
+    /// whose time ran out before the sweep) or an hour ahead.
+    AssignExpiring(u8, u8, u8, bool),
+    /// The expiry sweep records what has expired.
+    Sweep,
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -37,7 +42,10 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (user.clone(), group.clone()).prop_map(|(u, g)| Op::Remove(u, g)),
         1 => (group.clone(), any::<bool>()).prop_map(|(g, on)| Op::SetActive(g, on)),
         2 => (user.clone(), labels(), labels()).prop_map(|(u, a, r)| Op::Relabel(u, a, r)),
-        1 => prop::collection::vec((user, group, any::<u8>()), 1..6).prop_map(Op::Import),
+        1 => prop::collection::vec((user.clone(), group.clone(), any::<u8>()), 1..6).prop_map(Op::Import),
+        2 => (user, group, any::<u8>(), any::<bool>())
+            .prop_map(|(u, g, v, expired)| Op::AssignExpiring(u, g, v, expired)),
+        1 => Just(Op::Sweep),
     ]
 }
 
@@ -154,6 +162,26 @@ impl World {
                     .change_labels(org, &user(*u), &change, &v2_executor(), &Recorder::none())
                     .await
                     .map(|_| ())
+            }
+            Op::AssignExpiring(u, g, v, expired) => {
+                let now = tagd_core::timefmt::now_unix();
+                let at = if *expired { now - 1 } else { now + 3_600 };
+                let command = AssignCommand {
+                    expiry: Some(tagd_core::expiry::RequestedExpiry::At(at)),
+                    tags_group_id: group(g).entity_id.clone(),
+                    user_id: user(*u),
+                    raw_value: value(group(g), *v),
+                    executor: app_executor(),
+                    source: Source::OpenApi,
+                };
+                store
+                    .assign(org, &command, &Recorder::none())
+                    .await
+                    .map(|_| ())
+            }
+            Op::Sweep => {
+                let now = tagd_core::timefmt::now_unix();
+                store.expire_due(now, 1_000).await.map(|_| ())
             }
             Op::Import(rows) => {
                 let rows: Vec<ImportRow> = rows
