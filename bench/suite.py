@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import audiences
+import expiry
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -37,7 +38,7 @@ TAGS_PER_USER = 10
 GROUPS = [(f"t{i}", "define" if i < 4 else "number" if i < 7 else "string") for i in range(10)]
 CITIES = ["Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur", "Surat", "Indore"]
 W2_LABELS = 100
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8,W9"
 # tagd refuses an operator-set admin token under 32 characters.
 BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
@@ -454,6 +455,8 @@ def main():
             log(f"W8 peer: redis SORT {peer['redis_sort']:.0f} holders/s")
         if {"W5", "W6"} & only:
             audience_peers(redis, work, users, duration, only, peer)
+        if "W9" in only:
+            peer["redis_expire"] = expiry.redis_expire(sh, REDIS_PORT, users, work, log)
         if "W4" in only:
             redis.start_webdis()
             env = {**os.environ, "TAGD_BENCH_USERS": str(users), "TAGD_BENCH_USER_BASE": user_id(0)}
@@ -573,6 +576,13 @@ def run_backend(backend, work, users, duration, only, peer, results):
                         "redis_sort", peer["redis_sort"])
             results.add("W8", "healthz_p99_during_search", backend, w8["healthz_p99_ms"], "ms",
                         "healthz_p99_idle", w8["healthz_idle_p99_ms"])
+        if "W9" in only:
+            w9 = expiry.tagd_sweep(tagd, backend, work, users, duration, env, base, wrk, sh, psql, TAGD,
+                                   user_id, log)
+            results.add("W9", "expiry_all_recorded_after", backend, w9["sweep_seconds"], "s",
+                        "redis_active_expire", peer["redis_expire"])
+            results.add("W9", "assign_during_sweep", backend, w9["assign_during_rps"], "req/s",
+                        "tagd_assign_idle", w9["assign_idle_rps"])
         if "W2" in only:
             w2 = wrk("change_labels_100.lua", base, duration, env)
             results.add("W2", "change_labels_100", backend, w2["rps"] * W2_LABELS, "labels/s",
