@@ -177,15 +177,35 @@ pub fn expiry_of_assignment(
     }
 }
 
+/// Where a sweep round has got to: the `(expires_at, id)` of the last due assignment it
+/// passed. A round goes on after it, so it never reads again what it has just marked (on
+/// PostgreSQL those index entries stay until vacuum, and a round that started over each time
+/// would read them all again: quadratic in the assignments expiring together).
+pub type SweepCursor = (i64, i64);
+
+/// What one sweep step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepStep {
+    /// Expiries it recorded.
+    pub recorded: usize,
+    /// Where the next step starts; `None` when no due assignment is left after this one.
+    pub next: Option<SweepCursor>,
+}
+
 /// The expiry sweep's side of the store.
 #[async_trait::async_trait]
 pub trait Expiries: Send + Sync {
-    /// Records, as `tag.expired` entries executed by `system`, up to `limit` assignments (of
-    /// any organization) that were live and whose expiry is at or before `now`, in one short
-    /// transaction; answers how many. An assignment re-assigned or removed first is not
-    /// touched, and two servers sweeping at once record each expiry once (the row is marked
-    /// under its lock, only while it is still live and expired).
-    async fn expire_due(&self, now: i64, limit: usize) -> Result<usize>;
+    /// Records, as `tag.expired` entries executed by `system`, the due assignments (of any
+    /// organization: live, expiry at or before `now`) after `after`, at most `limit`, in one
+    /// short transaction. An assignment re-assigned or removed first is not touched, and two
+    /// servers sweeping at once record each expiry once (the row is marked under its lock,
+    /// only while it is still live and expired).
+    async fn expire_due(
+        &self,
+        now: i64,
+        after: Option<SweepCursor>,
+        limit: usize,
+    ) -> Result<SweepStep>;
 }
 
 #[cfg(test)]

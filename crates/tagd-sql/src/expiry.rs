@@ -7,35 +7,47 @@ use crate::pairs::{stored_value, CHUNK};
 use crate::{internal, log, Driver, SqlStore};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use tagd_core::expiry::Expiries;
+use tagd_core::expiry::{Expiries, SweepCursor, SweepStep};
 use tagd_core::*;
 
-/// Marks up to `limit` due assignments expired and records each; answers how many.
+/// Marks up to `limit` due assignments after `after` expired and records each.
 async fn expire_due(
     conn: &mut dyn SqlConn,
     sweep_lock: Option<&str>,
-    now: i64,
+    (now, after): (i64, Option<SweepCursor>),
     limit: usize,
-) -> Result<usize> {
+) -> Result<SweepStep> {
     // One server sweeps at a time; the others find the lock taken and wait for their next
     // round. (Correctness does not rest on it: the update below re-checks each row.)
     if let Some(sql) = sweep_lock {
         let held = conn.fetch_optional(sql, &[]).await.map_err(internal)?;
         if !held.map(|r| r.flag("held")).transpose()?.unwrap_or(false) {
-            return Ok(0);
+            return Ok(SweepStep::default());
         }
     }
-    // On the partial index of live assignments that expire, oldest expiry first.
+    // On the partial index of live assignments that expire, in (expiry, id) order from the
+    // cursor on.
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
     let due = conn
         .fetch_all(
-            "SELECT a.org_id, a.id, g.attribute FROM tag_assignments a \
+            "SELECT a.org_id, a.id, a.expires_at, g.attribute FROM tag_assignments a \
              JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
              WHERE a.expires_at <= $1 AND NOT a.is_deleted \
-             ORDER BY a.expires_at LIMIT $2",
-            &[now.into(), (limit as i64).into()],
+             AND (a.expires_at > $2 OR (a.expires_at = $2 AND a.id > $3)) \
+             ORDER BY a.expires_at, a.id LIMIT $4",
+            &[
+                now.into(),
+                after_at.into(),
+                after_id.into(),
+                (limit as i64).into(),
+            ],
         )
         .await
         .map_err(internal)?;
+    let next = match due.last() {
+        Some(last) if due.len() == limit => Some((last.int("expires_at")?, last.int("id")?)),
+        _ => None,
+    };
     let mut by_org: BTreeMap<i64, Vec<(i64, Attribute)>> = BTreeMap::new();
     for row in &due {
         let attribute = Attribute::parse(&row.text("attribute")?)?;
@@ -44,14 +56,14 @@ async fn expire_due(
             .or_default()
             .push((row.int("id")?, attribute));
     }
-    let mut expired = 0;
+    let mut recorded = 0;
     for (org, mut ids) in by_org {
         ids.sort_unstable_by_key(|(id, _)| *id);
         for chunk in ids.chunks(CHUNK) {
-            expired += expire_rows(conn, OrgId(org), now, chunk).await?;
+            recorded += expire_rows(conn, OrgId(org), now, chunk).await?;
         }
     }
-    Ok(expired)
+    Ok(SweepStep { recorded, next })
 }
 
 /// Marks the rows of `chunk` that are still live and due, and records their expiry.
@@ -98,11 +110,34 @@ async fn expire_rows(
     Ok(rows.len())
 }
 
+/// Whether any live assignment is due: asked on a read connection first, so that a sweep
+/// with nothing to do (almost every second) opens no write transaction.
+async fn any_due(conn: &mut dyn SqlConn, now: i64) -> Result<bool> {
+    let row = conn
+        .fetch_optional(
+            "SELECT 1 AS due FROM tag_assignments \
+             WHERE expires_at <= $1 AND NOT is_deleted LIMIT 1",
+            &[now.into()],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(row.is_some())
+}
+
 #[async_trait]
 impl<D: Driver> Expiries for SqlStore<D> {
-    async fn expire_due(&self, now: i64, limit: usize) -> Result<usize> {
+    async fn expire_due(
+        &self,
+        now: i64,
+        after: Option<SweepCursor>,
+        limit: usize,
+    ) -> Result<SweepStep> {
+        if after.is_none() && !any_due(self.read().await?.as_mut(), now).await? {
+            return Ok(SweepStep::default());
+        }
         let sweep_lock = self.driver.sweep_lock();
-        in_write!(self, |tx| expire_due(tx.as_mut(), sweep_lock, now, limit)
-            .await?)
+        in_write!(self, |tx| {
+            expire_due(tx.as_mut(), sweep_lock, (now, after), limit).await?
+        })
     }
 }

@@ -3,9 +3,9 @@
 -- An assignment may expire (`expires_at`, Unix seconds); it stops counting at that instant,
 -- which every read checks, and the sweep later marks it deleted and logs `tag.expired`. The
 -- partial index holds only live assignments that expire, so the sweep finds what is due
--- without reading the others. A group may give its assignments a default expiry.
+-- without reading the others, in (expiry, id) order a sweep can resume from. A group may give its assignments a default expiry.
 ALTER TABLE tag_assignments ADD COLUMN expires_at INTEGER;
-CREATE INDEX tag_assignments_expiring ON tag_assignments (expires_at)
+CREATE INDEX tag_assignments_expiring ON tag_assignments (expires_at, id)
     WHERE expires_at IS NOT NULL AND NOT is_deleted;
 
 ALTER TABLE tag_groups ADD COLUMN expiry_policy TEXT NOT NULL DEFAULT 'none';

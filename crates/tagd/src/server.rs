@@ -123,16 +123,16 @@ async fn sweep_expired_assignments(store: Arc<dyn Store>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let mut recorded = 0;
+        // One round: from the start of what is due, step by step, until nothing is left.
+        let (mut recorded, mut after) = (0, None);
         loop {
-            match store
-                .expire_due(tagd_core::timefmt::now_unix(), SWEEP_BATCH)
-                .await
-            {
-                Ok(n) => {
-                    recorded += n;
-                    if n < SWEEP_BATCH {
-                        break;
+            let now = tagd_core::timefmt::now_unix();
+            match store.expire_due(now, after, SWEEP_BATCH).await {
+                Ok(step) => {
+                    recorded += step.recorded;
+                    match step.next {
+                        Some(next) => after = Some(next),
+                        None => break,
                     }
                 }
                 Err(e) => {

@@ -181,7 +181,7 @@ impl World {
             }
             Op::Sweep => {
                 let now = tagd_core::timefmt::now_unix();
-                store.expire_due(now, 1_000).await.map(|_| ())
+                store.expire_due(now, None, 1_000).await.map(|_| ())
             }
             Op::Import(rows) => {
                 let rows: Vec<ImportRow> = rows
