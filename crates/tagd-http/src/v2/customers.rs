@@ -2,9 +2,10 @@
 
 use super::error::{V2Error, V2ErrorBody, V2Warning};
 use super::{customer_id_json, parse_customer_id, V2Caller, V2Json};
+use crate::body::parse_query;
 use crate::gate::{respond, stored_json, RequestScope};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -51,8 +52,9 @@ pub struct ChangeLabelsAnswer {
     warnings: Vec<V2Warning>,
 }
 
-/// The names of `entries`, blank ones dropped, and, when `expiry` is given, the expiry each
-/// entry asked for by name (in the future, or the request is refused).
+/// The names of `entries`, blank ones dropped, and, when `expiry` is given (the `add` list),
+/// the expiry each entry asked for by name, which must not be over. A malformed `expiryDate`
+/// refuses the request in either list (a `remove` entry's is otherwise ignored).
 fn parse_names(
     entries: Option<Vec<LabelEntry>>,
     list: &str,
@@ -63,17 +65,21 @@ fn parse_names(
     for (i, entry) in entries.unwrap_or_default().into_iter().enumerate() {
         let parsed = LabelName::parse_optional(&entry.label_name)
             .map_err(|e| V2Error::BadRequest(format!("{list}[{i}].labelName: {e}")))?;
-        if let (Some(name), Some(date), Some(expiry)) =
-            (&parsed, &entry.expiry_date, expiry.as_deref_mut())
-        {
-            let end = parse_date_end(date).ok_or_else(|| {
-                V2Error::BadRequest(format!(
-                    "{list}[{i}].expiryDate: must be YYYY-MM-DD, not `{date}`"
-                ))
-            })?;
+        let end = entry
+            .expiry_date
+            .as_deref()
+            .map(|date| {
+                parse_date_end(date).ok_or_else(|| {
+                    V2Error::BadRequest(format!(
+                        "{list}[{i}].expiryDate: must be YYYY-MM-DD, not `{date}`"
+                    ))
+                })
+            })
+            .transpose()?;
+        if let (Some(name), Some(end), Some(expiry)) = (&parsed, end, expiry.as_deref_mut()) {
             if end <= now {
                 return Err(V2Error::BadRequest(format!(
-                    "{list}[{i}].expiryDate: {date} has passed"
+                    "{list}[{i}].expiryDate: that day is over"
                 )));
             }
             expiry.insert(name.as_str().to_owned(), end);
@@ -182,9 +188,10 @@ pub(super) async fn customer_labels(
     caller: V2Caller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    Query(query): Query<LabelsQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<CustomerLabels>, V2Error> {
     let (_, user_id) = parse_customer_id(&user_id)?;
+    let query: LabelsQuery = parse_query(query.as_deref())?;
     let include_inactive = match query.include_inactive.as_deref() {
         None => false,
         Some(flag) if flag.eq_ignore_ascii_case("true") => true,

@@ -37,10 +37,8 @@ pub struct HistoryRowView {
     variable_name: String,
     user_id: String,
     /// The live value before the change (typed as in `user/tags/list`), or null.
-    #[schema(value_type = Object, nullable)]
     old_value: Value,
     /// The value the change set, or null for a removal or an expiry.
-    #[schema(value_type = Object, nullable)]
     new_value: Value,
     /// The app, Basic user, `operator`, or `system` (an expiry).
     executor_id: String,

@@ -33,6 +33,12 @@ async fn an_added_label_takes_its_expiry_date_and_a_bad_one_refuses_the_request(
             (400, &json!(400))
         );
     }
+    // A malformed date refuses the request in a remove entry too (otherwise ignored there).
+    let body = json!({"remove": [{"labelName": "", "expiryDate": ""}]});
+    assert_eq!(
+        v2.post("/v2/customers/42/changeLabels", &body).await.status,
+        400
+    );
     // Adding it again without a date keeps the date it has.
     v2.change("42", &["VIP"], &[]).await;
     let labels = v2.get("/v2/customers/42/labels").await.json;
@@ -66,8 +72,13 @@ async fn include_inactive_also_shows_removed_and_expired_labels(app: &TestApp) {
         shown,
         [(json!("Gold"), json!(true)), (json!("VIP"), json!(true))]
     );
-    let refused = v2
-        .get("/v2/customers/42/labels?includeInactive=maybe")
-        .await;
-    assert_eq!(refused.status, 400);
+    for bad in ["maybe", "true&includeInactive=true"] {
+        let refused = v2
+            .get(&format!("/v2/customers/42/labels?includeInactive={bad}"))
+            .await;
+        assert_eq!(
+            (refused.status, &refused.json["errors"][0]["code"]),
+            (400, &json!(400))
+        );
+    }
 }
