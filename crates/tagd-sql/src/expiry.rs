@@ -30,8 +30,11 @@ async fn expire_due(
     // `OR` of the two cases is only a filter on PostgreSQL, which then reads every entry
     // before the cursor again, the ones of rows marked a moment ago included).
     let (after_at, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
+    // Planned for its values at every run: PostgreSQL's generic plan for it, chosen after five
+    // runs, left the index range and read a million rows a step (585 s for a million expiries
+    // instead of about 100).
     let due = conn
-        .fetch_all(
+        .fetch_all_replanned(
             "SELECT a.org_id, a.id, a.expires_at, g.attribute FROM tag_assignments a \
              JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
              WHERE a.expires_at <= $1 AND NOT a.is_deleted \
