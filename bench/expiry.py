@@ -64,7 +64,7 @@ def recorded_counter(tagd, psql, backend, work):
 def tagd_sweep(tagd, backend, work, users, duration, env, base, wrk, sh, psql, tagd_binary, user_id, log):
     """{sweep_seconds, assign_idle_rps, assign_during_rps} for `users` assignments expiring
     at one second."""
-    lead = 30 + users * 150 // 1_000_000
+    lead = 30 + users * 200 // 1_000_000
     at = int(time.time()) + lead
     v5 = {"authorization": f"Bearer {tagd.token}", "x-app-id": tagd.app_id}
     created = tagd.call("POST", "/api/v5/entity/tags/group/create", {

@@ -26,19 +26,16 @@ async fn expire_due(
         }
     }
     // On the partial index of live assignments that expire, in (expiry, id) order from the
-    // cursor on: a row comparison, which both databases turn into a range of the index (an
-    // `OR` of the two cases is only a filter on PostgreSQL, which then reads every entry
-    // before the cursor again, the ones of rows marked a moment ago included).
+    // cursor on. (A row comparison `(expires_at, id) > ($2, $3)` was tried: an index condition
+    // in `EXPLAIN`, yet ten times slower over a million due rows on PostgreSQL;
+    // docs/BENCHMARKS.md, W9.)
     let (after_at, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
-    // Planned for its values at every run: PostgreSQL's generic plan for it, chosen after five
-    // runs, left the index range and read a million rows a step (585 s for a million expiries
-    // instead of about 100).
     let due = conn
-        .fetch_all_replanned(
+        .fetch_all(
             "SELECT a.org_id, a.id, a.expires_at, g.attribute FROM tag_assignments a \
              JOIN tag_groups g ON g.org_id = a.org_id AND g.id = a.group_ref \
              WHERE a.expires_at <= $1 AND NOT a.is_deleted \
-             AND (a.expires_at, a.id) > ($2, $3) \
+             AND (a.expires_at > $2 OR (a.expires_at = $2 AND a.id > $3)) \
              ORDER BY a.expires_at, a.id LIMIT $4",
             &[
                 now.into(),
