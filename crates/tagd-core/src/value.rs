@@ -47,6 +47,17 @@ pub enum TagValue {
 }
 
 impl TagValue {
+    /// The value as typed JSON, as the API shows values (`true`, `12.5`, `"Pune"`); a number
+    /// JSON cannot hold (never stored: values are finite) shows as null.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            TagValue::Define(on) => serde_json::Value::Bool(*on),
+            TagValue::Number(n) => serde_json::Number::from_f64(*n)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            TagValue::String(s) => serde_json::Value::String(s.clone()),
+        }
+    }
+
     /// Parses the string a client sends in `value` according to the group's attribute.
     pub fn parse(attribute: Attribute, raw: &str) -> Result<Self> {
         match attribute {

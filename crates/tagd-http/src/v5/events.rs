@@ -62,16 +62,9 @@ struct TagData {
     old_value: Value,
 }
 
-/// A value as JSON, typed by its attribute (true, 12.5, "Pune").
+/// An optional value as typed JSON (null when there is none).
 pub fn typed_json(value: Option<&TagValue>) -> Value {
-    match value {
-        None => Value::Null,
-        Some(TagValue::Define(on)) => Value::Bool(*on),
-        Some(TagValue::Number(n)) => {
-            serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
-        }
-        Some(TagValue::String(s)) => Value::String(s.clone()),
-    }
+    value.map_or(Value::Null, TagValue::to_json)
 }
 
 fn tag_data(tag: &TagChange, corp_id: &CorpId, page: &FeedPage) -> Value {

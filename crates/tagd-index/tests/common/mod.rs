@@ -101,6 +101,29 @@ pub async fn world(store: Arc<dyn Store>) -> World {
 }
 
 impl World {
+    /// Assigns user `u` the value `v` of `group`, as the test app, with `expiry`.
+    async fn assign(
+        &self,
+        u: u8,
+        group: &TagGroup,
+        v: u8,
+        expiry: Option<tagd_core::expiry::RequestedExpiry>,
+    ) -> Result<()> {
+        let command = AssignCommand {
+            expiry,
+            tags_group_id: group.entity_id.clone(),
+            user_id: user(u),
+            raw_value: value(group, v),
+            executor: app_executor(),
+            source: Source::OpenApi,
+        };
+        let none = Recorder::none();
+        self.store
+            .assign(self.org, &command, &none)
+            .await
+            .map(|_| ())
+    }
+
     /// Applies `op`; a refusal (an unregistered user, an inactive group) is part of the test.
     pub async fn apply(&self, op: &Op) {
         let (store, org) = (&self.store, self.org);
@@ -110,20 +133,7 @@ impl World {
                 .create_user(org, &user(*u), &Recorder::none())
                 .await
                 .map(|_| ()),
-            Op::Assign(u, g, v) => {
-                let command = AssignCommand {
-                    expiry: None,
-                    tags_group_id: group(g).entity_id.clone(),
-                    user_id: user(*u),
-                    raw_value: value(group(g), *v),
-                    executor: app_executor(),
-                    source: Source::OpenApi,
-                };
-                store
-                    .assign(org, &command, &Recorder::none())
-                    .await
-                    .map(|_| ())
-            }
+            Op::Assign(u, g, v) => self.assign(*u, group(g), *v, None).await,
             Op::Remove(u, g) => {
                 let id = &group(g).entity_id;
                 let source = Source::OpenApi;
@@ -166,18 +176,8 @@ impl World {
             Op::AssignExpiring(u, g, v, expired) => {
                 let now = tagd_core::timefmt::now_unix();
                 let at = if *expired { now - 1 } else { now + 3_600 };
-                let command = AssignCommand {
-                    expiry: Some(tagd_core::expiry::RequestedExpiry::At(at)),
-                    tags_group_id: group(g).entity_id.clone(),
-                    user_id: user(*u),
-                    raw_value: value(group(g), *v),
-                    executor: app_executor(),
-                    source: Source::OpenApi,
-                };
-                store
-                    .assign(org, &command, &Recorder::none())
-                    .await
-                    .map(|_| ())
+                let expiry = Some(tagd_core::expiry::RequestedExpiry::At(at));
+                self.assign(*u, group(g), *v, expiry).await
             }
             Op::Sweep => {
                 let now = tagd_core::timefmt::now_unix();

@@ -89,12 +89,7 @@ fn text(value: Option<&TagValue>) -> String {
 }
 
 fn typed(value: Option<&TagValue>) -> serde_json::Value {
-    match value {
-        None => serde_json::Value::Null,
-        Some(TagValue::Define(on)) => (*on).into(),
-        Some(TagValue::Number(n)) => (*n).into(),
-        Some(TagValue::String(s)) => s.as_str().into(),
-    }
+    value.map_or(serde_json::Value::Null, TagValue::to_json)
 }
 
 fn write_row(output: &mut dyn Write, format: Format, row: &HistoryRow) -> anyhow::Result<()> {
