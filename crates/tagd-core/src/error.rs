@@ -72,6 +72,12 @@ pub enum Error {
     /// 40906: the organization keeps its most saved segments already.
     #[error("the organization has reached its limit of {max} saved segments")]
     SegmentLimit { max: i64 },
+    /// 40404: no such webhook endpoint in this organization.
+    #[error("webhook not found")]
+    WebhookNotFound,
+    /// 40907: the organization keeps its most webhook endpoints already.
+    #[error("the organization has reached its limit of {max} webhook endpoints")]
+    WebhookLimit { max: i64 },
     /// The database is busy (locked by another process, a lock wait ran out): retry later.
     /// Shown as 503 without internals; the cause is logged.
     #[error("database busy: {0}")]

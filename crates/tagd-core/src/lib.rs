@@ -26,6 +26,7 @@ pub mod store;
 pub mod tenants;
 pub mod timefmt;
 pub mod value;
+pub mod webhooks;
 
 pub use assignments::Assignments;
 pub use bulk::Bulk;
@@ -42,3 +43,4 @@ pub use names::{Category, Description, GroupName, LabelName, VariableName};
 pub use store::{PoolStats, Store};
 pub use tenants::Tenants;
 pub use value::{Attribute, TagValue};
+pub use webhooks::Webhooks;

@@ -37,6 +37,7 @@ pub trait Store:
     + crate::saved_segments::SavedSegments
     + crate::history::History
     + crate::expiry::Expiries
+    + crate::webhooks::Webhooks
     + 'static
 {
     /// `sqlite` or `postgres`.

@@ -79,6 +79,40 @@ pub struct HttpConfig {
     #[arg(long, env = "TAGD_INDEX_MEMORY_MB", default_value_t = defaults::INDEX_MEMORY_MB,
           value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
     pub index_memory_mb: u64,
+    /// Lets webhook endpoints be at loopback, private, link-local and metadata addresses
+    /// (refused otherwise, after DNS resolution too): for tests and closed networks only.
+    #[arg(long, env = "TAGD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// The waits before each retry of a failed webhook delivery (`ms`, `s`, `m`, `h`); after
+    /// the last one fails the endpoint is disabled, its position kept.
+    #[arg(long, env = "TAGD_WEBHOOK_RETRY_SCHEDULE", default_value = defaults::WEBHOOK_RETRY_SCHEDULE,
+          value_parser = check_retry_schedule)]
+    pub webhook_retry_schedule: String,
+    /// How long a webhook receiver may take to answer, in seconds.
+    #[arg(long, env = "TAGD_WEBHOOK_TIMEOUT_SECS", default_value_t = defaults::WEBHOOK_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_secs: u64,
+    /// Also publish every event to NATS JetStream here (`nats://HOST:PORT`): stream `TAGD`,
+    /// subject `tagd.<corp_id>.<type>`.
+    #[arg(long, env = "TAGD_NATS_URL")]
+    pub nats_url: Option<String>,
+}
+
+fn check_retry_schedule(raw: &str) -> std::result::Result<String, String> {
+    tagd_core::webhooks::parse_retry_schedule(raw).map(|_| raw.to_owned())
+}
+
+impl HttpConfig {
+    /// How this server delivers events, from the flags.
+    pub fn delivery_settings(&self) -> tagd_core::webhooks::DeliverySettings {
+        tagd_core::webhooks::DeliverySettings {
+            allow_private: self.webhook_allow_private,
+            retry_schedule: tagd_core::webhooks::parse_retry_schedule(&self.webhook_retry_schedule)
+                .unwrap_or_else(|_| tagd_core::webhooks::DEFAULT_RETRY_SCHEDULE.to_vec()),
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
+            nats_url: self.nats_url.clone(),
+        }
+    }
 }
 
 /// A network in CIDR notation; a bare address is the network of that one address.
@@ -103,6 +137,8 @@ pub mod defaults {
     /// Verifications that may wait for a verifier thread before a login gets 429.
     pub const PASSWORD_VERIFY_QUEUE: usize = 32;
     pub const INDEX_MEMORY_MB: u64 = 1024;
+    pub const WEBHOOK_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
+    pub const WEBHOOK_TIMEOUT_SECS: u64 = 10;
 }
 
 impl HttpConfig {
@@ -122,6 +158,10 @@ impl HttpConfig {
             password_verifiers: defaults::PASSWORD_VERIFIERS,
             password_verify_queue: defaults::PASSWORD_VERIFY_QUEUE,
             index_memory_mb: defaults::INDEX_MEMORY_MB,
+            webhook_allow_private: false,
+            webhook_retry_schedule: defaults::WEBHOOK_RETRY_SCHEDULE.to_owned(),
+            webhook_timeout_secs: defaults::WEBHOOK_TIMEOUT_SECS,
+            nats_url: None,
         }
     }
 }

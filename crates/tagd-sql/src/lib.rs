@@ -33,6 +33,7 @@ pub mod records;
 mod saved_segments;
 mod segments;
 mod tenants;
+mod webhooks;
 
 pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx, VersionScheme};
 

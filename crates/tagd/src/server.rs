@@ -31,8 +31,15 @@ pub async fn serve_split(
         tokio::spawn(purge_expired_tokens(store.clone())),
         tokio::spawn(sweep_expired_assignments(store.clone())),
     ];
-    let state = AppState::new(store, config);
+    let settings = config.delivery_settings();
+    let state = AppState::new(store.clone(), config);
     state.index.start();
+    let _delivery = tagd_events::start(
+        store,
+        Arc::new(render_event),
+        settings,
+        state.index.commits(),
+    );
     let served = match admin {
         None => {
             let app = tagd_http::app(state);
@@ -73,6 +80,22 @@ pub async fn serve_split(
         purger.abort();
     }
     served
+}
+
+/// An entry of the change feed as the event webhooks and NATS receive (the shape of
+/// `GET /api/v5/changes`).
+fn render_event(
+    org: tagd_core::OrgId,
+    corp_id: &tagd_core::CorpId,
+    entry: &tagd_core::log::LogEntry,
+    page: &tagd_core::history::FeedPage,
+) -> tagd_events::Rendered {
+    let event = tagd_http::v5::events::event(org, corp_id, entry, page);
+    tagd_events::Rendered {
+        id: event.id().to_owned(),
+        kind: event.kind(),
+        body: serde_json::to_vec(&event).unwrap_or_default().into(),
+    }
 }
 
 /// How often idempotency keys past their 24 hours and expired tokens are deleted.

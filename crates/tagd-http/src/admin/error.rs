@@ -86,7 +86,8 @@ impl IntoResponse for AdminError {
                 | Error::GroupNotFound
                 | Error::UserNotFound
                 | Error::TagNotFound(_)
-                | Error::SegmentNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
+                | Error::SegmentNotFound
+                | Error::WebhookNotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
                 Error::Duplicate(_)
                 | Error::StaleVersion
                 | Error::AttributeInUse
@@ -95,6 +96,7 @@ impl IntoResponse for AdminError {
                 | Error::TagGroupLimit { .. }
                 | Error::SegmentInUse(_)
                 | Error::SegmentLimit { .. }
+                | Error::WebhookLimit { .. }
                 | Error::IdempotencyInFlight => (StatusCode::CONFLICT, "conflict", e.to_string()),
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())

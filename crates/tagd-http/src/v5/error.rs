@@ -129,6 +129,12 @@ impl V5Error {
                     "segment not found in this organization".into(),
                 ),
                 Error::SegmentInUse(_) => (S::CONFLICT, 40904, e.to_string()),
+                Error::WebhookNotFound => (
+                    S::NOT_FOUND,
+                    40404,
+                    "webhook not found in this organization".into(),
+                ),
+                Error::WebhookLimit { .. } => (S::CONFLICT, 40907, e.to_string()),
                 Error::SegmentLimit { .. } => (S::CONFLICT, 40906, e.to_string()),
                 Error::TagGroupLimit { .. } => (S::CONFLICT, 40905, e.to_string()),
                 Error::OrgNotFound | Error::AppNotFound | Error::CredentialNotFound => (

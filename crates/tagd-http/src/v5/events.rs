@@ -31,6 +31,17 @@ pub struct Event {
     data: Value,
 }
 
+impl Event {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The event's type (`tag.assigned`, …).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
 /// An event's id: derived from the organization and the version, so a repeated delivery of
 /// the same entry carries the same id, and no two entries share one.
 pub fn event_id(org: OrgId, version: i64) -> String {

@@ -2,7 +2,7 @@
 
 pub(crate) mod batch;
 mod error;
-mod events;
+pub mod events;
 mod expiry;
 mod extract;
 pub(crate) mod groups;
@@ -12,6 +12,7 @@ mod segments;
 mod tags;
 mod token;
 mod views;
+mod webhooks;
 
 pub use error::{V5Error, V5ErrorBody};
 
@@ -53,5 +54,6 @@ fn gated_routes() -> OpenApiRouter<AppState> {
         .merge(segments::routes())
         .merge(saved_segments::routes())
         .merge(history::routes())
+        .merge(webhooks::routes())
         .route_layer(axum::middleware::from_fn(gate::<V5>))
 }

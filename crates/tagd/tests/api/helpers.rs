@@ -38,12 +38,24 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     Some(serve_store(fixture).await)
 }
 
+/// [`spawn_app`] with a configuration of the test's own.
+pub async fn spawn_app_with(backend: Backend, config: HttpConfig) -> Option<TestApp> {
+    let fixture = match backend {
+        Backend::Sqlite => harness::sqlite().await,
+        Backend::Postgres => harness::postgres().await,
+    }?;
+    Some(serve_store_with(fixture, config).await)
+}
+
 pub async fn serve_store(fixture: Fixture) -> TestApp {
+    serve_store_with(fixture, HttpConfig::new(sha256_hex(ADMIN_TOKEN))).await
+}
+
+pub async fn serve_store_with(fixture: Fixture, config: HttpConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("port 0 binds");
     let address = format!("http://{}", listener.local_addr().expect("bound address"));
-    let config = HttpConfig::new(sha256_hex(ADMIN_TOKEN));
     let (stop, stopped) = oneshot::channel::<()>();
     let store = fixture.store.clone();
     let server = tokio::spawn(tagd::server::serve(
@@ -99,6 +111,39 @@ impl TestApp {
     }
 }
 
+/// Like [`on_both_backends`], with the servers configured by `$config` (an expression giving
+/// an `HttpConfig`), in modules `$sqlite` and `$postgres`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($config:expr; $sqlite:ident, $postgres:ident; $($name:ident),* $(,)?) => {
+        mod $sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $config)
+                        .await
+                        .expect("SQLite always runs");
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod $postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, $config).await
+                    else {
+                        return;
+                    };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Generates one `#[tokio::test]` per backend for each named `async fn(&TestApp)`.
 #[macro_export]
 macro_rules! on_both_backends {
@@ -144,6 +189,11 @@ impl ExtraServer {
         let _ = self.stop.send(());
         let _ = self.server.await;
     }
+}
+
+/// The default configuration (what `serve_store` uses).
+pub fn default_config() -> HttpConfig {
+    HttpConfig::new(sha256_hex(ADMIN_TOKEN))
 }
 
 /// The configuration `serve_store` uses, with another v5 token lifetime.

@@ -5,3 +5,4 @@
 
 pub mod client;
 pub mod process;
+pub mod receiver;

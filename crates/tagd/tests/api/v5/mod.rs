@@ -16,6 +16,7 @@ mod tags;
 mod tenancy;
 mod validation;
 mod values;
+mod webhooks;
 
 use crate::helpers::{TestApp, V5Answer, V5Org};
 use serde_json::{json, Value};

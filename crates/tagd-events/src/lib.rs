@@ -1,0 +1,122 @@
+//! Change events delivered (API.md §12): every change-log entry of every organization, as
+//! an event, to the organization's webhook endpoints (signed as Standard Webhooks says) and,
+//! when configured, to NATS JetStream.
+//!
+//! Events are read from the change log, which is written in the same transaction as the
+//! change: nothing is sent for a rolled-back write, and nothing committed is missed. Each
+//! destination keeps its position in the database and moves it only after delivery, so a
+//! crash (kill -9) at any point leads to a repeat with the same event id, never a loss.
+//! Leases on those positions make one server at a time deliver each.
+
+pub mod nats;
+pub mod signature;
+pub mod webhook;
+
+mod guard;
+
+use std::sync::Arc;
+use tagd_core::history::FeedPage;
+use tagd_core::log::LogEntry;
+use tagd_core::webhooks::DeliverySettings;
+use tagd_core::{CorpId, OrgId, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One event, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// 32 hex characters, the same at every delivery of the entry.
+    pub id: String,
+    /// `tag.assigned`, …
+    pub kind: &'static str,
+    /// The event as JSON.
+    pub body: bytes::Bytes,
+}
+
+/// Turns an entry of a change-feed page into its event (the HTTP layer owns the shape).
+pub type Renderer = Arc<dyn Fn(OrgId, &CorpId, &LogEntry, &FeedPage) -> Rendered + Send + Sync>;
+
+/// What every delivery task shares.
+pub(crate) struct Context {
+    pub store: Arc<dyn Store>,
+    pub render: Renderer,
+    pub settings: DeliverySettings,
+    /// Names this process in leases.
+    pub owner: String,
+    /// Changes when this server commits a write: delivery wakes at once instead of at its
+    /// next poll.
+    pub commits: watch::Receiver<u64>,
+}
+
+/// The running delivery tasks; dropping it stops them.
+pub struct Delivery {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts delivering: webhooks always (organizations without endpoints cost one query a
+/// second), NATS when `settings.nats_url` is set.
+pub fn start(
+    store: Arc<dyn Store>,
+    render: Renderer,
+    settings: DeliverySettings,
+    commits: watch::Receiver<u64>,
+) -> Delivery {
+    let owner = format!("{}-{:08x}", std::process::id(), rand_u32());
+    let context = Arc::new(Context {
+        store,
+        render,
+        settings,
+        owner,
+        commits,
+    });
+    let mut tasks = vec![tokio::spawn(webhook::supervise(context.clone()))];
+    if let Some(url) = context.settings.nats_url.clone() {
+        tasks.push(tokio::spawn(nats::publish(context, url)));
+    }
+    Delivery { tasks }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() as u32
+}
+
+/// How long a lease on a delivery position lasts unless renewed (seconds); a server that
+/// dies lets go of its positions after this.
+pub(crate) const LEASE_SECS: i64 = 30;
+
+pub(crate) fn lease<'a>(owner: &'a str) -> tagd_core::webhooks::Lease<'a> {
+    let now = tagd_core::timefmt::now_unix();
+    tagd_core::webhooks::Lease {
+        owner,
+        now,
+        until: now + LEASE_SECS,
+    }
+}
+
+/// Waits for this server's next commit, or `poll` at most (other servers' commits are
+/// only seen by looking).
+pub(crate) async fn next_commit(commits: &mut watch::Receiver<u64>, poll: std::time::Duration) {
+    tokio::select! {
+        changed = commits.changed() => {
+            if changed.is_err() {
+                tokio::time::sleep(poll).await;
+            }
+        }
+        () = tokio::time::sleep(poll) => {}
+    }
+}

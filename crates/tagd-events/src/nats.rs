@@ -1,0 +1,158 @@
+//! Events to NATS JetStream (`--nats-url`): stream `TAGD` (created if missing, subjects
+//! `tagd.>`), subject `tagd.<corp_id>.<type>`, header `Nats-Msg-Id` = the event id so that
+//! JetStream drops a repeat within its duplicate window. Each organization's position is
+//! kept in the database (sink `nats`) and moved only after JetStream acknowledged every
+//! event up to it.
+
+use crate::{lease, next_commit, Context};
+use async_nats::jetstream::{self, stream};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tagd_core::{CorpId, OrgId};
+
+/// The stream every event goes to.
+pub const STREAM: &str = "TAGD";
+/// The position of each organization is kept under this sink name.
+const SINK: &str = "nats";
+/// Entries published per page (all in flight at once, then acknowledged).
+const PAGE: usize = 500;
+/// How long to wait after a failure (NATS down, the database busy) before trying again.
+const BACKOFF: Duration = Duration::from_secs(1);
+/// How long the publisher waits for a commit before it looks at the logs anyway.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// The subject of an event: `tagd.<corp_id>.<type>`.
+pub fn subject(corp_id: &CorpId, kind: &str) -> String {
+    format!("tagd.{corp_id}.{kind}")
+}
+
+/// Publishes every organization's events, forever; reconnects and resumes after failures.
+pub(crate) async fn publish(context: Arc<Context>, url: String) {
+    let client = loop {
+        match async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url.as_str())
+            .await
+        {
+            Ok(client) => break client,
+            Err(e) => {
+                tracing::warn!(cause = %e, url, "NATS: cannot connect; retrying");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    };
+    let js = jetstream::new(client);
+    loop {
+        let config = stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec!["tagd.>".to_owned()],
+            ..Default::default()
+        };
+        match js.get_or_create_stream(config).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(cause = %e, "NATS: cannot create stream {STREAM}; retrying");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+    tracing::info!(url, "publishing events to NATS JetStream stream {STREAM}");
+    let mut publisher = Publisher {
+        context: context.clone(),
+        js,
+        positions: HashMap::new(),
+        corp_ids: HashMap::new(),
+    };
+    let mut commits = context.commits.clone();
+    let mut horizon = 0;
+    loop {
+        match context.store.log_heads(horizon).await {
+            Ok(heads) => {
+                for (org, head) in heads.heads {
+                    if publisher.positions.get(&org).is_some_and(|p| *p >= head) {
+                        continue;
+                    }
+                    if let Err(e) = publisher.catch_up(org).await {
+                        tracing::warn!(cause = %e, org = org.0, "NATS: publishing stopped; retrying");
+                        publisher.positions.remove(&org);
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                }
+                horizon = heads.horizon;
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "NATS: cannot read the log heads");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+        next_commit(&mut commits, IDLE_POLL).await;
+    }
+}
+
+struct Publisher {
+    context: Arc<Context>,
+    js: jetstream::Context,
+    /// Each organization's position as last claimed or saved by this server.
+    positions: HashMap<OrgId, i64>,
+    corp_ids: HashMap<OrgId, CorpId>,
+}
+
+impl Publisher {
+    /// Publishes the organization's events after its saved position, page by page, if this
+    /// server holds (or takes) its lease.
+    async fn catch_up(&mut self, org: OrgId) -> Result<(), String> {
+        let store = &self.context.store;
+        let owner = self.context.owner.as_str();
+        let Some(mut position) = store
+            .claim_sink(org, SINK, &lease(owner))
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(()); // another server publishes this organization
+        };
+        let corp_id = match self.corp_ids.get(&org) {
+            Some(found) => found.clone(),
+            None => {
+                let found = store.get_org(org).await.map_err(|e| e.to_string())?.corp_id;
+                self.corp_ids.insert(org, found.clone());
+                found
+            }
+        };
+        loop {
+            let page = store
+                .change_feed(org, position, PAGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = page.entries.last().map(|e| e.version) else {
+                break;
+            };
+            let mut acks = Vec::with_capacity(page.entries.len());
+            for entry in &page.entries {
+                let event = (self.context.render)(org, &corp_id, entry, &page);
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", event.id.as_str());
+                let ack = self
+                    .js
+                    .publish_with_headers(subject(&corp_id, event.kind), headers, event.body)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                acks.push(ack);
+            }
+            for ack in acks {
+                ack.await.map_err(|e| e.to_string())?;
+            }
+            let saved = store
+                .save_sink(org, SINK, &lease(owner), last)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !saved {
+                self.positions.remove(&org);
+                return Ok(()); // the lease went to another server
+            }
+            position = last;
+        }
+        self.positions.insert(org, position);
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! Webhook delivery: one worker per endpoint, so a slow or failing receiver delays only
+//! itself. A worker holds the endpoint's lease, reads the organization's change feed after
+//! the endpoint's position, posts each wanted event in version order, and saves the new
+//! position (with the attempts made) after each page or each second; a failed event is
+//! retried on the schedule before any later one is sent.
+
+use crate::{guard, lease, next_commit, Context, Rendered};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tagd_core::history::FeedPage;
+use tagd_core::timefmt::now_unix;
+use tagd_core::webhooks::{DeliveryAttempt, Webhook, WebhookProgress};
+use tagd_core::{CorpId, OrgId};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the list of endpoints is read (a new endpoint starts within this).
+const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
+/// How long an idle worker waits for a commit before it looks at the feed anyway.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Entries read per page of the feed.
+const PAGE: usize = 200;
+/// The longest a worker delivers before it saves its position (and renews its lease).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// A worker with nothing to save renews its lease this often.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+struct Worker {
+    task: JoinHandle<()>,
+    /// The endpoint's version as last listed: a worker holding an older copy reloads.
+    version: watch::Sender<i64>,
+}
+
+/// Keeps one worker running per deliverable endpoint; stops those of endpoints deleted,
+/// paused or disabled.
+pub(crate) async fn supervise(context: Arc<Context>) {
+    let client = match guard::client(&context.settings) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(cause = %e, "webhook delivery cannot start: no HTTP client");
+            return;
+        }
+    };
+    let mut workers: HashMap<(OrgId, i64), Worker> = HashMap::new();
+    loop {
+        match context.store.deliverable_webhooks().await {
+            Ok(listed) => {
+                let wanted: HashMap<(OrgId, i64), i64> =
+                    listed.into_iter().map(|(o, id, v)| ((o, id), v)).collect();
+                workers.retain(|key, worker| {
+                    let keep = wanted.contains_key(key) && !worker.task.is_finished();
+                    if !keep {
+                        worker.task.abort();
+                    }
+                    keep
+                });
+                for (key, version) in wanted {
+                    match workers.get(&key) {
+                        Some(worker) => {
+                            worker.version.send_if_modified(|v| {
+                                let changed = *v != version;
+                                *v = version;
+                                changed
+                            });
+                        }
+                        None => {
+                            let (tx, rx) = watch::channel(version);
+                            let task = tokio::spawn(deliver_endpoint(
+                                context.clone(),
+                                client.clone(),
+                                key,
+                                rx,
+                            ));
+                            workers.insert(key, Worker { task, version: tx });
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(cause = %e, "could not list webhook endpoints"),
+        }
+        tokio::time::sleep(SUPERVISE_EVERY).await;
+    }
+}
+
+/// Delivers one endpoint for as long as this server holds its lease.
+async fn deliver_endpoint(
+    context: Arc<Context>,
+    client: reqwest::Client,
+    (org, id): (OrgId, i64),
+    mut listed_version: watch::Receiver<i64>,
+) {
+    let store = &context.store;
+    let Ok(Some(mut hook)) = store.claim_webhook(org, id, &lease(&context.owner)).await else {
+        return; // another server delivers it, or it is gone
+    };
+    let corp_id = match store.get_org(org).await {
+        Ok(found) => found.corp_id,
+        Err(e) => {
+            tracing::warn!(cause = %e, "webhook delivery: organization not readable");
+            return;
+        }
+    };
+    let mut commits = context.commits.clone();
+    let mut renewed = Instant::now();
+    loop {
+        let stale = *listed_version.borrow_and_update() != hook.version;
+        if stale || renewed.elapsed() >= RENEW_EVERY {
+            match store.claim_webhook(org, id, &lease(&context.owner)).await {
+                Ok(Some(fresh)) => hook = fresh,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(cause = %e, "webhook delivery: could not renew the lease");
+                    tokio::time::sleep(SUPERVISE_EVERY).await;
+                    continue;
+                }
+            }
+            renewed = Instant::now();
+        }
+        if let Some(wait) = retry_wait(&hook) {
+            tokio::select! {
+                () = tokio::time::sleep(wait.min(RENEW_EVERY)) => {}
+                _ = listed_version.changed() => {}
+            }
+            continue;
+        }
+        // The endpoint as it is now: a rotated secret signs from the next delivery on.
+        match store.find_webhook(org, &hook.webhook_id).await {
+            Ok(Some(fresh)) if fresh.enabled => {
+                if fresh.replays != hook.replays {
+                    hook = fresh;
+                } else {
+                    hook.adopt_settings(fresh);
+                }
+            }
+            Ok(_) => return, // deleted, paused or disabled
+            Err(e) => {
+                tracing::warn!(cause = %e, "webhook delivery: could not read the endpoint");
+                tokio::time::sleep(SUPERVISE_EVERY).await;
+                continue;
+            }
+        }
+        let page = match store.change_feed(org, hook.delivered_version, PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(cause = %e, "webhook delivery: could not read the change feed");
+                tokio::time::sleep(SUPERVISE_EVERY).await;
+                continue;
+            }
+        };
+        if page.entries.is_empty() {
+            tokio::select! {
+                () = next_commit(&mut commits, IDLE_POLL) => {}
+                _ = listed_version.changed() => {}
+            }
+            continue;
+        }
+        let (progress, attempts) = deliver_page(&context, &client, &hook, &corp_id, &page).await;
+        let lease = lease(&context.owner);
+        match store
+            .save_webhook_progress(org, id, (&lease, hook.replays), &progress, &attempts)
+            .await
+        {
+            Ok(true) => {
+                renewed = Instant::now();
+                if let Some(reason) = &progress.disabled_reason {
+                    tracing::warn!(webhook = %hook.webhook_id, reason, "webhook endpoint disabled");
+                    return;
+                }
+                hook.delivered_version = progress.delivered_version;
+                hook.failures = progress.failures;
+                hook.next_attempt_ms = progress.next_attempt_ms;
+            }
+            // Changed by a client (replay, rotation, update) or the lease was lost: reload.
+            Ok(false) => renewed = Instant::now() - RENEW_EVERY,
+            Err(e) => {
+                // Not saved: those events go again (same ids): at least once.
+                tracing::warn!(cause = %e, "webhook delivery: could not save progress");
+                tokio::time::sleep(SUPERVISE_EVERY).await;
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How long until the failed event is due again, if it is not yet.
+fn retry_wait(hook: &Webhook) -> Option<Duration> {
+    let due = hook.next_attempt_ms?;
+    let wait = due - now_ms();
+    (wait > 0).then(|| Duration::from_millis(wait as u64))
+}
+
+/// Posts the page's wanted events in order until one fails or [`SAVE_EVERY`] has passed.
+async fn deliver_page(
+    context: &Context,
+    client: &reqwest::Client,
+    hook: &Webhook,
+    corp_id: &CorpId,
+    page: &FeedPage,
+) -> (WebhookProgress, Vec<DeliveryAttempt>) {
+    let started = Instant::now();
+    let mut progress = WebhookProgress {
+        delivered_version: hook.delivered_version,
+        failures: hook.failures,
+        next_attempt_ms: None,
+        disabled_reason: None,
+    };
+    let mut attempts = Vec::new();
+    for entry in &page.entries {
+        if started.elapsed() >= SAVE_EVERY {
+            break;
+        }
+        let event = (context.render)(hook.org_id, corp_id, entry, page);
+        if !hook.wants(event.kind) {
+            progress.delivered_version = entry.version;
+            continue;
+        }
+        let attempt = post(
+            context,
+            client,
+            hook,
+            &event,
+            entry.version,
+            progress.failures + 1,
+        )
+        .await;
+        let delivered = attempt.error.is_none();
+        let gone = attempt.status == Some(410);
+        attempts.push(attempt);
+        if delivered {
+            progress.delivered_version = entry.version;
+            progress.failures = 0;
+            continue;
+        }
+        progress.failures += 1;
+        let schedule = &context.settings.retry_schedule;
+        if gone {
+            progress.disabled_reason = Some(format!(
+                "the endpoint answered 410 Gone to the event of version {}",
+                entry.version
+            ));
+        } else if let Some(wait) = schedule.get(progress.failures as usize - 1) {
+            progress.next_attempt_ms = Some(now_ms() + wait.as_millis() as i64);
+        } else {
+            progress.disabled_reason = Some(format!(
+                "the event of version {} failed {} times; replay from that version to resume",
+                entry.version, progress.failures
+            ));
+        }
+        break;
+    }
+    (progress, attempts)
+}
+
+/// One attempt at one event: signed with every valid secret, 2xx is success.
+async fn post(
+    context: &Context,
+    client: &reqwest::Client,
+    hook: &Webhook,
+    event: &Rendered,
+    version: i64,
+    attempt: i64,
+) -> DeliveryAttempt {
+    let now = now_unix();
+    let started = Instant::now();
+    let mut record = DeliveryAttempt {
+        event_id: event.id.clone(),
+        event_type: event.kind.to_owned(),
+        version,
+        attempt,
+        status: None,
+        duration_ms: 0,
+        error: None,
+        at: now,
+    };
+    if let Some(refused) = guard::literal_refused(hook.url.as_str(), context.settings.allow_private)
+    {
+        record.error = Some(refused);
+        return record;
+    }
+    let signature = crate::signature::sign(&hook.signing_secrets(now), &event.id, now, &event.body);
+    let sent = client
+        .post(hook.url.as_str())
+        .header("content-type", "application/json")
+        .header("webhook-id", &event.id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(event.body.clone())
+        .send()
+        .await;
+    record.duration_ms = started.elapsed().as_millis() as i64;
+    match sent {
+        Ok(response) => {
+            let status = response.status();
+            record.status = Some(i64::from(status.as_u16()));
+            if !status.is_success() {
+                record.error = Some(format!("the endpoint answered {status}"));
+            }
+        }
+        Err(e) => record.error = Some(describe(&e)),
+    }
+    record
+}
+
+/// Why a request failed, in words (with the cause chain: reqwest's own message is terse).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
