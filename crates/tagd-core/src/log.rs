@@ -39,10 +39,14 @@ pub enum ChangeKind {
     UserCreated,
     SegmentSaved,
     SegmentDeleted,
+    /// A change moved a user into a saved segment (recorded after it, by the server).
+    SegmentEntered,
+    /// A change moved a user out of a saved segment.
+    SegmentExited,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 11] = [
+    pub const ALL: [ChangeKind; 13] = [
         ChangeKind::TagAssigned,
         ChangeKind::TagRemoved,
         ChangeKind::TagExpired,
@@ -54,6 +58,8 @@ impl ChangeKind {
         ChangeKind::UserCreated,
         ChangeKind::SegmentSaved,
         ChangeKind::SegmentDeleted,
+        ChangeKind::SegmentEntered,
+        ChangeKind::SegmentExited,
     ];
 
     /// The event type, as stored and as events name it.
@@ -70,6 +76,8 @@ impl ChangeKind {
             ChangeKind::UserCreated => "user.created",
             ChangeKind::SegmentSaved => "segment.saved",
             ChangeKind::SegmentDeleted => "segment.deleted",
+            ChangeKind::SegmentEntered => "segment.entered",
+            ChangeKind::SegmentExited => "segment.exited",
         }
     }
 
@@ -116,6 +124,18 @@ pub enum Subject {
     },
     /// The saved segment as the change left it (deleted ones too).
     Segment(Box<crate::saved_segments::SavedSegment>),
+    /// A user entered or left a saved segment.
+    Membership(Box<Membership>),
+}
+
+/// A user's move into or out of a saved segment, as the log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    pub segment: crate::saved_segments::SavedSegment,
+    pub user_ref: i64,
+    pub user_id: UserId,
+    /// When the move was recorded (Unix seconds).
+    pub at: i64,
 }
 
 /// One change, as the write that made it describes it.

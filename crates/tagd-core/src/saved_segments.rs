@@ -156,3 +156,47 @@ pub trait SavedSegments {
     /// Every live segment (resolution, the index's load).
     async fn all_segments(&self, org: OrgId) -> Result<Vec<SavedSegment>>;
 }
+
+/// A user moved into or out of a saved segment, as the announcer records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberMove {
+    pub segment: SavedSegment,
+    pub user_ref: i64,
+    pub user_id: crate::UserId,
+    pub entered: bool,
+    /// Logged as `segment.entered` / `segment.exited`; `false` records the membership
+    /// silently (a new segment's first members).
+    pub announce: bool,
+}
+
+/// What one page of the announcer changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemberChanges<'a> {
+    pub moves: &'a [MemberMove],
+    pub started: &'a [i64],
+    pub forget: &'a [i64],
+}
+
+/// The saved-segment memberships last announced (`segment.entered` / `segment.exited`),
+/// kept so that after a restart only real moves are announced, each once.
+#[async_trait]
+pub trait AnnouncedMembers {
+    /// The (segment, user) pairs among `user_refs` last announced as members.
+    async fn announced_memberships(&self, org: OrgId, user_refs: &[i64])
+        -> Result<Vec<(i64, i64)>>;
+    /// The users last announced as members of `segment_ref`.
+    async fn announced_members(&self, org: OrgId, segment_ref: i64) -> Result<Vec<i64>>;
+    /// The saved segments whose members are followed (started, not forgotten).
+    async fn announced_segments(&self, org: OrgId) -> Result<Vec<i64>>;
+    /// In one transaction, if the lease on the organization's position in sink
+    /// `segments` is still held: records `moves` (logging those announced), starts
+    /// following the segments in `started`, forgets the segments in `forget` and every
+    /// membership of them, and moves the position to `position`.
+    async fn record_member_moves(
+        &self,
+        org: OrgId,
+        lease: &crate::webhooks::Lease<'_>,
+        changes: &MemberChanges<'_>,
+        position: i64,
+    ) -> Result<bool>;
+}

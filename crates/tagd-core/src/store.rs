@@ -38,6 +38,7 @@ pub trait Store:
     + crate::history::History
     + crate::expiry::Expiries
     + crate::webhooks::Webhooks
+    + crate::saved_segments::AnnouncedMembers
     + 'static
 {
     /// `sqlite` or `postgres`.

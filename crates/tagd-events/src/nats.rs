@@ -8,7 +8,7 @@ use crate::{lease, next_commit, Context};
 use async_nats::jetstream::{self, stream};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tagd_core::{CorpId, OrgId};
 
 /// The stream every event goes to.
@@ -21,6 +21,8 @@ const PAGE: usize = 500;
 const BACKOFF: Duration = Duration::from_secs(1);
 /// How long the publisher waits for a commit before it looks at the logs anyway.
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// A held lease is renewed after this long (well within its 30 s).
+const RENEW_AFTER: Duration = Duration::from_secs(10);
 
 /// The subject of an event: `tagd.<corp_id>.<type>`.
 pub fn subject(corp_id: &CorpId, kind: &str) -> String {
@@ -70,7 +72,11 @@ pub(crate) async fn publish(context: Arc<Context>, url: String) {
         match context.store.log_heads(horizon).await {
             Ok(heads) => {
                 for (org, head) in heads.heads {
-                    if publisher.positions.get(&org).is_some_and(|p| *p >= head) {
+                    if publisher
+                        .positions
+                        .get(&org)
+                        .is_some_and(|(p, _)| *p >= head)
+                    {
                         continue;
                     }
                     if let Err(e) = publisher.catch_up(org).await {
@@ -93,8 +99,9 @@ pub(crate) async fn publish(context: Arc<Context>, url: String) {
 struct Publisher {
     context: Arc<Context>,
     js: jetstream::Context,
-    /// Each organization's position as last claimed or saved by this server.
-    positions: HashMap<OrgId, i64>,
+    /// Each organization's position as last claimed or saved by this server, and when its
+    /// lease was last taken or renewed.
+    positions: HashMap<OrgId, (i64, Instant)>,
     corp_ids: HashMap<OrgId, CorpId>,
 }
 
@@ -104,12 +111,22 @@ impl Publisher {
     async fn catch_up(&mut self, org: OrgId) -> Result<(), String> {
         let store = &self.context.store;
         let owner = self.context.owner.as_str();
-        let Some(mut position) = store
-            .claim_sink(org, SINK, &lease(owner))
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(()); // another server publishes this organization
+        let mut position = match self.positions.get(&org) {
+            Some((position, renewed)) if renewed.elapsed() < RENEW_AFTER => *position,
+            _ => match store
+                .claim_sink(org, SINK, &lease(owner))
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(position) => {
+                    self.positions.insert(org, (position, Instant::now()));
+                    position
+                }
+                None => {
+                    self.positions.remove(&org);
+                    return Ok(()); // another server publishes this organization
+                }
+            },
         };
         let corp_id = match self.corp_ids.get(&org) {
             Some(found) => found.clone(),
@@ -151,8 +168,8 @@ impl Publisher {
                 return Ok(()); // the lease went to another server
             }
             position = last;
+            self.positions.insert(org, (position, Instant::now()));
         }
-        self.positions.insert(org, position);
         Ok(())
     }
 }

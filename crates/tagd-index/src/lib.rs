@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod announce;
 mod column;
 mod follow;
 mod load;

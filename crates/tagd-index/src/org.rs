@@ -185,6 +185,8 @@ impl OrgIndex {
             Subject::Group(group) => self.set_group(group.as_ref().clone(), entry.version),
             Subject::Tag(tag) => self.apply_tag(tag, entry.version)?,
             Subject::Segment(saved) => self.set_segment(saved.as_ref().clone()),
+            // Derived from the changes before it, which moved the members already.
+            Subject::Membership(_) => {}
         }
         Ok(())
     }

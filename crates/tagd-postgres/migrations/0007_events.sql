@@ -55,3 +55,22 @@ CREATE TABLE event_sinks (
     lease_until       BIGINT,
     PRIMARY KEY (org_id, sink)
 );
+
+-- The saved-segment memberships last announced (`segment.entered` / `segment.exited`): the
+-- announcer compares a user's segments now with these, so it announces real moves only, and
+-- each once across restarts.
+CREATE TABLE segment_members (
+    org_id      BIGINT NOT NULL,
+    segment_ref BIGINT NOT NULL,
+    user_ref    BIGINT NOT NULL,
+    PRIMARY KEY (org_id, segment_ref, user_ref)
+);
+CREATE INDEX segment_members_by_user ON segment_members (org_id, user_ref);
+
+-- The saved segments the announcer has started following (their first members recorded):
+-- a segment saved after the page being announced is not tested before its own entry.
+CREATE TABLE announced_segments (
+    org_id      BIGINT NOT NULL,
+    segment_ref BIGINT NOT NULL,
+    PRIMARY KEY (org_id, segment_ref)
+);

@@ -28,6 +28,7 @@ mod history;
 mod idempotency;
 mod labels;
 pub mod log;
+mod members;
 mod pairs;
 pub mod records;
 mod saved_segments;

@@ -11,7 +11,9 @@ use crate::saved_segments::SEGMENT_COLUMNS;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use tagd_core::log::ENTRIES_PER_TRANSACTION_BITS;
-use tagd_core::log::{Change, ChangeKind, LogEntry, LogHeads, LogPage, Subject, TagChange};
+use tagd_core::log::{
+    Change, ChangeKind, LogEntry, LogHeads, LogPage, Membership, Subject, TagChange,
+};
 use tagd_core::saved_segments::SavedSegment;
 use tagd_core::*;
 
@@ -367,6 +369,21 @@ fn row_params<'a>(org: OrgId, entry: &'a LogEntry, new_value: Option<&'a str>) -
             Some(saved.id).into(),
             Param::OptInt(None),
         ]),
+        Subject::Membership(moved) => cells.extend([
+            Param::from(Some(moved.user_ref)),
+            Param::OptInt(None),
+            Param::OptInt(None),
+            moved.segment.version.into(),
+            ExecutorKind::Operator.as_str().into(),
+            0.into(),
+            "system".into(),
+            Source::System.as_str().into(),
+            Param::OptText(None),
+            Param::OptText(None),
+            moved.at.into(),
+            Some(moved.segment.id).into(),
+            Param::OptInt(None),
+        ]),
     }
     cells
 }
@@ -663,6 +680,19 @@ fn entry(
                 .get(&id)
                 .ok_or_else(|| Error::internal("a logged segment has no row"))?;
             Subject::Segment(Box::new(saved.clone()))
+        }
+        ChangeKind::SegmentEntered | ChangeKind::SegmentExited => {
+            let id = row.int("segment_ref")?;
+            let segment = segments
+                .get(&id)
+                .ok_or_else(|| Error::internal("a logged segment has no row"))?
+                .clone();
+            Subject::Membership(Box::new(Membership {
+                segment,
+                user_ref: row.int("user_ref")?,
+                user_id: UserId::from_trusted(row.text("user_id")?),
+                at: row.int("at")?,
+            }))
         }
         ChangeKind::UserCreated => Subject::User {
             user_ref: row.int("user_ref")?,

@@ -40,6 +40,15 @@ pub async fn serve_split(
         settings,
         state.index.commits(),
     );
+    // The lease owner of this process: unique across servers and restarts.
+    let owner = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let announcer = tokio::spawn(state.index.clone().announce_segment_moves(owner));
     let served = match admin {
         None => {
             let app = tagd_http::app(state);
@@ -79,6 +88,7 @@ pub async fn serve_split(
     for purger in purgers {
         purger.abort();
     }
+    announcer.abort();
     served
 }
 

@@ -19,7 +19,7 @@ pub struct Event {
     id: String,
     /// `tag.assigned`, `tag.removed`, `tag.expired`, `group.created`, `group.updated`,
     /// `group.activated`, `group.deactivated`, `label.created`, `user.created`,
-    /// `segment.saved`, `segment.deleted`.
+    /// `segment.saved`, `segment.deleted`, `segment.entered`, `segment.exited`.
     #[serde(rename = "type")]
     kind: &'static str,
     corp_id: String,
@@ -125,6 +125,14 @@ pub fn event(org: OrgId, corp_id: &CorpId, entry: &LogEntry, page: &FeedPage) ->
         Subject::User { user_id, ctime, .. } => (
             *ctime,
             serde_json::json!({"user_id": user_id.as_str(), "ctime": format_unix(*ctime)}),
+        ),
+        Subject::Membership(moved) => (
+            moved.at,
+            serde_json::json!({
+                "segment_id": moved.segment.entity_id.as_str(),
+                "segment_name": moved.segment.name,
+                "user_id": moved.user_id.as_str(),
+            }),
         ),
         Subject::Segment(saved) => {
             let row = SegmentRow::new(saved);

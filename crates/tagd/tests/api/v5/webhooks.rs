@@ -32,6 +32,7 @@ crate::on_both_backends_with!(super::delivering(); delivering_sqlite, delivering
     an_endpoint_answering_410_is_disabled_and_a_replay_resumes_it,
     after_a_rotation_deliveries_carry_both_signatures,
     when_the_retries_run_out_the_endpoint_is_disabled_with_its_position_kept,
+    users_moving_in_and_out_of_a_saved_segment_are_announced_once_each_in_order,
 );
 
 const CREATE: &str = "/api/v5/webhooks/create";
@@ -437,4 +438,87 @@ async fn when_the_retries_run_out_the_endpoint_is_disabled_with_its_position_kep
         "resumed where it stopped"
     );
     assert_eq!(received[4].status, 200);
+}
+
+async fn users_moving_in_and_out_of_a_saved_segment_are_announced_once_each_in_order(
+    app: &TestApp,
+) {
+    let org = app.v5_org("Acme").await;
+    let receiver = Receiver::start().await;
+    create(&org, &receiver.url, &["segment.entered", "segment.exited"]).await;
+    for user in ["u1", "u2"] {
+        org.create_user(user).await;
+    }
+    let spend = org.create_group("Spend", "spend", "number", "crm").await;
+    org.assign(&spend, "u1", "20").await;
+    let body = json!({"corp_id": org.corp_id, "name": "Big spenders", "description": "",
+                      "filter": {"tag": "spend", "op": "gte", "value": 10}});
+    let segment = success(&org.post("/api/v5/segments/create", &body).await)["segment_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // u1 was in it from the start: not announced. Let the announcer see the segment first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    org.assign(&spend, "u2", "15").await;
+    org.assign(&spend, "u1", "5").await;
+    let remove = json!({"corp_id": org.corp_id, "tags_group_id": spend, "user_id": "u2"});
+    success(&org.post(TAG_REMOVE, &remove).await);
+    org.assign(&spend, "u1", "7").await; // moves nobody
+    receiver.wait_until(WAIT, |r| r.len() >= 3).await;
+    // An edited filter announces whom it moved.
+    let edit = json!({"corp_id": org.corp_id, "segment_id": segment, "name": "Big spenders",
+                      "filter": {"tag": "spend", "op": "gte", "value": 6}});
+    success(&org.post("/api/v5/segments/update", &edit).await);
+    receiver.wait_until(WAIT, |r| r.len() >= 4).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.body["data"]["segment_id"], json!(segment));
+            assert_eq!(r.body["data"]["segment_name"], json!("Big spenders"));
+            (
+                r.body["type"].as_str().expect("type").to_owned(),
+                r.body["data"]["user_id"].as_str().expect("user").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("segment.entered", "u2"),
+        ("segment.exited", "u1"),
+        ("segment.exited", "u2"),
+        ("segment.entered", "u1"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(t, u)| (t.to_string(), u.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
+    // The pull feed has them too, after the changes that caused them.
+    let feed = success(
+        &org.get(&format!(
+            "/api/v5/changes?corp_id={}&after_version=0&limit=1000",
+            org.corp_id
+        ))
+        .await,
+    )
+    .clone();
+    let kinds: Vec<&str> = feed["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    let saved_at = kinds
+        .iter()
+        .position(|k| *k == "segment.saved")
+        .expect("saved");
+    let entered_at = kinds
+        .iter()
+        .position(|k| *k == "segment.entered")
+        .expect("entered");
+    assert!(
+        kinds[saved_at..entered_at].contains(&"tag.assigned"),
+        "a move comes after the change that made it: {kinds:?}"
+    );
 }
