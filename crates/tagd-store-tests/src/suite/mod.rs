@@ -3,6 +3,7 @@
 mod assignments;
 mod bulk;
 mod coalesced;
+mod events;
 mod expiry;
 mod groups;
 mod identity;
@@ -14,6 +15,7 @@ mod tenancy;
 pub use assignments::*;
 pub use bulk::*;
 pub use coalesced::*;
+pub use events::*;
 pub use expiry::*;
 pub use groups::*;
 pub use identity::*;
