@@ -146,7 +146,14 @@ pub fn address_allowed(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return address_allowed(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b] = segments;
+                let v4 = std::net::Ipv4Addr::from((u32::from(a) << 16) | u32::from(b));
+                return address_allowed(IpAddr::V4(v4));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -443,6 +450,7 @@ mod tests {
             "fe80::1",
             "fd00:ec2::254",
             "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
             "::",
         ] {
             assert!(
@@ -450,7 +458,13 @@ mod tests {
                 "{ip} refused"
             );
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+        ] {
             assert!(
                 address_allowed(ip.parse().expect("present")),
                 "{ip} allowed"

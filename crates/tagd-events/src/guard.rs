@@ -42,6 +42,8 @@ pub(crate) fn client(
 ) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve names itself, past the guard: deliveries go direct.
+        .no_proxy()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
         .user_agent(concat!("tagd-webhooks/", env!("CARGO_PKG_VERSION")));

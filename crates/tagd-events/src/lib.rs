@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tagd_core::history::FeedPage;
 use tagd_core::log::LogEntry;
 use tagd_core::webhooks::DeliverySettings;
-use tagd_core::{CorpId, OrgId, Store};
+use tagd_core::{CorpId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,7 +34,7 @@ pub struct Rendered {
 }
 
 /// Turns an entry of a change-feed page into its event (the HTTP layer owns the shape).
-pub type Renderer = Arc<dyn Fn(OrgId, &CorpId, &LogEntry, &FeedPage) -> Rendered + Send + Sync>;
+pub type Renderer = Arc<dyn Fn(&CorpId, &LogEntry, &FeedPage) -> Rendered + Send + Sync>;
 
 /// What every delivery task shares.
 pub(crate) struct Context {

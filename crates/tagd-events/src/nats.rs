@@ -146,9 +146,9 @@ impl Publisher {
             };
             let mut acks = Vec::with_capacity(page.entries.len());
             for entry in &page.entries {
-                let event = (self.context.render)(org, &corp_id, entry, &page);
+                let event = (self.context.render)(&corp_id, entry, &page);
                 let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", event.id.as_str());
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, event.id.as_str());
                 let ack = self
                     .js
                     .publish_with_headers(subject(&corp_id, event.kind), headers, event.body)

@@ -215,7 +215,7 @@ async fn deliver_page(
         if started.elapsed() >= SAVE_EVERY {
             break;
         }
-        let event = (context.render)(hook.org_id, corp_id, entry, page);
+        let event = (context.render)(corp_id, entry, page);
         if !hook.wants(event.kind) {
             progress.delivered_version = entry.version;
             continue;

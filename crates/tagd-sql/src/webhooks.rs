@@ -364,9 +364,10 @@ impl<D: Driver> Webhooks for SqlStore<D> {
             let saved = conn
                 .execute(
                     "UPDATE webhooks SET delivered_version = $5, failures = $6, \
-                     next_attempt_ms = $7, enabled = $8, disabled_reason = $9, lease_until = $10 \
+                     next_attempt_ms = $7, enabled = $8, \
+                     disabled_reason = COALESCE($9, disabled_reason), lease_until = $10 \
                      WHERE org_id = $1 AND id = $2 AND lease_owner = $3 AND replays = $4 \
-                     AND NOT is_deleted",
+                     AND enabled AND NOT is_deleted",
                     &[
                         org.0.into(),
                         id.into(),

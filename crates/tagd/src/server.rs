@@ -95,12 +95,11 @@ pub async fn serve_split(
 /// An entry of the change feed as the event webhooks and NATS receive (the shape of
 /// `GET /api/v5/changes`).
 fn render_event(
-    org: tagd_core::OrgId,
     corp_id: &tagd_core::CorpId,
     entry: &tagd_core::log::LogEntry,
     page: &tagd_core::history::FeedPage,
 ) -> tagd_events::Rendered {
-    let event = tagd_http::v5::events::event(org, corp_id, entry, page);
+    let event = tagd_http::v5::events::event(corp_id, entry, page);
     tagd_events::Rendered {
         id: event.id().to_owned(),
         kind: event.kind(),

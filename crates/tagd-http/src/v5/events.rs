@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tagd_core::history::FeedPage;
 use tagd_core::log::{LogEntry, Subject, TagChange};
 use tagd_core::timefmt::format_unix;
-use tagd_core::{CorpId, OrgId, TagValue};
+use tagd_core::{CorpId, TagValue};
 use utoipa::ToSchema;
 
 /// One event.
@@ -42,10 +42,11 @@ impl Event {
     }
 }
 
-/// An event's id: derived from the organization and the version, so a repeated delivery of
-/// the same entry carries the same id, and no two entries share one.
-pub fn event_id(org: OrgId, version: i64) -> String {
-    let digest = Sha256::digest(format!("tagd-event:{}:{version}", org.0));
+/// An event's id: derived from the organization's `corp_id` (random, so unique across
+/// deployments sharing one NATS) and the version, so a repeated delivery of the same entry
+/// carries the same id, and no two entries share one.
+pub fn event_id(corp_id: &CorpId, version: i64) -> String {
+    let digest = Sha256::digest(format!("tagd-event:{corp_id}:{version}"));
     hex::encode(&digest[..16])
 }
 
@@ -112,7 +113,7 @@ fn tag_data(tag: &TagChange, corp_id: &CorpId, page: &FeedPage) -> Value {
 }
 
 /// The event of one entry of `page`.
-pub fn event(org: OrgId, corp_id: &CorpId, entry: &LogEntry, page: &FeedPage) -> Event {
+pub fn event(corp_id: &CorpId, entry: &LogEntry, page: &FeedPage) -> Event {
     let (time, data) = match &entry.change.subject {
         Subject::Tag(tag) => (tag.at, tag_data(tag, corp_id, page)),
         Subject::Group(group) => {
@@ -143,7 +144,7 @@ pub fn event(org: OrgId, corp_id: &CorpId, entry: &LogEntry, page: &FeedPage) ->
         }
     };
     Event {
-        id: event_id(org, entry.version),
+        id: event_id(corp_id, entry.version),
         kind: entry.change.kind.as_str(),
         corp_id: corp_id.to_string(),
         version: entry.version,

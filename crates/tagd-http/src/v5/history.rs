@@ -268,7 +268,7 @@ pub(super) async fn changes(
     let rows: Vec<Event> = page
         .entries
         .iter()
-        .map(|entry| event(org, &caller.corp_id, entry, &page))
+        .map(|entry| event(&caller.corp_id, entry, &page))
         .collect();
     let version = page.entries.last().map_or(after, |e| e.version);
     Ok(send(&success(ChangesPage { rows, version })))

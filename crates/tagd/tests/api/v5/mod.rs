@@ -7,6 +7,7 @@ mod concurrency;
 mod conflicts;
 mod expiry;
 mod history;
+mod nats;
 mod openapi;
 mod pagination;
 mod saved_segments;
