@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import audiences
+import events
 import expiry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ TAGS_PER_USER = 10
 GROUPS = [(f"t{i}", "define" if i < 4 else "number" if i < 7 else "string") for i in range(10)]
 CITIES = ["Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur", "Surat", "Indore"]
 W2_LABELS = 100
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8,W9"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8,W9,W10"
 # tagd refuses an operator-set admin token under 32 characters.
 BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
@@ -141,12 +142,13 @@ class Tagd:
         result = sh([str(TAGD), "--database", self.database, *args], env={**os.environ, **(env or {})})
         return json.loads(result.stdout) if result.stdout.strip() else None
 
-    def start(self):
+    def start(self, *extra):
+        """The server; `extra` are more `serve` flags (W10's `--nats-url`)."""
         env = {**os.environ, "TAGD_ADMIN_TOKEN": BENCH_ADMIN_TOKEN, "TAGD_LOG": "warn"}
         self.started = time.monotonic()
         self.server = subprocess.Popen(
             [str(TAGD), "serve", "--listen", f"127.0.0.1:{TAGD_PORT}", "--database", self.database,
-             "--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"],
+             "--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000", *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.work / f"tagd-{self.backend}.log", "a"))
         wait_for(f"tagd on {self.backend}", lambda: answers(f"http://127.0.0.1:{TAGD_PORT}/readyz"))
 
@@ -508,6 +510,14 @@ def run_backend(backend, work, users, duration, only, peer, results):
             peer_seconds = raw_load(backend, work, users)
             name = "psql_copy" if backend == "postgres" else "sqlite3_cli"
             results.add("W3", "import_10_tags_per_user", backend, seconds, "s", name, peer_seconds)
+    elif {"W1", "W10"} & only:
+        # Without the import the users do not exist and every assign is refused (404, 40402):
+        # W1's and W10's users, one `w1` value each.
+        with open(work / "users.csv", "w") as out:
+            out.write("user_id,variable_name,value\n")
+            out.write("".join(f"{user_id(i)},w1,{i}\n" for i in range(users)))
+        sh([str(TAGD), "--database", tagd.database, "import", "--corp-id", tagd.corp_id,
+            "--progress-every", "0", str(work / "users.csv")])
 
     if "W8" in only:
         write_w8_csv(work / "w8.csv", users)
@@ -589,6 +599,22 @@ def run_backend(backend, work, users, duration, only, peer, results):
                         "pgbench_100_rows", peer["pgbench_100_rows"], "rows/s")
     finally:
         tagd.stop()
+
+    if "W10" in only:
+        # W10 (the events issue's W8): W1 without events, then with a webhook endpoint and
+        # NATS, on servers of its own (bench/events.py).
+        w10 = events.run(tagd, backend, work, duration, tagd.wrk_env(users), f"http://127.0.0.1:{TAGD_PORT}",
+                         wrk, sh, psql, TAGD, log)
+        results.add("W10", "assign_with_events", backend, w10["with_rps"], "req/s",
+                    f"tagd_{backend}_no_events", w10["without_rps"])
+        for sink in ("webhook", "nats"):
+            results.add("W10", f"events_{sink}", backend, w10[sink]["rate"], "events/s",
+                        "writes", w10["with_rps"], "req/s")
+        for sink in ("webhook", "nats"):
+            results.add("W10", f"events_{sink}_lag_p50", backend, w10[sink]["lag_p50_ms"], "ms",
+                        "assign_p50", w10["writes_p50_ms"])
+            results.add("W10", f"events_{sink}_lag_p99", backend, w10[sink]["lag_p99_ms"], "ms",
+                        "target", events.LAG_TARGET_MS)
 
 
 def audience_peers(redis, work, users, duration, only, peer):
@@ -751,7 +777,9 @@ def write_docs(results, args, users, duration, redis_requests, elapsed):
         f"PostgreSQL {pg_setting('server_version')} (fsync {pg_setting('fsync')}, synchronous_commit "
         f"{pg_setting('synchronous_commit')}, shared_buffers {pg_setting('shared_buffers')}); "
         f"{version(['pgbench', '--version'])}; "
-        f"SQLite CLI {version(['sqlite3', '--version']).split()[0]}; {version(['wrk', '-v'])}.",
+        f"SQLite CLI {version(['sqlite3', '--version']).split()[0]}; {version(['wrk', '-v'])}"
+        + (f"; {version(['nats-server', '--version'])} (JetStream, file storage); Node "
+           f"{version(['node', '--version'])}" if "W10" in args.only.split(",") else "") + ".",
         END,
     ])
     path = ROOT / "docs" / "BENCHMARKS.md"

@@ -339,12 +339,30 @@ pub struct WebhookProgress {
     pub disabled_reason: Option<String>,
 }
 
+/// How long a lease on a delivery position lasts unless renewed (seconds): a server that
+/// dies lets go of what it delivered after this.
+pub const LEASE_SECS: i64 = 10;
+/// A held lease is renewed after this long (well within [`LEASE_SECS`]).
+pub const LEASE_RENEW: Duration = Duration::from_secs(3);
+
 /// A delivery worker's claim on an endpoint or sink: its name and how long it holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lease<'a> {
     pub owner: &'a str,
     pub now: i64,
     pub until: i64,
+}
+
+impl<'a> Lease<'a> {
+    /// A lease of [`LEASE_SECS`] from now.
+    pub fn from_now(owner: &'a str) -> Self {
+        let now = crate::timefmt::now_unix();
+        Lease {
+            owner,
+            now,
+            until: now + LEASE_SECS,
+        }
+    }
 }
 
 /// Webhook endpoints and delivery positions in the store.

@@ -95,17 +95,8 @@ fn rand_u32() -> u32 {
     hasher.finish() as u32
 }
 
-/// How long a lease on a delivery position lasts unless renewed (seconds); a server that
-/// dies lets go of its positions after this.
-pub(crate) const LEASE_SECS: i64 = 30;
-
-pub(crate) fn lease<'a>(owner: &'a str) -> tagd_core::webhooks::Lease<'a> {
-    let now = tagd_core::timefmt::now_unix();
-    tagd_core::webhooks::Lease {
-        owner,
-        now,
-        until: now + LEASE_SECS,
-    }
+pub(crate) fn lease(owner: &str) -> tagd_core::webhooks::Lease<'_> {
+    tagd_core::webhooks::Lease::from_now(owner)
 }
 
 /// Waits for this server's next commit, or `poll` at most (other servers' commits are

@@ -9,6 +9,7 @@ use async_nats::jetstream::{self, stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tagd_core::webhooks::LEASE_RENEW;
 use tagd_core::{CorpId, OrgId};
 
 /// The stream every event goes to.
@@ -21,8 +22,6 @@ const PAGE: usize = 500;
 const BACKOFF: Duration = Duration::from_secs(1);
 /// How long the publisher waits for a commit before it looks at the logs anyway.
 const IDLE_POLL: Duration = Duration::from_millis(250);
-/// A held lease is renewed after this long (well within its 30 s).
-const RENEW_AFTER: Duration = Duration::from_secs(10);
 
 /// The subject of an event: `tagd.<corp_id>.<type>`.
 pub fn subject(corp_id: &CorpId, kind: &str) -> String {
@@ -112,7 +111,7 @@ impl Publisher {
         let store = &self.context.store;
         let owner = self.context.owner.as_str();
         let mut position = match self.positions.get(&org) {
-            Some((position, renewed)) if renewed.elapsed() < RENEW_AFTER => *position,
+            Some((position, renewed)) if renewed.elapsed() < LEASE_RENEW => *position,
             _ => match store
                 .claim_sink(org, SINK, &lease(owner))
                 .await

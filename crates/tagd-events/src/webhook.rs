@@ -20,11 +20,11 @@ const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
 /// How long an idle worker waits for a commit before it looks at the feed anyway.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Entries read per page of the feed.
-const PAGE: usize = 200;
+const PAGE: usize = 500;
 /// The longest a worker delivers before it saves its position (and renews its lease).
-const SAVE_EVERY: Duration = Duration::from_secs(1);
+const SAVE_EVERY: Duration = Duration::from_millis(250);
 /// A worker with nothing to save renews its lease this often.
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+const RENEW_EVERY: Duration = tagd_core::webhooks::LEASE_RENEW;
 
 struct Worker {
     task: JoinHandle<()>,
@@ -83,6 +83,15 @@ pub(crate) async fn supervise(context: Arc<Context>) {
     }
 }
 
+/// Progress made since the last save: saved together, at most every [`SAVE_EVERY`] while
+/// deliveries succeed (a crash repeats at most that much, with the same ids), at once after
+/// a failure.
+#[derive(Default)]
+struct Unsaved {
+    progress: Option<WebhookProgress>,
+    attempts: Vec<DeliveryAttempt>,
+}
+
 /// Delivers one endpoint for as long as this server holds its lease.
 async fn deliver_endpoint(
     context: Arc<Context>,
@@ -103,9 +112,16 @@ async fn deliver_endpoint(
     };
     let mut commits = context.commits.clone();
     let mut renewed = Instant::now();
+    let mut unsaved = Unsaved::default();
+    // The next page, read while this one is delivered.
+    let mut prefetched: Option<(i64, JoinHandle<tagd_core::Result<FeedPage>>)> = None;
     loop {
         let stale = *listed_version.borrow_and_update() != hook.version;
         if stale || renewed.elapsed() >= RENEW_EVERY {
+            if !save(&context, &mut hook, &mut unsaved).await {
+                tokio::time::sleep(SUPERVISE_EVERY).await;
+                continue;
+            }
             match store.claim_webhook(org, id, &lease(&context.owner)).await {
                 Ok(Some(fresh)) => hook = fresh,
                 Ok(None) => return,
@@ -117,6 +133,9 @@ async fn deliver_endpoint(
             }
             renewed = Instant::now();
         }
+        if !hook.enabled {
+            return; // disabled by a 410 or by running out of retries
+        }
         if let Some(wait) = retry_wait(&hook) {
             tokio::select! {
                 () = tokio::time::sleep(wait.min(RENEW_EVERY)) => {}
@@ -126,12 +145,13 @@ async fn deliver_endpoint(
         }
         // The endpoint as it is now: a rotated secret signs from the next delivery on.
         match store.find_webhook(org, &hook.webhook_id).await {
+            Ok(Some(fresh)) if fresh.enabled && fresh.replays == hook.replays => {
+                hook.adopt_settings(fresh);
+            }
+            // Replayed: from the replayed position (nothing of ours is worth saving).
             Ok(Some(fresh)) if fresh.enabled => {
-                if fresh.replays != hook.replays {
-                    hook = fresh;
-                } else {
-                    hook.adopt_settings(fresh);
-                }
+                unsaved = Unsaved::default();
+                hook = fresh;
             }
             Ok(_) => return, // deleted, paused or disabled
             Err(e) => {
@@ -140,44 +160,94 @@ async fn deliver_endpoint(
                 continue;
             }
         }
-        let page = match store.change_feed(org, hook.delivered_version, PAGE).await {
-            Ok(page) => page,
-            Err(e) => {
+        let page = match prefetched.take() {
+            Some((after, task)) if after == hook.delivered_version => task.await,
+            Some((_, task)) => {
+                task.abort();
+                Ok(store.change_feed(org, hook.delivered_version, PAGE).await)
+            }
+            None => Ok(store.change_feed(org, hook.delivered_version, PAGE).await),
+        };
+        let page = match page {
+            Ok(Ok(page)) => page,
+            Ok(Err(e)) => {
                 tracing::warn!(cause = %e, "webhook delivery: could not read the change feed");
                 tokio::time::sleep(SUPERVISE_EVERY).await;
                 continue;
             }
+            Err(_) => continue, // the read task was cancelled
         };
-        if page.entries.is_empty() {
+        let Some(last) = page.entries.last().map(|e| e.version) else {
+            if unsaved.progress.is_some() && save(&context, &mut hook, &mut unsaved).await {
+                renewed = Instant::now();
+            }
             tokio::select! {
                 () = next_commit(&mut commits, IDLE_POLL) => {}
                 _ = listed_version.changed() => {}
             }
             continue;
+        };
+        if page.entries.len() == PAGE {
+            let store = context.store.clone();
+            let task = tokio::spawn(async move { store.change_feed(org, last, PAGE).await });
+            prefetched = Some((last, task));
         }
         let (progress, attempts) = deliver_page(&context, &client, &hook, &corp_id, &page).await;
-        let lease = lease(&context.owner);
-        match store
-            .save_webhook_progress(org, id, (&lease, hook.replays), &progress, &attempts)
-            .await
-        {
-            Ok(true) => {
+        let failed = progress.failures > 0 || progress.disabled_reason.is_some();
+        hook.delivered_version = progress.delivered_version;
+        hook.failures = progress.failures;
+        hook.next_attempt_ms = progress.next_attempt_ms;
+        hook.enabled = progress.disabled_reason.is_none();
+        unsaved.attempts.extend(attempts);
+        unsaved.progress = Some(progress);
+        if failed || unsaved_for(&unsaved, renewed) {
+            if save(&context, &mut hook, &mut unsaved).await {
                 renewed = Instant::now();
-                if let Some(reason) = &progress.disabled_reason {
-                    tracing::warn!(webhook = %hook.webhook_id, reason, "webhook endpoint disabled");
-                    return;
-                }
-                hook.delivered_version = progress.delivered_version;
-                hook.failures = progress.failures;
-                hook.next_attempt_ms = progress.next_attempt_ms;
             }
-            // Changed by a client (replay, rotation, update) or the lease was lost: reload.
-            Ok(false) => renewed = Instant::now() - RENEW_EVERY,
-            Err(e) => {
-                // Not saved: those events go again (same ids): at least once.
-                tracing::warn!(cause = %e, "webhook delivery: could not save progress");
-                tokio::time::sleep(SUPERVISE_EVERY).await;
+            if let Some(reason) = &hook.disabled_reason {
+                tracing::warn!(webhook = %hook.webhook_id, reason, "webhook endpoint disabled");
             }
+        }
+    }
+}
+
+/// Whether progress has waited long enough for a save (the last save renewed the lease).
+fn unsaved_for(unsaved: &Unsaved, last_save: Instant) -> bool {
+    unsaved.progress.is_some() && last_save.elapsed() >= SAVE_EVERY
+}
+
+/// Saves what was delivered since the last save. `false` when it could not be saved: the
+/// database failed (those events go again, same ids: at least once), or a client changed
+/// the endpoint or another worker holds it (the caller reloads).
+async fn save(context: &Context, hook: &mut Webhook, unsaved: &mut Unsaved) -> bool {
+    let Some(progress) = unsaved.progress.take() else {
+        return true;
+    };
+    let attempts = std::mem::take(&mut unsaved.attempts);
+    let lease = lease(&context.owner);
+    let saved = context
+        .store
+        .save_webhook_progress(
+            hook.org_id,
+            hook.id,
+            (&lease, hook.replays),
+            &progress,
+            &attempts,
+        )
+        .await;
+    match saved {
+        Ok(true) => {
+            hook.disabled_reason = progress.disabled_reason;
+            true
+        }
+        Ok(false) => {
+            // Reload at once: the next round claims the endpoint afresh.
+            hook.version = -1;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, "webhook delivery: could not save progress");
+            false
         }
     }
 }

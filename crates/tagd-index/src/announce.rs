@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tagd_core::log::{ChangeKind, Subject};
 use tagd_core::saved_segments::{MemberChanges, MemberMove, SavedSegment};
 use tagd_core::segments::Filter;
-use tagd_core::webhooks::Lease;
+use tagd_core::webhooks::{Lease, LEASE_RENEW};
 use tagd_core::{OrgId, Result, UserId};
 
 /// The announcer's position is kept as this sink (as `tagd-sql` names it).
@@ -33,9 +33,6 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 const SETTLE_WAIT: Duration = Duration::from_secs(1);
 /// Members read per step when a segment is compared whole.
 const MEMBERS_STEP: usize = 10_000;
-const LEASE_SECS: i64 = 30;
-/// A held lease is renewed after this long (well within [`LEASE_SECS`]).
-const RENEW_AFTER: Duration = Duration::from_secs(10);
 /// A page that moved nobody saves the position at most this often (re-reading a page after
 /// a crash announces nothing twice: moves are compared with what was announced).
 const SAVE_IDLE_EVERY: Duration = Duration::from_secs(1);
@@ -49,12 +46,7 @@ struct Held {
 }
 
 fn lease(owner: &str) -> Lease<'_> {
-    let now = tagd_core::timefmt::now_unix();
-    Lease {
-        owner,
-        now,
-        until: now + LEASE_SECS,
-    }
+    Lease::from_now(owner)
 }
 
 impl Index {
@@ -109,7 +101,7 @@ impl Index {
     ) -> Result<Option<Held>> {
         let store = self.store.clone();
         let mut held = match known {
-            Some(held) if held.claimed.elapsed() < RENEW_AFTER => held,
+            Some(held) if held.claimed.elapsed() < LEASE_RENEW => held,
             _ => match store.claim_sink(org, SINK, &lease(owner)).await? {
                 // The saved position: after another server's turn it may be ahead of ours.
                 Some(position) => Held {

@@ -35,6 +35,7 @@ use tagd_store_tests::harness;
 mod support;
 
 mod checks;
+mod events;
 mod index;
 mod run;
 
