@@ -50,25 +50,31 @@ pub(crate) struct Context {
 
 /// The running delivery tasks; dropping it stops them.
 pub struct Delivery {
-    tasks: Vec<JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 }
 
 /// Starts delivering: webhooks always (organizations without endpoints cost one query a
 /// second), NATS when `settings.nats_url` is set.
+///
+/// Delivery runs on a thread of its own (a single-threaded runtime), not among the request
+/// tasks: a delivery waits for a receiver several times per event, and among thousands of
+/// request tasks each of those waits queued behind them, so under a full write load webhooks
+/// fell to a third of the write rate (docs/BENCHMARKS.md, W10). On its own thread the
+/// operating system shares the cores between requests and delivery.
 pub fn start(
     store: Arc<dyn Store>,
     render: Renderer,
     settings: DeliverySettings,
     commits: watch::Receiver<u64>,
-) -> Delivery {
+) -> std::io::Result<Delivery> {
     let owner = format!("{}-{:08x}", std::process::id(), rand_u32());
     let context = Arc::new(Context {
         store,
@@ -77,11 +83,26 @@ pub fn start(
         owner,
         commits,
     });
-    let mut tasks = vec![tokio::spawn(webhook::supervise(context.clone()))];
-    if let Some(url) = context.settings.nats_url.clone() {
-        tasks.push(tokio::spawn(nats::publish(context, url)));
-    }
-    Delivery { tasks }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("tagd-events".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut tasks: Vec<JoinHandle<()>> =
+                    vec![tokio::spawn(webhook::supervise(context.clone()))];
+                if let Some(url) = context.settings.nats_url.clone() {
+                    tasks.push(tokio::spawn(nats::publish(context, url)));
+                }
+                let _ = stopped.await;
+                for task in &tasks {
+                    task.abort();
+                }
+            });
+        })?;
+    Ok(Delivery { stop: Some(stop) })
 }
 
 fn rand_u32() -> u32 {

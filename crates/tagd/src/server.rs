@@ -39,7 +39,7 @@ pub async fn serve_split(
         Arc::new(render_event),
         settings,
         state.index.commits(),
-    );
+    )?;
     // The lease owner of this process: unique across servers and restarts.
     let owner = format!(
         "{}-{}",

@@ -459,13 +459,17 @@ async fn users_moving_in_and_out_of_a_saved_segment_are_announced_once_each_in_o
         .to_owned();
     // u1 was in it from the start: not announced. Let the announcer see the segment first.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Each move is awaited before the next change: moves within one announcer round are
+    // announced net (an entry and an exit of the same user cancel out).
     org.assign(&spend, "u2", "15").await;
+    receiver.wait_until(WAIT, |r| !r.is_empty()).await;
     org.assign(&spend, "u1", "5").await;
+    receiver.wait_until(WAIT, |r| r.len() >= 2).await;
     let remove = json!({"corp_id": org.corp_id, "tags_group_id": spend, "user_id": "u2"});
     success(&org.post(TAG_REMOVE, &remove).await);
-    org.assign(&spend, "u1", "7").await; // moves nobody
     receiver.wait_until(WAIT, |r| r.len() >= 3).await;
-    // An edited filter announces whom it moved.
+    org.assign(&spend, "u1", "7").await; // moves nobody
+                                         // An edited filter announces whom it moved.
     let edit = json!({"corp_id": org.corp_id, "segment_id": segment, "name": "Big spenders",
                       "filter": {"tag": "spend", "op": "gte", "value": 6}});
     success(&org.post("/api/v5/segments/update", &edit).await);
