@@ -203,9 +203,11 @@ impl Index {
 
     /// Whether reads of `org` show every change up to `version`: the index holds the
     /// organization and has applied it (waited for up to [`SETTLE_WAIT`]), or it does not
-    /// hold it and reads go to the store, the truth.
+    /// hold it and reads go to the store, the truth (a load that ends meanwhile starts after
+    /// `version` was committed, so it holds it too). Asking does not load the organization:
+    /// one that moves but never asks about audiences stays out of memory.
     async fn settled(self: &Arc<Self>, org: OrgId, version: i64) -> bool {
-        if self.ready(org).is_none() {
+        if self.org_index(org).is_none() {
             return true;
         }
         self.caught_up(org, version, SETTLE_WAIT).await
