@@ -136,6 +136,13 @@ pub fn optional_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     }
 }
 
+/// Deserializes an integer that JSON may write as `3` or `3.0` ([`optional_integer`], but
+/// `null` is refused).
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    optional_integer(d)?.ok_or_else(|| D::Error::custom("expected an integer, got null"))
+}
+
 /// Parses a query string into `T`.
 pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, BodyError> {
     let query = query.unwrap_or_default();

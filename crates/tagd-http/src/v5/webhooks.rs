@@ -359,6 +359,7 @@ pub struct ReplayWebhook {
     webhook_id: String,
     /// Deliver again every event from this version on (in version order), then continue
     /// with new ones. Resumes a disabled endpoint.
+    #[serde(deserialize_with = "crate::body::integer")]
     #[schema(minimum = 1)]
     from_version: i64,
 }
