@@ -339,6 +339,29 @@ pub struct WebhookProgress {
     pub disabled_reason: Option<String>,
 }
 
+/// What this server delivered since it started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    /// Webhook requests answered 2xx.
+    pub webhook_delivered: std::sync::atomic::AtomicU64,
+    /// Webhook requests that failed (another status, a timeout, a refused address).
+    pub webhook_failed: std::sync::atomic::AtomicU64,
+    /// Endpoints this server disabled (410, retries exhausted).
+    pub webhook_disabled: std::sync::atomic::AtomicU64,
+    /// Events JetStream acknowledged.
+    pub nats_published: std::sync::atomic::AtomicU64,
+    /// Publishing rounds that failed (NATS down, the database busy); retried.
+    pub nats_failures: std::sync::atomic::AtomicU64,
+    /// `segment.entered` and `segment.exited` recorded.
+    pub segment_moves: std::sync::atomic::AtomicU64,
+}
+
+impl DeliveryCounters {
+    pub fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How long a lease on a delivery position lasts unless renewed (seconds): a server that
 /// dies lets go of what it delivered after this.
 pub const LEASE_SECS: i64 = 10;

@@ -17,7 +17,7 @@ mod guard;
 use std::sync::Arc;
 use tagd_core::history::FeedPage;
 use tagd_core::log::LogEntry;
-use tagd_core::webhooks::DeliverySettings;
+use tagd_core::webhooks::{DeliveryCounters, DeliverySettings};
 use tagd_core::{CorpId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,6 +46,7 @@ pub(crate) struct Context {
     /// Changes when this server commits a write: delivery wakes at once instead of at its
     /// next poll.
     pub commits: watch::Receiver<u64>,
+    pub counters: Arc<DeliveryCounters>,
 }
 
 /// The running delivery tasks; dropping it stops them.
@@ -73,7 +74,7 @@ pub fn start(
     store: Arc<dyn Store>,
     render: Renderer,
     settings: DeliverySettings,
-    commits: watch::Receiver<u64>,
+    (commits, counters): (watch::Receiver<u64>, Arc<DeliveryCounters>),
 ) -> std::io::Result<Delivery> {
     let owner = format!("{}-{:08x}", std::process::id(), rand_u32());
     let context = Arc::new(Context {
@@ -82,6 +83,7 @@ pub fn start(
         settings,
         owner,
         commits,
+        counters,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tagd_core::webhooks::LEASE_RENEW;
+use tagd_core::webhooks::{DeliveryCounters, LEASE_RENEW};
 use tagd_core::{CorpId, OrgId};
 
 /// The stream every event goes to.
@@ -79,6 +79,7 @@ pub(crate) async fn publish(context: Arc<Context>, url: String) {
                         continue;
                     }
                     if let Err(e) = publisher.catch_up(org).await {
+                        DeliveryCounters::add(&context.counters.nats_failures, 1);
                         tracing::warn!(cause = %e, org = org.0, "NATS: publishing stopped; retrying");
                         publisher.positions.remove(&org);
                         tokio::time::sleep(BACKOFF).await;
@@ -155,9 +156,11 @@ impl Publisher {
                     .map_err(|e| e.to_string())?;
                 acks.push(ack);
             }
+            let published = acks.len() as u64;
             for ack in acks {
                 ack.await.map_err(|e| e.to_string())?;
             }
+            DeliveryCounters::add(&self.context.counters.nats_published, published);
             let saved = store
                 .save_sink(org, SINK, &lease(owner), last)
                 .await

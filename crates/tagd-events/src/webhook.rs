@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tagd_core::history::FeedPage;
 use tagd_core::timefmt::now_unix;
-use tagd_core::webhooks::{DeliveryAttempt, Webhook, WebhookProgress};
+use tagd_core::webhooks::{DeliveryAttempt, DeliveryCounters, Webhook, WebhookProgress};
 use tagd_core::{CorpId, OrgId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -205,6 +205,7 @@ async fn deliver_endpoint(
                 renewed = Instant::now();
             }
             if let Some(reason) = &hook.disabled_reason {
+                DeliveryCounters::add(&context.counters.webhook_disabled, 1);
                 tracing::warn!(webhook = %hook.webhook_id, reason, "webhook endpoint disabled");
             }
         }
@@ -301,6 +302,15 @@ async fn deliver_page(
         .await;
         let delivered = attempt.error.is_none();
         let gone = attempt.status == Some(410);
+        let counters = &context.counters;
+        DeliveryCounters::add(
+            if delivered {
+                &counters.webhook_delivered
+            } else {
+                &counters.webhook_failed
+            },
+            1,
+        );
         attempts.push(attempt);
         if delivered {
             progress.delivered_version = entry.version;

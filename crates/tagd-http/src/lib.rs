@@ -172,6 +172,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
+    /// What this server's event delivery did (`tagd-events` and the announcer count).
+    pub deliveries: Arc<tagd_core::webhooks::DeliveryCounters>,
     pub basic_auth_cache: Arc<v2::BasicAuthCache>,
     pub token_cache: Arc<cache::TtlCache<tagd_core::TokenRecord>>,
     pub rate_limiter: Arc<limits::RateLimiter>,
@@ -197,6 +199,7 @@ impl AppState {
             store,
             config: Arc::new(config.clone()),
             metrics: Arc::new(Metrics::default()),
+            deliveries: Arc::default(),
             basic_auth_cache: Arc::new(v2::BasicAuthCache::new(cache_ttl)),
             token_cache: Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(
                 config.token_cache_secs,

@@ -105,6 +105,57 @@ fn render_index(state: &AppState, out: &mut String) {
     }
 }
 
+/// Event delivery since this server started (API.md §12).
+fn render_deliveries(state: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &state.deliveries;
+    let counters = [
+        (
+            "tagd_webhook_deliveries_total{outcome=\"delivered\"}",
+            "tagd_webhook_deliveries_total",
+            "Webhook requests, by outcome (delivered: answered 2xx).",
+            c.webhook_delivered.load(Relaxed),
+        ),
+        (
+            "tagd_webhook_deliveries_total{outcome=\"failed\"}",
+            "",
+            "",
+            c.webhook_failed.load(Relaxed),
+        ),
+        (
+            "tagd_webhook_endpoints_disabled_total",
+            "tagd_webhook_endpoints_disabled_total",
+            "Endpoints this server disabled (410 Gone, retries exhausted).",
+            c.webhook_disabled.load(Relaxed),
+        ),
+        (
+            "tagd_nats_events_published_total",
+            "tagd_nats_events_published_total",
+            "Events JetStream acknowledged.",
+            c.nats_published.load(Relaxed),
+        ),
+        (
+            "tagd_nats_publish_failures_total",
+            "tagd_nats_publish_failures_total",
+            "Publishing rounds that failed and are retried (NATS down, the database busy).",
+            c.nats_failures.load(Relaxed),
+        ),
+        (
+            "tagd_segment_moves_total",
+            "tagd_segment_moves_total",
+            "segment.entered and segment.exited events recorded.",
+            c.segment_moves.load(Relaxed),
+        ),
+    ];
+    for (series, family, help, value) in counters {
+        if !family.is_empty() {
+            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} counter");
+        }
+        let _ = writeln!(out, "{series} {value}");
+    }
+}
+
 /// Prometheus text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Metrics in Prometheus text format", body = String,
@@ -115,6 +166,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .render(&state.store.pool_stats(), state.store.backend());
     render_tag_groups(&state, &mut body).await;
     render_index(&state, &mut body);
+    render_deliveries(&state, &mut body);
     (
         [(
             header::CONTENT_TYPE,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tagd_core::log::{ChangeKind, Subject};
 use tagd_core::saved_segments::{MemberChanges, MemberMove, SavedSegment};
 use tagd_core::segments::Filter;
-use tagd_core::webhooks::{Lease, LEASE_RENEW};
+use tagd_core::webhooks::{DeliveryCounters, Lease, LEASE_RENEW};
 use tagd_core::{OrgId, Result, UserId};
 
 /// The announcer's position is kept as this sink (as `tagd-sql` names it).
@@ -51,7 +51,11 @@ fn lease(owner: &str) -> Lease<'_> {
 
 impl Index {
     /// Announces saved-segment moves of every organization, forever (see the module).
-    pub async fn announce_segment_moves(self: Arc<Self>, owner: String) {
+    pub async fn announce_segment_moves(
+        self: Arc<Self>,
+        owner: String,
+        counters: Arc<DeliveryCounters>,
+    ) {
         let mut held: HashMap<OrgId, Held> = HashMap::new();
         let mut commits = self.commits();
         let mut horizon = 0;
@@ -63,7 +67,7 @@ impl Index {
                         if known.is_some_and(|h| h.position >= head) {
                             continue;
                         }
-                        match self.announce_org(org, &owner, known).await {
+                        match self.announce_org(org, &owner, known, &counters).await {
                             Ok(Some(now_held)) => {
                                 held.insert(org, now_held);
                             }
@@ -98,6 +102,7 @@ impl Index {
         org: OrgId,
         owner: &str,
         known: Option<Held>,
+        counters: &DeliveryCounters,
     ) -> Result<Option<Held>> {
         let store = self.store.clone();
         let mut held = match known {
@@ -193,6 +198,8 @@ impl Index {
             if !recorded {
                 return Ok(None);
             }
+            let announced = moves.iter().filter(|m| m.announce).count();
+            DeliveryCounters::add(&counters.segment_moves, announced as u64);
             held = Held {
                 position: last,
                 claimed: Instant::now(),

@@ -38,7 +38,7 @@ pub async fn serve_split(
         store,
         Arc::new(render_event),
         settings,
-        state.index.commits(),
+        (state.index.commits(), state.deliveries.clone()),
     )?;
     // The lease owner of this process: unique across servers and restarts.
     let owner = format!(
@@ -48,7 +48,12 @@ pub async fn serve_split(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    let announcer = tokio::spawn(state.index.clone().announce_segment_moves(owner));
+    let announcer = tokio::spawn(
+        state
+            .index
+            .clone()
+            .announce_segment_moves(owner, state.deliveries.clone()),
+    );
     let served = match admin {
         None => {
             let app = tagd_http::app(state);

@@ -344,6 +344,20 @@ async fn a_failing_receiver_gets_the_same_event_again_until_it_recovers_then_the
         (&oldest["attempt"], &oldest["status"]),
         (&json!(1), &json!(500))
     );
+
+    // The operator sees the same on /metrics.
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let counter = |series: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in {metrics}"))
+    };
+    assert!(counter("tagd_webhook_deliveries_total{outcome=\"delivered\"}") >= 5);
+    assert_eq!(
+        counter("tagd_webhook_deliveries_total{outcome=\"failed\"}"),
+        3
+    );
 }
 
 async fn an_endpoint_answering_410_is_disabled_and_a_replay_resumes_it(app: &TestApp) {
