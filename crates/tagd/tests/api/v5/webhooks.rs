@@ -415,6 +415,8 @@ async fn after_a_rotation_deliveries_carry_both_signatures(app: &TestApp) {
     assert!(new.starts_with("whsec_") && new != old);
     let listed = success(&org.get(&list(&org)).await).clone();
     assert!(listed["rows"][0]["previous_secret_expires_at"].is_string());
+    // A rotation reaches the delivering worker within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     org.create_user("after").await;
     receiver.wait_until(WAIT, |r| r.len() == 2).await;
     let received = receiver.received();
