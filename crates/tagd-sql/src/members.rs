@@ -76,21 +76,8 @@ impl<D: Driver> AnnouncedMembers for SqlStore<D> {
     ) -> Result<bool> {
         in_write!(self, |tx| {
             let conn = tx.as_mut();
-            let held = conn
-                .execute(
-                    "UPDATE event_sinks SET delivered_version = $4, lease_until = $5 \
-                     WHERE org_id = $1 AND sink = $2 AND lease_owner = $3",
-                    &[
-                        org.0.into(),
-                        SINK.into(),
-                        lease.owner.into(),
-                        position.into(),
-                        lease.until.into(),
-                    ],
-                )
-                .await
-                .map_err(internal)?
-                == 1;
+            let held =
+                crate::webhooks::save_sink_position(conn, org, SINK, lease, position).await?;
             if held {
                 record(conn, org, changes).await?;
             }

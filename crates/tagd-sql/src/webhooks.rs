@@ -430,23 +430,35 @@ impl<D: Driver> Webhooks for SqlStore<D> {
         delivered: i64,
     ) -> Result<bool> {
         in_write!(self, |tx| {
-            tx.as_mut()
-                .execute(
-                    "UPDATE event_sinks SET delivered_version = $4, lease_until = $5 \
-                     WHERE org_id = $1 AND sink = $2 AND lease_owner = $3",
-                    &[
-                        org.0.into(),
-                        sink.into(),
-                        lease.owner.into(),
-                        delivered.into(),
-                        lease.until.into(),
-                    ],
-                )
-                .await
-                .map_err(internal)?
-                == 1
+            save_sink_position(tx.as_mut(), org, sink, lease, delivered).await?
         })
     }
+}
+
+/// Moves the organization's position in `sink` to `delivered` (and renews the lease), if
+/// `lease` still holds it.
+pub(crate) async fn save_sink_position(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    sink: &str,
+    lease: &Lease<'_>,
+    delivered: i64,
+) -> Result<bool> {
+    let saved = conn
+        .execute(
+            "UPDATE event_sinks SET delivered_version = $4, lease_until = $5 \
+             WHERE org_id = $1 AND sink = $2 AND lease_owner = $3",
+            &[
+                org.0.into(),
+                sink.into(),
+                lease.owner.into(),
+                delivered.into(),
+                lease.until.into(),
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(saved == 1)
 }
 
 /// Records `attempts` and forgets all but the newest [`KEPT_ATTEMPTS`] of the endpoint.

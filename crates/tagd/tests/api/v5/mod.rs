@@ -148,3 +148,18 @@ pub async fn org_id(app: &TestApp, org: &V5Org) -> tagd_core::OrgId {
         .expect("the org exists")
         .id
 }
+
+/// The ids of the organization's events in the pull feed, in version order (up to 1,000).
+pub async fn feed_ids(org: &V5Org) -> Vec<Value> {
+    let path = format!(
+        "/api/v5/changes?corp_id={}&after_version=0&limit=1000",
+        org.corp_id
+    );
+    let feed = success(&org.get(&path).await).clone();
+    feed["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect()
+}

@@ -113,20 +113,7 @@ async fn every_event_reaches_jetstream_once_under_its_subject_with_its_id(app: &
         assert_eq!(p.body["corp_id"], json!(org.corp_id));
     }
     // The events are those of the pull feed.
-    let feed = success(
-        &org.get(&format!(
-            "/api/v5/changes?corp_id={}&after_version=0",
-            org.corp_id
-        ))
-        .await,
-    )
-    .clone();
-    let feed_ids: Vec<Value> = feed["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|e| e["id"].clone())
-        .collect();
+    let feed_ids = feed_ids(&org).await;
     let sent: Vec<Value> = published.iter().map(|p| json!(p.msg_id)).collect();
     assert_eq!(feed_ids, sent);
 

@@ -279,20 +279,7 @@ async fn every_change_is_delivered_in_version_order_signed_as_standard_webhooks_
     assert_eq!(assigned["number_value"], json!(12.0));
     assert_eq!(assigned["old_value"], json!(10.0));
     // The events are those of the pull feed, byte for byte the same ids.
-    let feed = success(
-        &org.get(&format!(
-            "/api/v5/changes?corp_id={}&after_version=0",
-            org.corp_id
-        ))
-        .await,
-    )
-    .clone();
-    let feed_ids: Vec<_> = feed["rows"]
-        .as_array()
-        .expect("present")
-        .iter()
-        .map(|e| e["id"].clone())
-        .collect();
+    let feed_ids = feed_ids(&org).await;
     let sent_ids: Vec<_> = received.iter().map(|r| json!(r.webhook_id)).collect();
     assert_eq!(feed_ids, sent_ids);
 }
