@@ -12,6 +12,7 @@ mod openapi;
 mod pagination;
 mod saved_segments;
 mod seed;
+mod segment_events;
 mod segments;
 mod tags;
 mod tenancy;
