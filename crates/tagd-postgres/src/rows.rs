@@ -36,23 +36,34 @@ impl Columns for Cols {
 pub(crate) fn classify(e: sqlx::Error) -> DbError {
     // No connection, or one lost mid-statement: the database is unreachable, and the same
     // request may succeed once it is back (503, not 500).
-    if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
+    if matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed
+    ) {
         return DbError::Busy(e.to_string());
     }
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => DbError::Unique,
         Some(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
-        // Serialization failure, deadlock, lock not available, statement or lock timeout.
-        Some(db)
-            if matches!(
-                db.code().as_deref(),
-                Some("40001" | "40P01" | "55P03" | "57014")
-            ) =>
-        {
-            DbError::Busy(e.to_string())
-        }
+        Some(db) if db.code().as_deref().is_some_and(transient) => DbError::Busy(e.to_string()),
         _ => DbError::Other(e.to_string()),
     }
+}
+
+/// SQLSTATEs after which the same request may succeed when retried: the statement was
+/// rolled back because of the server's state, not because of the request.
+fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        // Serialization failure, deadlock, lock not available, statement or lock timeout.
+        "40001" | "40P01" | "55P03" | "57014"
+        // The server shutting down (administrator, crash), starting up, or out of resources:
+        // too many connections, disk full, out of memory.
+        | "57P01" | "57P02" | "57P03" | "53000" | "53100" | "53200" | "53300"
+    ) || code.starts_with("08") // connection exceptions
 }
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -123,5 +134,20 @@ impl<C: DerefMut<Target = PgConnection> + Send> SqlConn for Conn<C> {
 impl SqlTx for Conn<sqlx::Transaction<'static, Postgres>> {
     async fn commit(self: Box<Self>) -> Result<(), DbError> {
         self.0.commit().await.map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_restart_an_outage_or_a_full_disk_is_transient_and_a_bad_statement_is_not() {
+        for code in [
+            "57P01", "57P03", "53300", "53100", "08006", "40001", "40P01",
+        ] {
+            assert!(super::transient(code), "{code}");
+        }
+        for code in ["42601", "23505", "22P02", "XX000"] {
+            assert!(!super::transient(code), "{code}");
+        }
     }
 }

@@ -234,6 +234,9 @@ pub(crate) fn classify(e: rusqlite::Error) -> DbError {
             code if matches!(code & 0xff, ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED) => {
                 DbError::Busy(e.to_string())
             }
+            // A full disk: the write is rolled back, reads go on, and writes succeed again
+            // once there is space (503, not 500).
+            code if code & 0xff == ffi::SQLITE_FULL => DbError::Busy(e.to_string()),
             _ => DbError::Other(e.to_string()),
         },
         _ => DbError::Other(e.to_string()),

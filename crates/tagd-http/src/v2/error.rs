@@ -111,6 +111,8 @@ impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             V2Error::RateLimited(secs) => Some(*secs),
+            // Rolled back because of the database's state or the deadline: retry in a moment.
+            V2Error::TimedOut => Some(1),
             _ => None,
         };
         let (status, code, message) = match self {

@@ -175,6 +175,9 @@ impl IntoResponse for V5Error {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             V5Error::RateLimited(secs) => Some(*secs),
+            // Rolled back because of the database's state (busy, restarting, unreachable,
+            // full) or the deadline: the same request may succeed in a moment.
+            V5Error::TimedOut | V5Error::Domain(Error::Busy(_)) => Some(1),
             _ => None,
         };
         let (status, code, msg) = self.parts();

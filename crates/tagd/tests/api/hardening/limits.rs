@@ -248,6 +248,11 @@ async fn a_database_outage_answers_503_without_internals() {
         "{}",
         answer.text
     );
+    assert_eq!(
+        answer.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..]),
+        "a client is told to retry"
+    );
     let text = answer.text.to_lowercase();
     for leak in [
         "sqlx",
@@ -270,6 +275,8 @@ async fn a_database_outage_answers_503_without_internals() {
         .send()
         .await
         .expect("sent");
+    assert_eq!(v2.status().as_u16(), 503);
+    assert!(v2.headers().contains_key("retry-after"));
     let v2_text = v2.text().await.expect("body").to_lowercase();
     assert!(
         !v2_text.contains("sqlx") && !v2_text.contains("pool"),
