@@ -298,6 +298,8 @@ def run(binary):
         rotated = v5.post("/webhooks/rotate_secret", webhook_id=webhook_id)
         new_secret = rotated["secret"]
         check(new_secret != secret, "rotate_secret gave the same secret")
+        # A change to an endpoint reaches the server delivering it within a second.
+        time.sleep(1.5)
         v5.post("/user/create", user_id="oracle-2")
         [after_rotation] = deliveries_after(receiver, 1, 3)
         signatures = after_rotation["headers"]["webhook-signature"].split()
