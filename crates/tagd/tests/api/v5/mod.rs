@@ -164,3 +164,24 @@ pub async fn feed_ids(org: &V5Org) -> Vec<Value> {
         .map(|e| e["id"].clone())
         .collect()
 }
+
+/// Waits until the segment announcer follows `count` saved segments of the organization
+/// (it has recorded their first members), or panics after 20 s.
+pub async fn wait_for_announcer(app: &TestApp, org: &V5Org, count: usize) {
+    let corp_id = tagd_core::CorpId::parse("corp_id", &org.corp_id).expect("a corp_id");
+    let found = app.store.find_org_by_corp_id(&corp_id).await.expect("read");
+    let org_id = found.expect("the organization").id;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let followed = app.store.announced_segments(org_id).await.expect("read");
+        if followed.len() >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the announcer follows {} of {count} segments",
+            followed.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -99,7 +99,7 @@ async fn announced_moves_add_up_to_the_members_after_random_changes(app: &TestAp
         first.insert(id.clone(), members(&org, &id).await);
     }
     // The announcer records the first members when it reads the segments' entries.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_announcer(app, &org, filters.len()).await;
 
     for _ in 0..CHANGES {
         let user = format!("u{}", rng.gen_range(0..USERS));

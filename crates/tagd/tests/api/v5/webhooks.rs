@@ -460,8 +460,8 @@ async fn users_moving_in_and_out_of_a_saved_segment_are_announced_once_each_in_o
         .as_str()
         .expect("id")
         .to_owned();
-    // u1 was in it from the start: not announced. Let the announcer see the segment first.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // u1 was in it from the start: not announced. The announcer sees the segment first.
+    wait_for_announcer(app, &org, 1).await;
     // Each move is awaited before the next change: moves within one announcer round are
     // announced net (an entry and an exit of the same user cancel out).
     org.assign(&spend, "u2", "15").await;
