@@ -85,7 +85,9 @@ pub fn start(
         commits,
         counters,
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tagd-events")
         .enable_all()
         .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

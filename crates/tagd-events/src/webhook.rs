@@ -116,11 +116,13 @@ async fn deliver_endpoint(
     let mut commits = context.commits.clone();
     let mut renewed = Instant::now();
     let mut unsaved = Unsaved::default();
+    let mut in_flight: Option<SaveInFlight> = None;
     // The next page, read while this one is delivered.
     let mut prefetched: Option<(i64, JoinHandle<tagd_core::Result<FeedPage>>)> = None;
     loop {
         let stale = *listed_version.borrow_and_update() != hook.version;
         if stale || renewed.elapsed() >= RENEW_EVERY {
+            finish_background(&mut in_flight, &mut hook).await;
             if !save(&context, &mut hook, &mut unsaved).await {
                 tokio::time::sleep(SUPERVISE_EVERY).await;
                 continue;
@@ -164,6 +166,7 @@ async fn deliver_endpoint(
             Err(_) => continue, // the read task was cancelled
         };
         let Some(last) = page.entries.last().map(|e| e.version) else {
+            finish_background(&mut in_flight, &mut hook).await;
             if unsaved.progress.is_some() && save(&context, &mut hook, &mut unsaved).await {
                 renewed = Instant::now();
             }
@@ -186,7 +189,8 @@ async fn deliver_endpoint(
         hook.enabled = progress.disabled_reason.is_none();
         unsaved.attempts.extend(attempts);
         unsaved.progress = Some(progress);
-        if failed || unsaved_for(&unsaved, renewed) {
+        if failed {
+            finish_background(&mut in_flight, &mut hook).await;
             if save(&context, &mut hook, &mut unsaved).await {
                 renewed = Instant::now();
             }
@@ -194,7 +198,51 @@ async fn deliver_endpoint(
                 DeliveryCounters::add(&context.counters.webhook_disabled, 1);
                 tracing::warn!(webhook = %hook.webhook_id, reason, "webhook endpoint disabled");
             }
+        } else if unsaved_for(&unsaved, renewed)
+            && in_flight.as_ref().is_none_or(JoinHandle::is_finished)
+        {
+            // Saved while the next events go out: a save waits for a commit, which under
+            // load on PostgreSQL took tens of milliseconds of delivery each time.
+            finish_background(&mut in_flight, &mut hook).await;
+            in_flight = save_in_background(&context, &hook, &mut unsaved);
+            renewed = Instant::now();
         }
+    }
+}
+
+/// A save of progress that runs while deliveries go on.
+type SaveInFlight = JoinHandle<tagd_core::Result<bool>>;
+
+/// Starts saving what was delivered since the last save (deliveries all succeeded).
+fn save_in_background(
+    context: &Arc<Context>,
+    hook: &Webhook,
+    unsaved: &mut Unsaved,
+) -> Option<SaveInFlight> {
+    let progress = unsaved.progress.take()?;
+    let attempts = std::mem::take(&mut unsaved.attempts);
+    let context = context.clone();
+    let (org, id, replays) = (hook.org_id, hook.id, hook.replays);
+    Some(tokio::spawn(async move {
+        let lease = lease(&context.owner);
+        context
+            .store
+            .save_webhook_progress(org, id, (&lease, replays), &progress, &attempts)
+            .await
+    }))
+}
+
+/// Waits for the save in flight, if any, so that saves stay in order; one refused (a client
+/// changed the endpoint, or another worker holds it) makes the worker reload.
+async fn finish_background(in_flight: &mut Option<SaveInFlight>, hook: &mut Webhook) {
+    let Some(task) = in_flight.take() else {
+        return;
+    };
+    match task.await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => hook.version = -1,
+        Ok(Err(e)) => tracing::warn!(cause = %e, "webhook delivery: could not save progress"),
+        Err(_) => {}
     }
 }
 

@@ -25,6 +25,16 @@ pub struct TagdProcess {
     pub address: String,
 }
 
+/// A server a failed test leaves behind is killed, not left running.
+impl Drop for TagdProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl TagdProcess {
     /// `tagd serve` on `database` with `extra` flags, its output in `log` (or discarded);
     /// returns once it listens, or panics (with the log) when it exits or takes over 30 s.
