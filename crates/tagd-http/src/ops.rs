@@ -108,51 +108,45 @@ fn render_index(state: &AppState, out: &mut String) {
 /// Event delivery since this server started (API.md §12).
 fn render_deliveries(state: &AppState, out: &mut String) {
     use std::fmt::Write as _;
-    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let c = &state.deliveries;
-    let counters = [
+    // (family, help, its series as (labels, counter))
+    type Family<'a> = (&'a str, &'a str, &'a [(&'a str, &'a AtomicU64)]);
+    let families: [Family; 5] = [
         (
-            "tagd_webhook_deliveries_total{outcome=\"delivered\"}",
             "tagd_webhook_deliveries_total",
             "Webhook requests, by outcome (delivered: answered 2xx).",
-            c.webhook_delivered.load(Relaxed),
+            &[
+                ("{outcome=\"delivered\"}", &c.webhook_delivered),
+                ("{outcome=\"failed\"}", &c.webhook_failed),
+            ],
         ),
         (
-            "tagd_webhook_deliveries_total{outcome=\"failed\"}",
-            "",
-            "",
-            c.webhook_failed.load(Relaxed),
-        ),
-        (
-            "tagd_webhook_endpoints_disabled_total",
             "tagd_webhook_endpoints_disabled_total",
             "Endpoints this server disabled (410 Gone, retries exhausted).",
-            c.webhook_disabled.load(Relaxed),
+            &[("", &c.webhook_disabled)],
         ),
         (
-            "tagd_nats_events_published_total",
             "tagd_nats_events_published_total",
             "Events JetStream acknowledged.",
-            c.nats_published.load(Relaxed),
+            &[("", &c.nats_published)],
         ),
         (
-            "tagd_nats_publish_failures_total",
             "tagd_nats_publish_failures_total",
             "Publishing rounds that failed and are retried (NATS down, the database busy).",
-            c.nats_failures.load(Relaxed),
+            &[("", &c.nats_failures)],
         ),
         (
             "tagd_segment_moves_total",
-            "tagd_segment_moves_total",
             "segment.entered and segment.exited events recorded.",
-            c.segment_moves.load(Relaxed),
+            &[("", &c.segment_moves)],
         ),
     ];
-    for (series, family, help, value) in counters {
-        if !family.is_empty() {
-            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} counter");
+    for (family, help, series) in families {
+        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} counter");
+        for (labels, value) in series {
+            let _ = writeln!(out, "{family}{labels} {}", value.load(Relaxed));
         }
-        let _ = writeln!(out, "{series} {value}");
     }
 }
 

@@ -198,6 +198,15 @@ async fn another_organizations_webhooks_cannot_be_seen_changed_or_replayed(app: 
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The event types [`make_changes`] causes, in order.
+const CHANGES_MADE: [&str; 5] = [
+    "user.created",
+    "group.created",
+    "tag.assigned",
+    "tag.assigned",
+    "tag.removed",
+];
+
 /// Makes changes: a user, a group, two assignments and a removal (5 entries).
 async fn make_changes(org: &V5Org) -> String {
     org.create_user("u1").await;
@@ -232,16 +241,7 @@ async fn every_change_is_delivered_in_version_order_signed_as_standard_webhooks_
     tags_only.wait_until(WAIT, |r| r.len() >= 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = all.received();
-    assert_eq!(
-        types(&received),
-        [
-            "user.created",
-            "group.created",
-            "tag.assigned",
-            "tag.assigned",
-            "tag.removed"
-        ]
-    );
+    assert_eq!(types(&received), CHANGES_MADE);
     assert_eq!(
         types(&tags_only.received()),
         ["tag.assigned", "tag.assigned", "tag.removed"]
@@ -305,16 +305,7 @@ async fn a_failing_receiver_gets_the_same_event_again_until_it_recovers_then_the
         received.iter().map(|r| r.status).collect::<Vec<_>>()[..4],
         [500, 503, 500, 200]
     );
-    assert_eq!(
-        types(&receiver.accepted()),
-        [
-            "user.created",
-            "group.created",
-            "tag.assigned",
-            "tag.assigned",
-            "tag.removed"
-        ]
-    );
+    assert_eq!(types(&receiver.accepted()), CHANGES_MADE);
     assert!(received.iter().all(|r| signed_by(&secret, r)));
 
     let attempts = success(&org.get(&deliveries(&org, &id)).await).clone();
@@ -378,16 +369,7 @@ async fn an_endpoint_answering_410_is_disabled_and_a_replay_resumes_it(app: &Tes
     let resumed = success(&org.post(REPLAY, &replay).await).clone();
     assert_eq!(resumed["enabled"], json!(true));
     receiver.wait_until(WAIT, |r| r.len() >= 6).await;
-    assert_eq!(
-        types(&receiver.accepted()),
-        [
-            "user.created",
-            "group.created",
-            "tag.assigned",
-            "tag.assigned",
-            "tag.removed"
-        ]
-    );
+    assert_eq!(types(&receiver.accepted()), CHANGES_MADE);
 }
 
 async fn after_a_rotation_deliveries_carry_both_signatures(app: &TestApp) {
