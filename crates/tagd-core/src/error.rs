@@ -82,6 +82,17 @@ pub enum Error {
     /// Shown as 503 without internals; the cause is logged.
     #[error("database busy: {0}")]
     Busy(String),
+    /// The database rolled the write back to resolve a conflict with a concurrent one (a
+    /// deadlock, a serialization failure). The store runs such a write again a few times
+    /// ([`CONFLICT_RETRIES`]); after that it is answered like [`Error::Busy`]: nothing was
+    /// changed, retry later.
+    #[error("write conflict: {0}")]
+    Conflict(String),
+    /// The connection was lost while the database committed the write: it may or may not
+    /// have been applied. Shown as 503 saying so (read before retrying, or retry with the
+    /// same `Idempotency-Key`).
+    #[error("commit outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// Anything else: a database fault, a bug. Never shown to a client; logged with the request id.
     #[error("internal error: {0}")]
     Internal(String),
@@ -98,12 +109,28 @@ impl Error {
     /// A fault of the database or of tagd, not a refusal by the rules: the transaction it
     /// happened in cannot go on (on PostgreSQL it is aborted), so writes sharing it stop too.
     pub fn is_fault(&self) -> bool {
-        matches!(self, Error::Busy(_) | Error::Internal(_))
+        matches!(
+            self,
+            Error::Busy(_) | Error::Conflict(_) | Error::OutcomeUnknown(_) | Error::Internal(_)
+        )
+    }
+
+    /// Whether a client may retry: the database's state, not the request, made it fail
+    /// (answered 503 with `Retry-After`).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Busy(_) | Error::Conflict(_) | Error::OutcomeUnknown(_)
+        )
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Error::Internal(cause.to_string())
     }
 }
+
+/// How many times a store runs a write again after the database rolled it back for a
+/// conflict ([`Error::Conflict`]) before it gives the conflict as the answer.
+pub const CONFLICT_RETRIES: u32 = 3;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -31,7 +31,7 @@ pub mod webhooks;
 pub use assignments::Assignments;
 pub use bulk::Bulk;
 pub use credentials::Credentials;
-pub use error::{Error, Result};
+pub use error::{Error, Result, CONFLICT_RETRIES};
 pub use groups::TagGroups;
 pub use idempotency::IdempotencyKeys;
 pub use idempotency::Recorder;

@@ -210,3 +210,55 @@ pub trait ChangeLog: Send + Sync {
     /// returns. A store keeps one sink: the first set.
     fn subscribe(&self, sink: Arc<dyn ChangeSink>);
 }
+
+/// Which organizations a follower of every organization's log (an event sink, the segment
+/// announcer) should visit this round: those whose log moved since its last look, and those
+/// it has not caught up with yet (a round given up, a failure, a lease held by another
+/// server). [`ChangeLog::log_heads`] after a horizon names only organizations written since,
+/// so without this one left behind would wait for its next write, however long that is.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    horizon: i64,
+    /// Each organization not caught up with: its head, and when to look again (a lease
+    /// held elsewhere is not asked for at every round).
+    behind: std::collections::HashMap<OrgId, (i64, Option<std::time::Instant>)>,
+}
+
+impl Backlog {
+    /// The organizations due now, each with the head to reach.
+    pub async fn due(&mut self, log: &(impl ChangeLog + ?Sized)) -> Result<Vec<(OrgId, i64)>> {
+        let heads = log.log_heads(self.horizon).await?;
+        for (org, head) in heads.heads {
+            let known = self.behind.entry(org).or_insert((head, None));
+            known.0 = known.0.max(head);
+        }
+        self.horizon = self.horizon.max(heads.horizon);
+        let now = std::time::Instant::now();
+        let mut due: Vec<(OrgId, i64)> = self
+            .behind
+            .iter()
+            .filter(|(_, (_, later))| later.is_none_or(|at| at <= now))
+            .map(|(org, (head, _))| (*org, *head))
+            .collect();
+        due.sort_unstable_by_key(|(org, _)| org.0);
+        Ok(due)
+    }
+
+    /// The follower got to `position` in `org`'s log: done with it once that reaches the head.
+    pub fn reached(&mut self, org: OrgId, position: i64) {
+        if self
+            .behind
+            .get(&org)
+            .is_some_and(|(head, _)| position >= *head)
+        {
+            self.behind.remove(&org);
+        }
+    }
+
+    /// Not due again before `wait` has passed (another server holds its lease, or it failed).
+    pub fn later(&mut self, org: OrgId, wait: std::time::Duration) {
+        if let Some((_, later)) = self.behind.get_mut(&org) {
+            *later = Some(std::time::Instant::now() + wait);
+        }
+    }
+}

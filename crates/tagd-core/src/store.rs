@@ -46,4 +46,13 @@ pub trait Store:
     /// Fails when the database cannot answer a trivial query.
     async fn ping(&self) -> Result<()>;
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// This store over connections of its own (at most `max_connections`, reported as
+    /// `pool`), opened by the runtime that first uses them. A task on a runtime of its own
+    /// (event delivery) uses it so that its round trips to the database are not driven by
+    /// the busy request runtime, nor queued for its connections.
+    fn with_own_connections(
+        &self,
+        pool: &'static str,
+        max_connections: u32,
+    ) -> std::sync::Arc<dyn Store>;
 }

@@ -62,6 +62,12 @@ impl Drop for Delivery {
     }
 }
 
+/// Connections to the database of the delivery runtime (PostgreSQL): each endpoint's worker
+/// uses up to three at once (a page read ahead, a save in the background, a lease renewal).
+/// Made and driven on that runtime: through the request runtime's pool, every round trip of
+/// a worker waited for that busy runtime to notice the answer (docs/BENCHMARKS.md, W10).
+const EVENT_CONNECTIONS: u32 = 8;
+
 /// Starts delivering: webhooks always (organizations without endpoints cost one query a
 /// second), NATS when `settings.nats_url` is set.
 ///
@@ -77,14 +83,6 @@ pub fn start(
     (commits, counters): (watch::Receiver<u64>, Arc<DeliveryCounters>),
 ) -> std::io::Result<Delivery> {
     let owner = format!("{}-{:08x}", std::process::id(), rand_u32());
-    let context = Arc::new(Context {
-        store,
-        render,
-        settings,
-        owner,
-        commits,
-        counters,
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tagd-events")
@@ -95,6 +93,14 @@ pub fn start(
         .name("tagd-events".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let context = Arc::new(Context {
+                    store: store.with_own_connections("events", EVENT_CONNECTIONS),
+                    render,
+                    settings,
+                    owner,
+                    commits,
+                    counters,
+                });
                 let mut tasks: Vec<JoinHandle<()>> =
                     vec![tokio::spawn(webhook::supervise(context.clone()))];
                 if let Some(url) = context.settings.nats_url.clone() {

@@ -9,6 +9,7 @@ use async_nats::jetstream::{self, stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tagd_core::log::Backlog;
 use tagd_core::webhooks::{DeliveryCounters, LEASE_RENEW};
 use tagd_core::{CorpId, OrgId};
 
@@ -66,26 +67,30 @@ pub(crate) async fn publish(context: Arc<Context>, url: String) {
         corp_ids: HashMap::new(),
     };
     let mut commits = context.commits.clone();
-    let mut horizon = 0;
+    let mut backlog = Backlog::default();
     loop {
-        match context.store.log_heads(horizon).await {
-            Ok(heads) => {
-                for (org, head) in heads.heads {
-                    if publisher
-                        .positions
-                        .get(&org)
-                        .is_some_and(|(p, _)| *p >= head)
-                    {
+        match backlog.due(context.store.as_ref()).await {
+            Ok(due) => {
+                for (org, head) in due {
+                    let published = |p: &Publisher| p.positions.get(&org).map(|(at, _)| *at);
+                    if let Some(position) = published(&publisher).filter(|p| *p >= head) {
+                        backlog.reached(org, position);
                         continue;
                     }
-                    if let Err(e) = publisher.catch_up(org).await {
-                        DeliveryCounters::add(&context.counters.nats_failures, 1);
-                        tracing::warn!(cause = %e, org = org.0, "NATS: publishing stopped; retrying");
-                        publisher.positions.remove(&org);
-                        tokio::time::sleep(BACKOFF).await;
+                    match publisher.catch_up(org).await {
+                        Ok(()) => match published(&publisher) {
+                            Some(position) => backlog.reached(org, position),
+                            None => backlog.later(org, LEASE_RENEW), // held elsewhere
+                        },
+                        Err(e) => {
+                            DeliveryCounters::add(&context.counters.nats_failures, 1);
+                            tracing::warn!(cause = %e, org = org.0, "NATS: publishing stopped; retrying");
+                            publisher.positions.remove(&org);
+                            backlog.later(org, BACKOFF);
+                            tokio::time::sleep(BACKOFF).await;
+                        }
                     }
                 }
-                horizon = heads.horizon;
             }
             Err(e) => {
                 tracing::warn!(cause = %e, "NATS: cannot read the log heads");

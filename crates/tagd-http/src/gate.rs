@@ -296,6 +296,15 @@ async fn run<D: Dialect>(
 }
 
 /// What both dialects say when a write was still committing long past the deadline.
+/// The message of a 503 whose write was rolled back (or never began): nothing changed.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "the database is unavailable or busy; nothing was changed; retry shortly";
+
+/// The message of a 503 whose write lost its connection to the database while committing.
+pub const CONNECTION_LOST_MESSAGE: &str = "the connection to the database was lost while the \
+     write committed; whether it was applied is unknown: read it back, or retry with the same \
+     Idempotency-Key";
+
 pub const OUTCOME_UNKNOWN_MESSAGE: &str = "the write was still committing when the request ran \
      out of time; whether it was applied is unknown: read it back, or retry with the same \
      Idempotency-Key";

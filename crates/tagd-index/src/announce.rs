@@ -17,7 +17,7 @@ use crate::Index;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tagd_core::log::{ChangeKind, Subject};
+use tagd_core::log::{Backlog, ChangeKind, Subject};
 use tagd_core::saved_segments::{MemberChanges, MemberMove, SavedSegment};
 use tagd_core::segments::Filter;
 use tagd_core::webhooks::{DeliveryCounters, Lease, LEASE_RENEW};
@@ -58,29 +58,32 @@ impl Index {
     ) {
         let mut held: HashMap<OrgId, Held> = HashMap::new();
         let mut commits = self.commits();
-        let mut horizon = 0;
+        let mut backlog = Backlog::default();
         loop {
-            match self.store.log_heads(horizon).await {
-                Ok(heads) => {
-                    for (org, head) in heads.heads {
+            match backlog.due(self.store.as_ref()).await {
+                Ok(due) => {
+                    for (org, head) in due {
                         let known = held.get(&org).copied();
-                        if known.is_some_and(|h| h.position >= head) {
+                        if let Some(known) = known.filter(|h| h.position >= head) {
+                            backlog.reached(org, known.position);
                             continue;
                         }
                         match self.announce_org(org, &owner, known, &counters).await {
                             Ok(Some(now_held)) => {
                                 held.insert(org, now_held);
+                                backlog.reached(org, now_held.position);
                             }
                             Ok(None) => {
                                 held.remove(&org);
+                                backlog.later(org, LEASE_RENEW);
                             }
                             Err(e) => {
                                 tracing::warn!(cause = %e, org = org.0, "segment moves not announced yet; retrying");
                                 held.remove(&org);
+                                backlog.later(org, IDLE_POLL);
                             }
                         }
                     }
-                    horizon = heads.horizon;
                 }
                 Err(e) => tracing::warn!(cause = %e, "segment announcer: cannot read log heads"),
             }

@@ -26,6 +26,8 @@ const COALESCED_BATCHES: usize = 4;
 #[derive(Clone)]
 pub struct PgDriver {
     pool: PgPool,
+    /// The pool's name in `/metrics`.
+    pool_name: &'static str,
 }
 
 /// The store on PostgreSQL.
@@ -56,7 +58,10 @@ impl PgDriver {
             .run(&pool)
             .await
             .map_err(Error::internal)?;
-        Ok(PgDriver { pool })
+        Ok(PgDriver {
+            pool,
+            pool_name: "main",
+        })
     }
 
     pub async fn close(&self) {
@@ -117,9 +122,21 @@ impl Driver for PgDriver {
         " COLLATE \"C\""
     }
 
+    /// A lazy pool: its first connection opens when first acquired, on the caller's runtime.
+    fn with_own_connections(&self, pool: &'static str, max_connections: u32) -> Self {
+        let options = self.pool.connect_options().as_ref().clone();
+        PgDriver {
+            pool: PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy_with(options),
+            pool_name: pool,
+        }
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         vec![PoolStats {
-            pool: "main",
+            pool: self.pool_name,
             size: self.pool.size(),
             idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
             max: self.pool.options().get_max_connections(),

@@ -48,22 +48,31 @@ pub(crate) fn classify(e: sqlx::Error) -> DbError {
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => DbError::Unique,
         Some(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
+        Some(db) if db.code().as_deref().is_some_and(conflict) => DbError::Conflict(e.to_string()),
         Some(db) if db.code().as_deref().is_some_and(transient) => DbError::Busy(e.to_string()),
         _ => DbError::Other(e.to_string()),
     }
 }
 
+/// SQLSTATEs of a transaction rolled back to resolve a conflict with a concurrent one
+/// (serialization failure, deadlock): the store runs it again.
+fn conflict(code: &str) -> bool {
+    matches!(code, "40001" | "40P01")
+}
+
 /// SQLSTATEs after which the same request may succeed when retried: the statement was
 /// rolled back because of the server's state, not because of the request.
 fn transient(code: &str) -> bool {
-    matches!(
-        code,
-        // Serialization failure, deadlock, lock not available, statement or lock timeout.
-        "40001" | "40P01" | "55P03" | "57014"
+    conflict(code)
+        || matches!(
+            code,
+            // Lock not available, statement or lock timeout.
+            "55P03" | "57014"
         // The server shutting down (administrator, crash), starting up, or out of resources:
         // too many connections, disk full, out of memory.
         | "57P01" | "57P02" | "57P03" | "53000" | "53100" | "53200" | "53300"
-    ) || code.starts_with("08") // connection exceptions
+        )
+        || code.starts_with("08") // connection exceptions
 }
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -132,8 +141,21 @@ impl<C: DerefMut<Target = PgConnection> + Send> SqlConn for Conn<C> {
 
 #[async_trait::async_trait]
 impl SqlTx for Conn<sqlx::Transaction<'static, Postgres>> {
+    /// A commit refused by the server (a conflict, a full disk) was not applied; one whose
+    /// connection broke may have been.
     async fn commit(self: Box<Self>) -> Result<(), DbError> {
-        self.0.commit().await.map_err(classify)
+        self.0.commit().await.map_err(|e| {
+            let lost = matches!(e, sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed)
+                || e.as_database_error()
+                    .and_then(|db| db.code())
+                    .is_some_and(|code| {
+                        code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02")
+                    });
+            match classify(e) {
+                DbError::Busy(cause) if lost => DbError::OutcomeUnknown(cause),
+                other => other,
+            }
+        })
     }
 }
 

@@ -223,12 +223,13 @@ impl<D: Driver> SqlStore<D> {
         if jobs.is_empty() {
             return;
         }
-        match self.try_batch(&jobs).await {
+        match self.try_batch_retrying(&jobs).await {
             Ok(outcomes) => answer_all(jobs, outcomes),
             Err(BatchError::RolledBack(e)) if jobs.len() > 1 => {
                 tracing::debug!(cause = %e, writes = jobs.len(), "a write batch rolled back: its writes run alone");
                 for job in jobs {
-                    let outcome = match self.try_batch(std::slice::from_ref(&job)).await {
+                    let alone = std::slice::from_ref(&job);
+                    let outcome = match self.try_batch_retrying(alone).await {
                         Ok(mut outcomes) => outcomes
                             .pop()
                             .unwrap_or_else(|| Err(Error::internal("a batch lost its write"))),
@@ -241,6 +242,18 @@ impl<D: Driver> SqlStore<D> {
                 for job in jobs {
                     answer(job, Err(e.clone()));
                 }
+            }
+        }
+    }
+
+    /// [`Self::try_batch`], run again while the database rolls it back for a conflict.
+    async fn try_batch_retrying(&self, jobs: &[Job]) -> Result<Vec<Result<Outcome>>, BatchError> {
+        let mut conflicts = 0;
+        loop {
+            match self.try_batch(jobs).await {
+                Err(BatchError::RolledBack(e))
+                    if crate::conflicts::retry(&e, &mut conflicts).await => {}
+                outcome => return outcome,
             }
         }
     }

@@ -70,9 +70,14 @@ pub enum DbError {
     Unique,
     /// A foreign key refused the row (its parent does not exist).
     ForeignKey,
-    /// The database is busy (locked, a lock or pool wait ran out, a serialization conflict):
-    /// the same request may succeed when retried.
+    /// The database is busy or unreachable (locked, a lock or pool wait ran out, restarting,
+    /// full): the statement or transaction was not applied, and may succeed when retried.
     Busy(String),
+    /// The transaction was rolled back to resolve a conflict with a concurrent one (deadlock,
+    /// serialization failure): running it again is expected to succeed.
+    Conflict(String),
+    /// A commit whose outcome is unknown: the connection was lost while it ran.
+    OutcomeUnknown(String),
     /// Anything else; the text is for the log only.
     Other(String),
 }
@@ -83,6 +88,8 @@ impl std::fmt::Display for DbError {
             DbError::Unique => f.write_str("unique violation"),
             DbError::ForeignKey => f.write_str("foreign key violation"),
             DbError::Busy(text) => write!(f, "database busy: {text}"),
+            DbError::Conflict(text) => write!(f, "write conflict: {text}"),
+            DbError::OutcomeUnknown(text) => write!(f, "commit outcome unknown: {text}"),
             DbError::Other(text) => f.write_str(text),
         }
     }
@@ -185,5 +192,11 @@ pub trait Driver: Clone + Send + Sync + 'static {
     /// database knows of the tables it grew (none by default).
     fn after_bulk(&self) -> &'static [&'static str] {
         &[]
+    }
+    /// The same database through connections of its own (at most `max_connections`),
+    /// opened by the runtime that first uses them, so that their I/O is driven there; a
+    /// driver without a pool (or whose connections are not tied to a runtime) returns itself.
+    fn with_own_connections(&self, _pool: &'static str, _max_connections: u32) -> Self {
+        self.clone()
     }
 }

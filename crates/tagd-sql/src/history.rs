@@ -86,19 +86,12 @@ async fn change_feed(
     after: i64,
     limit: usize,
 ) -> Result<FeedPage> {
-    let page = log::read(conn, scheme, org, after, limit).await?;
-    let (mut user_refs, mut group_refs) = (Vec::new(), Vec::new());
+    let (page, users) = log::read_with_users(conn, scheme, org, after, limit).await?;
+    let mut group_refs = Vec::new();
     for entry in &page.entries {
         if let Subject::Tag(tag) = &entry.change.subject {
-            user_refs.push(tag.user_ref);
             group_refs.push(tag.group_ref);
         }
-    }
-    let mut users = HashMap::with_capacity(user_refs.len());
-    let columns = "id, org_id, user_id, ctime";
-    for row in log::rows_by_id(conn, org, "users", columns, user_refs).await? {
-        let user = records::user(row.as_ref())?;
-        users.insert(user.id, user.user_id);
     }
     let mut groups = HashMap::with_capacity(group_refs.len());
     for row in log::rows_by_id(conn, org, "tag_groups", GROUP_COLUMNS, group_refs).await? {

@@ -10,16 +10,29 @@ macro_rules! in_write {
     ($self:ident, |$tx:ident| $body:expr) => {{
         in_write!($self, &tagd_core::Recorder::none(), |$tx| $body)
     }};
+    // A write the database rolled back for a conflict runs again, a few times: the body
+    // must be safe to run more than once (it reads its arguments, it does not consume them).
     ($self:ident, $record:expr, |$tx:ident| $body:expr) => {{
-        let mut $tx = $self.write().await?;
-        let value = $body;
-        $self.finish($tx, value, $record).await
+        let mut conflicts = 0;
+        loop {
+            let attempt: tagd_core::Result<_> = async {
+                let mut $tx = $self.write().await?;
+                let value = $body;
+                $self.finish($tx, value, $record).await
+            }
+            .await;
+            match attempt {
+                Err(e) if $crate::conflicts::retry(&e, &mut conflicts).await => continue,
+                outcome => break outcome,
+            }
+        }
     }};
 }
 
 mod assignments;
 mod bulk;
 mod coalesce;
+mod conflicts;
 mod credentials;
 pub mod driver;
 mod expiry;
@@ -88,6 +101,8 @@ impl<D: Driver> SqlStore<D> {
 pub(crate) fn internal(e: DbError) -> Error {
     match e {
         DbError::Busy(cause) => Error::Busy(cause),
+        DbError::Conflict(cause) => Error::Conflict(cause),
+        DbError::OutcomeUnknown(cause) => Error::OutcomeUnknown(cause),
         other => Error::Internal(other.to_string()),
     }
 }
@@ -259,5 +274,12 @@ impl<D: Driver> Store for SqlStore<D> {
 
     fn pool_stats(&self) -> Vec<PoolStats> {
         self.driver.pool_stats()
+    }
+
+    fn with_own_connections(&self, pool: &'static str, max_connections: u32) -> Arc<dyn Store> {
+        Arc::new(SqlStore {
+            driver: self.driver.with_own_connections(pool, max_connections),
+            ..self.clone()
+        })
     }
 }

@@ -546,6 +546,18 @@ pub(crate) async fn read(
     after: i64,
     limit: usize,
 ) -> Result<LogPage> {
+    Ok(read_with_users(conn, scheme, org, after, limit).await?.0)
+}
+
+/// A page of the log, and the external ids of the users its tag entries name (read in the
+/// same statement: a reader that renders them needs no second round trip).
+pub(crate) async fn read_with_users(
+    conn: &mut dyn SqlConn,
+    scheme: VersionScheme,
+    org: OrgId,
+    after: i64,
+    limit: usize,
+) -> Result<(LogPage, HashMap<i64, UserId>)> {
     let horizon = horizon(conn, scheme, org).await?;
     let limit = limit.max(1) as i64;
     let rows = conn
@@ -575,10 +587,19 @@ pub(crate) async fn read(
         Some(last) if entries.len() as i64 == limit => last.version,
         _ => horizon.max(after),
     };
-    Ok(LogPage {
+    let mut users = HashMap::new();
+    for row in &rows {
+        if let (Some(user_ref), Some(user_id)) =
+            (row.opt_int("user_ref")?, row.opt_text("user_id")?)
+        {
+            users.insert(user_ref, UserId::from_trusted(user_id));
+        }
+    }
+    let page = LogPage {
         entries,
         safe_version,
-    })
+    };
+    Ok((page, users))
 }
 
 /// The current rows of the groups that group entries name.

@@ -57,6 +57,7 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             AdminError::RateLimited(secs) => Some(*secs),
+            AdminError::Domain(e) if e.is_transient() => Some(1),
             _ => None,
         };
         let (status, code, message) = match self {
@@ -101,12 +102,20 @@ impl IntoResponse for AdminError {
                 Error::IdempotencyMismatch => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "conflict", e.to_string())
                 }
-                Error::Busy(cause) => {
+                Error::Busy(cause) | Error::Conflict(cause) => {
                     tracing::warn!(%cause, "database busy");
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "busy",
-                        "the database is unavailable or busy; retry shortly".to_owned(),
+                        crate::gate::UNAVAILABLE_MESSAGE.to_owned(),
+                    )
+                }
+                Error::OutcomeUnknown(cause) => {
+                    tracing::warn!(%cause, "commit outcome unknown");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "outcome_unknown",
+                        crate::gate::CONNECTION_LOST_MESSAGE.to_owned(),
                     )
                 }
                 Error::Internal(cause) => {

@@ -35,6 +35,10 @@ pub enum V2Error {
     TimedOut,
     /// 503: the write was still committing long past the deadline; its outcome is unknown.
     OutcomeUnknown,
+    /// 503: the database is unavailable or busy; nothing was changed.
+    Unavailable,
+    /// 503: the connection to the database broke while the write committed.
+    ConnectionLost,
 }
 
 impl From<crate::gate::GateError> for V2Error {
@@ -86,9 +90,13 @@ impl From<Error> for V2Error {
         match e {
             Error::UserNotFound => V2Error::CustomerNotFound,
             Error::Internal(cause) => V2Error::Internal(cause),
-            Error::Busy(cause) => {
+            Error::Busy(cause) | Error::Conflict(cause) => {
                 tracing::warn!(%cause, "database busy");
-                V2Error::TimedOut
+                V2Error::Unavailable
+            }
+            Error::OutcomeUnknown(cause) => {
+                tracing::warn!(%cause, "commit outcome unknown");
+                V2Error::ConnectionLost
             }
             Error::OrgNotFound => V2Error::Unauthorized,
             Error::IdempotencyInFlight => V2Error::InFlight,
@@ -112,7 +120,10 @@ impl IntoResponse for V2Error {
         let retry_after = match &self {
             V2Error::RateLimited(secs) => Some(*secs),
             // Rolled back because of the database's state or the deadline: retry in a moment.
-            V2Error::TimedOut => Some(1),
+            V2Error::TimedOut
+            | V2Error::OutcomeUnknown
+            | V2Error::Unavailable
+            | V2Error::ConnectionLost => Some(1),
             _ => None,
         };
         let (status, code, message) = match self {
@@ -156,6 +167,16 @@ impl IntoResponse for V2Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 503,
                 crate::gate::OUTCOME_UNKNOWN_MESSAGE.to_owned(),
+            ),
+            V2Error::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                503,
+                crate::gate::UNAVAILABLE_MESSAGE.to_owned(),
+            ),
+            V2Error::ConnectionLost => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                503,
+                crate::gate::CONNECTION_LOST_MESSAGE.to_owned(),
             ),
             V2Error::Internal(cause) => {
                 tracing::error!(%cause, "v2 request failed");

@@ -150,12 +150,20 @@ impl V5Error {
                     40902,
                     "stale version: the tag group changed since it was read".into(),
                 ),
-                Error::Busy(cause) => {
+                Error::Busy(cause) | Error::Conflict(cause) => {
                     tracing::warn!(%cause, "database busy");
                     (
                         S::SERVICE_UNAVAILABLE,
                         50001,
-                        "the database is unavailable or busy; retry shortly".into(),
+                        crate::gate::UNAVAILABLE_MESSAGE.into(),
+                    )
+                }
+                Error::OutcomeUnknown(cause) => {
+                    tracing::warn!(%cause, "commit outcome unknown");
+                    (
+                        S::SERVICE_UNAVAILABLE,
+                        50001,
+                        crate::gate::CONNECTION_LOST_MESSAGE.into(),
                     )
                 }
                 Error::Internal(cause) => {
@@ -175,9 +183,11 @@ impl IntoResponse for V5Error {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             V5Error::RateLimited(secs) => Some(*secs),
-            // Rolled back because of the database's state (busy, restarting, unreachable,
-            // full) or the deadline: the same request may succeed in a moment.
-            V5Error::TimedOut | V5Error::Domain(Error::Busy(_)) => Some(1),
+            // The database's state (busy, restarting, unreachable, full) or the deadline: the
+            // same request may succeed in a moment (with the same Idempotency-Key when the
+            // outcome is unknown).
+            V5Error::TimedOut | V5Error::OutcomeUnknown => Some(1),
+            V5Error::Domain(e) if e.is_transient() => Some(1),
             _ => None,
         };
         let (status, code, msg) = self.parts();

@@ -329,3 +329,41 @@ pub async fn a_saved_segments_saves_and_deletion_are_logged_with_the_segment(sto
         );
     }
 }
+
+pub async fn a_follower_left_behind_by_an_organization_visits_it_again_until_it_is_reached(
+    store: DynStore,
+) {
+    use tagd_core::log::Backlog;
+    let w = world(&store, "Acme").await;
+    let org = w.org.id;
+    assign(&store, org, &w.number, "u1", "1")
+        .await
+        .expect("assigned");
+    let head = store.log_head(org).await.expect("head");
+    let mut backlog = Backlog::default();
+    let first = backlog.due(store.as_ref()).await.expect("due");
+    assert!(first.contains(&(org, head)), "{first:?}");
+    // Not reached (a round given up): due again though nothing was written since.
+    let again = backlog.due(store.as_ref()).await.expect("due");
+    assert!(again.contains(&(org, head)), "{again:?}");
+    // Postponed: not due until the wait has passed.
+    backlog.later(org, std::time::Duration::from_secs(3600));
+    let postponed = backlog.due(store.as_ref()).await.expect("due");
+    assert!(!postponed.iter().any(|(o, _)| *o == org), "{postponed:?}");
+    // Reached, then written again: due with the new head.
+    backlog.reached(org, head);
+    assign(&store, org, &w.number, "u1", "2")
+        .await
+        .expect("assigned");
+    let newer = store.log_head(org).await.expect("head");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // On PostgreSQL the write shows once the horizon passes it.
+        let due = backlog.due(store.as_ref()).await.expect("due");
+        if due.contains(&(org, newer)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{due:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
