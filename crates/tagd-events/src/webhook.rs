@@ -148,6 +148,7 @@ async fn deliver_endpoint(
             }
             continue;
         }
+        let read_started = Instant::now();
         let page = match prefetched.take() {
             Some((after, task)) if after == hook.delivered_version => task.await,
             Some((_, task)) => {
@@ -181,7 +182,18 @@ async fn deliver_endpoint(
             let task = tokio::spawn(async move { store.change_feed(org, last, PAGE).await });
             prefetched = Some((last, task));
         }
+        let read_took = read_started.elapsed();
+        let post_started = Instant::now();
         let (progress, attempts) = deliver_page(&context, &client, &hook, &corp_id, &page).await;
+        // Where a worker's time goes (TAGD_LOG=tagd_events=debug): reading the feed or
+        // posting one event at a time (docs/BENCHMARKS.md, W10).
+        tracing::debug!(
+            webhook = %hook.webhook_id,
+            events = page.entries.len(),
+            read_ms = read_took.as_secs_f64() * 1000.0,
+            post_ms = post_started.elapsed().as_secs_f64() * 1000.0,
+            "webhook page delivered"
+        );
         let failed = progress.failures > 0 || progress.disabled_reason.is_some();
         hook.delivered_version = progress.delivered_version;
         hook.failures = progress.failures;
