@@ -290,6 +290,11 @@ impl CuttableProxy {
 
     pub fn cut(&self) {
         self.acceptor.abort();
+        self.drop_connections();
+    }
+
+    /// Breaks every connection open now; new ones still go through.
+    pub fn drop_connections(&self) {
         for task in self.tasks.lock().expect("lock").drain(..) {
             task.abort();
         }

@@ -285,6 +285,91 @@ async fn a_database_outage_answers_503_without_internals() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_mid_request_answers_503_and_changes_nothing() {
+    use sqlx::Connection;
+    let Ok(url) = std::env::var(tagd_store_tests::harness::POSTGRES_URL_VAR) else {
+        return;
+    };
+    let (app, proxy) = serve_postgres_behind_proxy(&url).await;
+    let (org, group) = v5_world(&app, "Acme").await;
+    // Another session, straight to PostgreSQL, locks the table: tagd's write waits on it.
+    let mut direct = url::Url::parse(app.database_url()).expect("URL");
+    let port = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or(5432);
+    direct.set_port(Some(port)).expect("port");
+    let mut holder = sqlx::PgConnection::connect(direct.as_str())
+        .await
+        .expect("direct session");
+    for statement in [
+        "BEGIN",
+        "LOCK TABLE tag_assignments IN ACCESS EXCLUSIVE MODE",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut holder)
+            .await
+            .expect(statement);
+    }
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .expect("pid");
+    let body = assign_body(&org, &group, "u1", "1");
+    let write = {
+        let (client, url) = (app.client.clone(), app.url(ASSIGN));
+        let (token, app_id, body) = (org.token.clone(), org.app_id.clone(), body.clone());
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .header("X-APP-ID", app_id)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("sent")
+        })
+    };
+    let mut waiting = false;
+    for _ in 0..300 {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder_pid)
+        .fetch_one(&mut holder)
+        .await
+        .expect("activity");
+        if blocked > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the write never waited for the lock");
+    proxy.drop_connections();
+    let answer = write.await.expect("the request ran");
+    assert_eq!(answer.status(), 503);
+    assert_eq!(
+        answer.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let answer: Value = answer.json().await.expect("JSON");
+    assert_eq!(answer["code"], 50001);
+    let message = answer["msg"].as_str().expect("msg");
+    assert!(message.contains("nothing was changed"), "{message}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("released");
+    assert_eq!(tags_of(&org, "u1").await["total"], 0, "not applied");
+    let retry = v5_post(&app, &org, ASSIGN, &body, None).await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(tags_of(&org, "u1").await["total"], 1);
+    app.stop().await;
+}
+
 /// Holds the database's write lock from another connection until dropped.
 enum WriteLock {
     Sqlite { _held: sqlx::SqliteConnection },
