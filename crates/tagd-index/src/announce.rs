@@ -45,6 +45,16 @@ struct Held {
     saved: Instant,
 }
 
+/// What [`Index::skip_without_segments`] found.
+enum Skip {
+    /// The organization has segments (or nothing new): read its log.
+    Read,
+    /// No segment: the position moved to the horizon without reading.
+    Jumped(Held),
+    /// Another server took the lease meanwhile.
+    LeaseLost,
+}
+
 fn lease(owner: &str) -> Lease<'_> {
     Lease::from_now(owner)
 }
@@ -120,6 +130,11 @@ impl Index {
                 None => return Ok(None),
             },
         };
+        match self.skip_without_segments(org, owner, held).await? {
+            Skip::Read => {}
+            Skip::Jumped(jumped) => return Ok(Some(jumped)),
+            Skip::LeaseLost => return Ok(None),
+        }
         loop {
             let page = store.change_feed(org, held.position, PAGE).await?;
             let Some(last) = page.entries.last().map(|e| e.version) else {
@@ -209,6 +224,42 @@ impl Index {
                 saved: Instant::now(),
             };
         }
+    }
+
+    /// An organization with no saved segment, live or followed, has nothing to announce: its
+    /// position jumps to the log's horizon instead of reading the log (most organizations
+    /// never save one, and reading every write's entry cost each of them a page read per
+    /// round). The horizon is read before the segments are, so a segment saved after that
+    /// look has a later version and its page is read as usual.
+    async fn skip_without_segments(&self, org: OrgId, owner: &str, held: Held) -> Result<Skip> {
+        let horizon = self.store.log_horizon(org).await?;
+        if horizon <= held.position
+            || !self.store.announced_segments(org).await?.is_empty()
+            || !self.store.all_segments(org).await?.is_empty()
+        {
+            return Ok(Skip::Read);
+        }
+        let mut jumped = Held {
+            position: horizon,
+            ..held
+        };
+        if held.saved.elapsed() >= SAVE_IDLE_EVERY {
+            let nothing = MemberChanges {
+                moves: &[],
+                started: &[],
+                forget: &[],
+            };
+            if !self
+                .store
+                .record_member_moves(org, &lease(owner), &nothing, horizon)
+                .await?
+            {
+                return Ok(Skip::LeaseLost);
+            }
+            jumped.saved = Instant::now();
+            jumped.claimed = Instant::now();
+        }
+        Ok(Skip::Jumped(jumped))
     }
 
     /// Whether reads of `org` show every change up to `version`: the index holds the
