@@ -11,6 +11,7 @@
 //! the batch are unaffected.
 
 use crate::rows::{sql_conn_via_lent, Conn, Lends};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tagd_sql::{DbError, SqlTx};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
@@ -29,6 +30,8 @@ struct WriterState {
     unsure: bool,
     /// Writes whose savepoints were released into the open transaction.
     waiting: Vec<Waiter>,
+    /// Set by the checkpointer when the WAL should be truncated (`checkpoint.rs`).
+    wal_too_long: Arc<AtomicBool>,
 }
 
 /// The writer connection, shared by all writes, and its committer.
@@ -100,17 +103,39 @@ impl WriterState {
         for waiter in self.waiting.drain(..) {
             let _ = waiter.send(outcome.clone());
         }
+        if self.wal_too_long.swap(false, Ordering::Relaxed) {
+            self.truncate_wal().await;
+        }
+    }
+
+    /// Copies the whole WAL into the database and empties it, between two transactions of
+    /// the writer: only here can it take the write lock without being starved by the next
+    /// write (the checkpointer's own connection never got it under a steady load). Writes
+    /// queue meanwhile.
+    async fn truncate_wal(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            match tokio::task::spawn_blocking(move || {
+                crate::checkpoint::truncate(&conn.0);
+                conn
+            })
+            .await
+            {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => tracing::warn!(error = %e, "WAL truncation did not finish"),
+            }
+        }
     }
 }
 
 impl GroupWriter {
-    pub(crate) fn new(conn: Conn) -> Self {
+    pub(crate) fn new(conn: Conn, wal_too_long: Arc<AtomicBool>) -> Self {
         let state = Arc::new(Mutex::new(WriterState {
             conn: Some(conn),
             open: false,
             dirty: false,
             unsure: false,
             waiting: Vec::new(),
+            wal_too_long,
         }));
         let wake = Arc::new(Notify::new());
         let committer = tokio::spawn(commit_loop(state.clone(), wake.clone()));

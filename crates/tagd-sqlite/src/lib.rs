@@ -8,19 +8,20 @@
 //! explicit, see [`SETTINGS`].
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod group_commit;
 mod readers;
 mod rows;
 
+use checkpoint::Checkpointer;
 use group_commit::GroupWriter;
 use readers::Readers;
 use rows::Conn;
 use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection as _};
-use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
@@ -31,8 +32,6 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers. Statements run inline, so two cores are busy with two; a few more cover reads
 /// that wait on something else (a streamed search waits for its client).
 const READER_CONNECTIONS: u32 = 4;
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// Connection settings, chosen rather than inherited, for every connection:
 /// - `journal_mode=WAL`: readers never block the writer, and the writer never blocks readers.
@@ -60,7 +59,7 @@ pub const SETTINGS: [(&str, &str); 6] = [
 ];
 const WRITER_SETTINGS: &str = "PRAGMA cache_size = -32768;";
 
-fn settings_sql() -> String {
+pub(crate) fn settings_sql() -> String {
     SETTINGS
         .iter()
         .map(|(name, value)| format!("PRAGMA {name} = {value};"))
@@ -75,47 +74,6 @@ pub struct SqliteDriver {
     /// through the writer.
     readers: Option<Arc<Readers>>,
     checkpointer: Option<Arc<Checkpointer>>,
-}
-
-/// Copies the WAL into the database file from its own connection, off the write path.
-///
-/// SQLite's default (`wal_autocheckpoint=1000`) runs a checkpoint inside the `COMMIT` that
-/// grows the WAL past 1,000 pages, and with group commit every waiting write waits for it.
-/// The automatic checkpoint is off, and this thread runs a `PASSIVE` checkpoint every
-/// [`CHECKPOINT_EVERY`] instead, which never blocks the writer or readers. A fully copied WAL
-/// is reused from its start by the next write, so it does not grow without bound.
-struct Checkpointer {
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-impl Checkpointer {
-    fn start(path: &PathBuf) -> Result<Self> {
-        let mut conn = Conn::new(Connection::open(path).map_err(Error::internal)?);
-        conn.batch(&settings_sql()).map_err(Error::internal)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(CHECKPOINT_EVERY);
-                    let done = conn
-                        .0
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if let Err(e) = done {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
-                }
-            })
-            .map_err(Error::internal)?;
-        Ok(Checkpointer { stop })
-    }
 }
 
 /// The store on SQLite.
@@ -157,14 +115,15 @@ impl SqliteDriver {
         writer
             .batch(&format!("{}{WRITER_SETTINGS}", settings_sql()))
             .map_err(Error::internal)?;
+        let wal_too_long = Arc::new(AtomicBool::new(false));
         Ok(SqliteDriver {
-            group: Arc::new(GroupWriter::new(writer)),
+            group: Arc::new(GroupWriter::new(writer, wal_too_long.clone())),
             readers: Some(Readers::new(
                 path.clone(),
                 settings_sql(),
                 READER_CONNECTIONS,
             )),
-            checkpointer: Some(Arc::new(Checkpointer::start(&path)?)),
+            checkpointer: Some(Arc::new(Checkpointer::start(&path, wal_too_long)?)),
         })
     }
 
@@ -177,7 +136,7 @@ impl SqliteDriver {
             writer.batch(&migration.sql).map_err(Error::internal)?;
         }
         Ok(SqliteDriver {
-            group: Arc::new(GroupWriter::new(writer)),
+            group: Arc::new(GroupWriter::new(writer, Arc::default())),
             readers: None,
             checkpointer: None,
         })
@@ -212,7 +171,7 @@ impl SqliteDriver {
 
     pub async fn close(&self) {
         if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop.store(true, Ordering::Relaxed);
+            checkpointer.stop();
         }
         if let Some(readers) = &self.readers {
             readers.close();
