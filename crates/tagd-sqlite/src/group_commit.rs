@@ -13,11 +13,16 @@
 use crate::rows::{sql_conn_via_lent, Conn, Lends};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tagd_sql::{DbError, SqlTx};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
 type Waiter = oneshot::Sender<Result<(), DbError>>;
+
+/// After a WAL truncation that readers of older snapshots (a long export) kept from
+/// finishing, how long writes go on before the next try: each try holds them up to 200 ms.
+const TRUNCATE_BACKOFF: Duration = Duration::from_secs(10);
 
 struct WriterState {
     conn: Option<Conn>,
@@ -32,6 +37,8 @@ struct WriterState {
     waiting: Vec<Waiter>,
     /// Set by the checkpointer when the WAL should be truncated (`checkpoint.rs`).
     wal_too_long: Arc<AtomicBool>,
+    /// After a truncation that readers kept from finishing, none is tried before this.
+    truncate_not_before: Option<Instant>,
 }
 
 /// The writer connection, shared by all writes, and its committer.
@@ -103,8 +110,11 @@ impl WriterState {
         for waiter in self.waiting.drain(..) {
             let _ = waiter.send(outcome.clone());
         }
-        if self.wal_too_long.swap(false, Ordering::Relaxed) {
-            self.truncate_wal().await;
+        let due = self
+            .truncate_not_before
+            .is_none_or(|at| Instant::now() >= at);
+        if due && self.wal_too_long.swap(false, Ordering::Relaxed) && !self.truncate_wal().await {
+            self.truncate_not_before = Some(Instant::now() + TRUNCATE_BACKOFF);
         }
     }
 
@@ -112,16 +122,21 @@ impl WriterState {
     /// the writer: only here can it take the write lock without being starved by the next
     /// write (the checkpointer's own connection never got it under a steady load). Writes
     /// queue meanwhile.
-    async fn truncate_wal(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            match tokio::task::spawn_blocking(move || {
-                crate::checkpoint::truncate(&conn.0);
-                conn
-            })
+    /// Whether the WAL was truncated.
+    async fn truncate_wal(&mut self) -> bool {
+        let Some(conn) = self.conn.take() else {
+            return false;
+        };
+        match tokio::task::spawn_blocking(move || (crate::checkpoint::truncate(&conn.0), conn))
             .await
-            {
-                Ok(conn) => self.conn = Some(conn),
-                Err(e) => tracing::warn!(error = %e, "WAL truncation did not finish"),
+        {
+            Ok((truncated, conn)) => {
+                self.conn = Some(conn);
+                truncated
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL truncation did not finish");
+                false
             }
         }
     }
@@ -136,6 +151,7 @@ impl GroupWriter {
             unsure: false,
             waiting: Vec::new(),
             wal_too_long,
+            truncate_not_before: None,
         }));
         let wake = Arc::new(Notify::new());
         let committer = tokio::spawn(commit_loop(state.clone(), wake.clone()));
