@@ -7,13 +7,14 @@
 //!
 //! SQLite starts the WAL over only when a write begins after a checkpoint that copied all of
 //! it. Under writes that never pause, a passive checkpoint never catches up with the WAL's
-//! end, so the WAL (and the wal-index SQLite maps into the process) grew without bound: 21 GB
-//! of WAL and a resident set rising by 6–14 MB a minute after 11 minutes of the soak
+//! end, so the WAL (and the wal-index SQLite maps into the process) grew without bound: 29 GB
+//! of WAL and a resident set rising by 6–14 MB a minute in 15 minutes of the soak
 //! (docs/RELIABILITY.md). A `TRUNCATE` checkpoint from this connection did not help: it needs
 //! the write lock, and the writer took it again before each of its tries. So once the WAL
-//! holds more than [`TRUNCATE_ABOVE_BYTES`], this thread raises a flag, and the writer itself
-//! (`group_commit.rs`) truncates the WAL right after its next commit, waiting at most
-//! [`TRUNCATE_WAIT`] for readers of older snapshots.
+//! holds more than [`RESTART_ABOVE_BYTES`], this thread raises a flag, and the writer itself
+//! (`group_commit.rs`) copies the rest right after its next commit ([`copy_whole_wal`]): only
+//! the frames since this thread's last copy, so writes wait for little more than one fsync.
+//! `journal_size_limit` then trims the file to that size when the WAL starts over.
 
 use crate::rows::Conn;
 use rusqlite::Connection;
@@ -25,10 +26,12 @@ use tagd_core::{Error, Result};
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// The WAL size past which it is copied whole and truncated.
-pub(crate) const TRUNCATE_ABOVE_BYTES: i64 = 128 << 20;
-/// How long a truncation waits for readers of older snapshots (writes wait meanwhile).
-const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
+/// The WAL size past which the writer copies it whole, so that it starts over.
+pub(crate) const RESTART_ABOVE_BYTES: i64 = 128 << 20;
+const _: () = assert!(
+    RESTART_ABOVE_BYTES == 134_217_728,
+    "journal_size_limit in SETTINGS"
+);
 
 pub(crate) struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -47,7 +50,7 @@ impl Checkpointer {
     }
 
     /// Checkpoints `path` every [`CHECKPOINT_EVERY`]; raises `wal_too_long` when the
-    /// writer should truncate the WAL.
+    /// writer should copy the whole WAL.
     pub(crate) fn start(path: &PathBuf, wal_too_long: Arc<AtomicBool>) -> Result<Self> {
         let mut conn = Conn::new(Connection::open(path).map_err(Error::internal)?);
         conn.batch(&crate::settings_sql())
@@ -60,7 +63,7 @@ impl Checkpointer {
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(CHECKPOINT_EVERY);
                     match wal_bytes_after_passive(&conn.0) {
-                        Ok(bytes) if bytes > TRUNCATE_ABOVE_BYTES => {
+                        Ok(bytes) if bytes > RESTART_ABOVE_BYTES => {
                             wal_too_long.store(true, Ordering::Relaxed);
                         }
                         Ok(_) => {}
@@ -81,32 +84,35 @@ fn wal_bytes_after_passive(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(frames.max(0) * page_size)
 }
 
-/// Copies the whole WAL and truncates it, waiting at most [`TRUNCATE_WAIT`] for readers;
-/// whether it did. Run by the writer between two transactions.
-pub(crate) fn truncate(conn: &Connection) -> bool {
+/// Copies what the WAL holds beyond the checkpointer's last copy, from the writer's own
+/// connection between two of its transactions: with no write in between, the WAL is then
+/// copied whole and the next write starts it over from its beginning. Passive: it never
+/// waits; a reader of an older snapshot (a long export) can keep it from copying all, in
+/// which case it answers false. Nothing else waits for it but the writes queued behind it.
+pub(crate) fn copy_whole_wal(conn: &Connection) -> bool {
     let started = Instant::now();
-    let outcome = conn.busy_timeout(TRUNCATE_WAIT).and_then(|()| {
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-            row.get::<_, i64>(0)
-        })
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
     });
-    if let Err(e) = conn.busy_timeout(crate::BUSY_TIMEOUT) {
-        tracing::warn!(error = %e, "checkpointer: busy timeout not restored");
-    }
     match outcome {
-        Ok(0) => {
+        Ok((frames, copied)) if frames == copied => {
             tracing::debug!(
                 took_ms = started.elapsed().as_millis() as u64,
-                "WAL truncated"
+                frames,
+                "WAL copied whole: the next write starts it over"
             );
             true
         }
-        Ok(_) => {
-            tracing::info!("WAL not truncated: a reader or the writer held on; trying again later");
+        Ok((frames, copied)) => {
+            tracing::info!(
+                frames,
+                copied,
+                "WAL not copied whole: a reader of an older snapshot held on; trying again later"
+            );
             false
         }
         Err(e) => {
-            tracing::warn!(error = %e, "WAL truncating checkpoint failed");
+            tracing::warn!(error = %e, "WAL checkpoint by the writer failed");
             false
         }
     }
@@ -116,7 +122,7 @@ pub(crate) fn truncate(conn: &Connection) -> bool {
 mod tests {
     use super::*;
 
-    /// A writer writing 4 KiB rows without pause (truncating the WAL after a write when the
+    /// A writer writing 4 KiB rows without pause (copying the whole WAL after a write when the
     /// flag says so, as the group writer does), while a checkpointer runs passive
     /// checkpoints every 20 ms for `rounds` rounds and raises the flag past `limit` bytes.
     /// Answers (the most the WAL file held after a round, bytes written).
@@ -141,7 +147,7 @@ mod tests {
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
         );
-        let (stopped, truncate_now) = (stop.clone(), too_long.clone());
+        let (stopped, copy_now) = (stop.clone(), too_long.clone());
         let written = std::thread::spawn(move || {
             let blob = vec![7u8; 4096];
             let mut written = 0u64;
@@ -150,8 +156,8 @@ mod tests {
                     .execute("INSERT INTO t (x) VALUES (?1)", [&blob])
                     .expect("insert");
                 written += blob.len() as u64;
-                if truncate_now.swap(false, Ordering::Relaxed) {
-                    truncate(&writer);
+                if copy_now.swap(false, Ordering::Relaxed) {
+                    copy_whole_wal(&writer);
                 }
             }
             written
@@ -183,7 +189,7 @@ mod tests {
 
     #[test]
     fn passive_checkpoints_alone_let_the_wal_grow_with_endless_writes() {
-        // Why the truncation exists: without it the WAL never starts over.
+        // Why the writer's copy exists: without it the WAL never starts over.
         let (most, written) = wal_under_endless_writes(None, 100);
         assert!(
             most > written / 2,

@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 
 type Waiter = oneshot::Sender<Result<(), DbError>>;
 
-/// After a WAL truncation that readers of older snapshots (a long export) kept from
-/// finishing, how long writes go on before the next try: each try holds them up to 200 ms.
-const TRUNCATE_BACKOFF: Duration = Duration::from_secs(10);
+/// After a whole-WAL copy that a reader of an older snapshot (a long export) kept from
+/// finishing, how long writes go on before the next try.
+const COPY_BACKOFF: Duration = Duration::from_secs(10);
 
 struct WriterState {
     conn: Option<Conn>,
@@ -35,10 +35,10 @@ struct WriterState {
     unsure: bool,
     /// Writes whose savepoints were released into the open transaction.
     waiting: Vec<Waiter>,
-    /// Set by the checkpointer when the WAL should be truncated (`checkpoint.rs`).
+    /// Set by the checkpointer when the writer should copy the whole WAL (`checkpoint.rs`).
     wal_too_long: Arc<AtomicBool>,
-    /// After a truncation that readers kept from finishing, none is tried before this.
-    truncate_not_before: Option<Instant>,
+    /// After a copy that a reader kept from finishing, none is tried before this.
+    copy_not_before: Option<Instant>,
 }
 
 /// The writer connection, shared by all writes, and its committer.
@@ -110,32 +110,30 @@ impl WriterState {
         for waiter in self.waiting.drain(..) {
             let _ = waiter.send(outcome.clone());
         }
-        let due = self
-            .truncate_not_before
-            .is_none_or(|at| Instant::now() >= at);
-        if due && self.wal_too_long.swap(false, Ordering::Relaxed) && !self.truncate_wal().await {
-            self.truncate_not_before = Some(Instant::now() + TRUNCATE_BACKOFF);
+        let due = self.copy_not_before.is_none_or(|at| Instant::now() >= at);
+        if due && self.wal_too_long.swap(false, Ordering::Relaxed) && !self.copy_whole_wal().await {
+            self.copy_not_before = Some(Instant::now() + COPY_BACKOFF);
         }
     }
 
-    /// Copies the whole WAL into the database and empties it, between two transactions of
-    /// the writer: only here can it take the write lock without being starved by the next
-    /// write (the checkpointer's own connection never got it under a steady load). Writes
-    /// queue meanwhile.
-    /// Whether the WAL was truncated.
-    async fn truncate_wal(&mut self) -> bool {
+    /// Copies the rest of the WAL into the database between two transactions of the writer:
+    /// only with no write in between can a checkpoint reach the WAL's end, so that the next
+    /// write starts it over. Writes queue meanwhile. Whether it was copied whole.
+    async fn copy_whole_wal(&mut self) -> bool {
         let Some(conn) = self.conn.take() else {
             return false;
         };
-        match tokio::task::spawn_blocking(move || (crate::checkpoint::truncate(&conn.0), conn))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            (crate::checkpoint::copy_whole_wal(&conn.0), conn)
+        })
+        .await
         {
-            Ok((truncated, conn)) => {
+            Ok((copied, conn)) => {
                 self.conn = Some(conn);
-                truncated
+                copied
             }
             Err(e) => {
-                tracing::warn!(error = %e, "WAL truncation did not finish");
+                tracing::warn!(error = %e, "the WAL copy did not finish");
                 false
             }
         }
@@ -151,7 +149,7 @@ impl GroupWriter {
             unsure: false,
             waiting: Vec::new(),
             wal_too_long,
-            truncate_not_before: None,
+            copy_not_before: None,
         }));
         let wake = Arc::new(Notify::new());
         let committer = tokio::spawn(commit_loop(state.clone(), wake.clone()));

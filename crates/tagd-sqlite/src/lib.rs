@@ -44,18 +44,21 @@ const READER_CONNECTIONS: u32 = 4;
 ///   it costs no write system calls. It holds only pages a write changed, and dies with the
 ///   transaction, so durability is unaffected.
 /// - `wal_autocheckpoint=0`: checkpoints run on their own connection ([`Checkpointer`]).
+/// - `journal_size_limit`: when the WAL starts over, its file is trimmed to the size past
+///   which the writer copies it whole (`checkpoint.rs`), so a burst does not leave it large.
 ///
 /// The writer also gets `cache_size=-32768`: 32 MiB of pages instead of SQLite's 2 MiB,
 /// taken only as pages are read, so a bulk import does not re-read its index pages from the
 /// operating system for every batch. Readers keep the default: the operating system caches
 /// the file for them anyway.
-pub const SETTINGS: [(&str, &str); 6] = [
+pub const SETTINGS: [(&str, &str); 7] = [
     ("journal_mode", "WAL"),
     ("synchronous", "FULL"),
     ("busy_timeout", "5000"),
     ("foreign_keys", "ON"),
     ("temp_store", "MEMORY"),
     ("wal_autocheckpoint", "0"),
+    ("journal_size_limit", "134217728"),
 ];
 const WRITER_SETTINGS: &str = "PRAGMA cache_size = -32768;";
 
