@@ -26,6 +26,8 @@ use tagd_core::{Error, Result};
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How often while the WAL waits for the writer's copy.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(10);
 /// The WAL size past which the writer copies it whole, so that it starts over.
 pub(crate) const RESTART_ABOVE_BYTES: i64 = 128 << 20;
 const _: () = assert!(
@@ -60,11 +62,16 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                let mut pause = CHECKPOINT_EVERY;
                 while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(CHECKPOINT_EVERY);
+                    std::thread::sleep(pause);
+                    pause = CHECKPOINT_EVERY;
                     match wal_bytes_after_passive(&conn.0) {
                         Ok(bytes) if bytes > RESTART_ABOVE_BYTES => {
                             wal_too_long.store(true, Ordering::Relaxed);
+                            // Until the writer has copied the rest, keep the rest small:
+                            // the writes queued behind its copy wait for that much.
+                            pause = CATCH_UP_EVERY;
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
@@ -89,33 +96,50 @@ fn wal_bytes_after_passive(conn: &Connection) -> rusqlite::Result<i64> {
 /// copied whole and the next write starts it over from its beginning. Passive: it never
 /// waits; a reader of an older snapshot (a long export) can keep it from copying all, in
 /// which case it answers false. Nothing else waits for it but the writes queued behind it.
-pub(crate) fn copy_whole_wal(conn: &Connection) -> bool {
+pub(crate) fn copy_whole_wal(conn: &Connection) -> WalCopy {
     let started = Instant::now();
     let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
     });
     match outcome {
-        Ok((frames, copied)) if frames == copied => {
+        Ok((0, frames, copied)) if frames == copied => {
             tracing::debug!(
                 took_ms = started.elapsed().as_millis() as u64,
                 frames,
                 "WAL copied whole: the next write starts it over"
             );
-            true
+            WalCopy::Whole
         }
-        Ok((frames, copied)) => {
+        // The checkpointer's own copy was running: the next commit tries again.
+        Ok((busy, ..)) if busy != 0 => WalCopy::Again,
+        Ok((_, frames, copied)) => {
             tracing::info!(
                 frames,
                 copied,
                 "WAL not copied whole: a reader of an older snapshot held on; trying again later"
             );
-            false
+            WalCopy::ReaderHeld
         }
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint by the writer failed");
-            false
+            WalCopy::ReaderHeld
         }
     }
+}
+
+/// What [`copy_whole_wal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalCopy {
+    /// Copied whole: the next write starts the WAL over.
+    Whole,
+    /// Another checkpoint was running: try again after the next commit.
+    Again,
+    /// A reader of an older snapshot kept it from copying all: try again later.
+    ReaderHeld,
 }
 
 #[cfg(test)]

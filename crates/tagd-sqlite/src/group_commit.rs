@@ -10,6 +10,7 @@
 //! `dirty`; whoever takes the connection next rolls back to it first, so the other writes of
 //! the batch are unaffected.
 
+use crate::checkpoint::WalCopy;
 use crate::rows::{sql_conn_via_lent, Conn, Lends};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -111,17 +112,23 @@ impl WriterState {
             let _ = waiter.send(outcome.clone());
         }
         let due = self.copy_not_before.is_none_or(|at| Instant::now() >= at);
-        if due && self.wal_too_long.swap(false, Ordering::Relaxed) && !self.copy_whole_wal().await {
-            self.copy_not_before = Some(Instant::now() + COPY_BACKOFF);
+        if due && self.wal_too_long.swap(false, Ordering::Relaxed) {
+            match self.copy_whole_wal().await {
+                WalCopy::Whole => {}
+                WalCopy::Again => self.wal_too_long.store(true, Ordering::Relaxed),
+                WalCopy::ReaderHeld => {
+                    self.copy_not_before = Some(Instant::now() + COPY_BACKOFF);
+                }
+            }
         }
     }
 
     /// Copies the rest of the WAL into the database between two transactions of the writer:
     /// only with no write in between can a checkpoint reach the WAL's end, so that the next
-    /// write starts it over. Writes queue meanwhile. Whether it was copied whole.
-    async fn copy_whole_wal(&mut self) -> bool {
+    /// write starts it over. Writes queue meanwhile.
+    async fn copy_whole_wal(&mut self) -> WalCopy {
         let Some(conn) = self.conn.take() else {
-            return false;
+            return WalCopy::Again;
         };
         match tokio::task::spawn_blocking(move || {
             (crate::checkpoint::copy_whole_wal(&conn.0), conn)
@@ -134,7 +141,7 @@ impl WriterState {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the WAL copy did not finish");
-                false
+                WalCopy::ReaderHeld
             }
         }
     }
