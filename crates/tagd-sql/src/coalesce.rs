@@ -12,7 +12,8 @@
 //! Failures stay per write. A write refused by the rules (unknown group, bad value) made no
 //! change and is answered with its refusal while the others commit. A database error before
 //! the commit rolls the batch back and every write of it runs again alone, so it gets its own
-//! real outcome; a failed commit is not retried (it may have committed), it is the answer of
+//! real outcome (unless no connection could be had at all: then nothing ran, and every write
+//! is answered "busy" at once instead of waiting for a connection again, one after another); a failed commit is not retried (it may have committed), it is the answer of
 //! every write in it, as for a write alone.
 //!
 //! A queued write belongs to a request with a deadline: the batch starts it only through
@@ -116,6 +117,8 @@ impl<T> Drop for GiveUpOnDrop<'_, T> {
 
 /// How a batch went wrong.
 enum BatchError {
+    /// No connection (or transaction) could be had: nothing ran.
+    NoConnection(Error),
     /// Before the commit: rolled back, nothing of it happened; each write may run again.
     RolledBack(Error),
     /// The commit itself: its outcome is the answer.
@@ -225,6 +228,14 @@ impl<D: Driver> SqlStore<D> {
         }
         match self.try_batch_retrying(&jobs).await {
             Ok(outcomes) => answer_all(jobs, outcomes),
+            // No connection to be had (the database unreachable): running each write alone
+            // would wait for one again, write after write, past the requests' deadlines;
+            // nothing ran, so every write is answered with that at once.
+            Err(BatchError::NoConnection(e)) => {
+                for job in jobs {
+                    answer(job, Err(e.clone()));
+                }
+            }
             Err(BatchError::RolledBack(e)) if jobs.len() > 1 => {
                 tracing::debug!(cause = %e, writes = jobs.len(), "a write batch rolled back: its writes run alone");
                 for job in jobs {
@@ -233,7 +244,11 @@ impl<D: Driver> SqlStore<D> {
                         Ok(mut outcomes) => outcomes
                             .pop()
                             .unwrap_or_else(|| Err(Error::internal("a batch lost its write"))),
-                        Err(BatchError::RolledBack(e) | BatchError::Commit(e)) => Err(e),
+                        Err(
+                            BatchError::NoConnection(e)
+                            | BatchError::RolledBack(e)
+                            | BatchError::Commit(e),
+                        ) => Err(e),
                     };
                     answer(job, outcome);
                 }
@@ -261,7 +276,7 @@ impl<D: Driver> SqlStore<D> {
     /// Runs `jobs` in one transaction; their outcomes in order once it committed.
     async fn try_batch(&self, jobs: &[Job]) -> Result<Vec<Result<Outcome>>, BatchError> {
         let locks = self.driver.locks();
-        let mut tx = self.write().await.map_err(BatchError::RolledBack)?;
+        let mut tx = self.write().await.map_err(BatchError::NoConnection)?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut changes_made = Vec::with_capacity(jobs.len());
         for job in jobs {
