@@ -278,6 +278,7 @@ async fn import(
                     attribute: group.attribute,
                     value: Some(value.clone()),
                     expires_at: *expires_at,
+                    rewrite: false,
                 });
                 Some(writes.len() - 1)
             }
@@ -303,7 +304,7 @@ async fn import(
             (Err(refusal), _) => ImportOutcome::Refused(refusal.clone()),
             (Ok(_), Some(w)) => {
                 fresh.remove(row.user_id.as_str());
-                if applied[*w] {
+                if applied[*w].changed {
                     ImportOutcome::Applied
                 } else {
                     ImportOutcome::Unchanged

@@ -4,9 +4,10 @@
 //! insert and `COMMIT`, and on PostgreSQL each writer share-locks the tag group row, which for
 //! many concurrent writers of one group means a new MultiXact per locker. Here a write that
 //! carries no idempotency key is queued instead; a few batch tasks (the driver's
-//! [`Driver::coalesced_batches`]) each take everything queued, run the writes one after the
-//! other in one transaction, write their change-log entries with one insert, commit once, and
-//! only then answer each write. Under load many writes share a commit and a group lock; alone,
+//! [`Driver::coalesced_batches`]) each take everything queued, apply the writes in one
+//! transaction as sets (`set_writes.rs`: a few statements per batch, not three per write),
+//! write their change-log entries with one insert, commit once, and only then answer each
+//! write. Under load many writes share a commit and a group lock; alone,
 //! a write runs at once in a batch of one, so nothing waits for a timer.
 //!
 //! Failures stay per write. A write refused by the rules (unknown group, bad value) made no
@@ -23,6 +24,7 @@
 use crate::assignments::{assign, remove};
 use crate::driver::{Driver, Locks, SqlTx};
 use crate::log::{self, WriteTx};
+use crate::set_writes::{self, Queued};
 use crate::{internal, SqlStore};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -273,21 +275,22 @@ impl<D: Driver> SqlStore<D> {
         }
     }
 
-    /// Runs `jobs` in one transaction; their outcomes in order once it committed.
+    /// Runs `jobs` in one transaction, as sets ([`crate::set_writes`]); their outcomes in order
+    /// once it committed.
     async fn try_batch(&self, jobs: &[Job]) -> Result<Vec<Result<Outcome>>, BatchError> {
         let locks = self.driver.locks();
         let mut tx = self.write().await.map_err(BatchError::NoConnection)?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        let mut changes_made = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let before = tx.pending_changes();
-            let outcome = match run_one(&mut tx, locks, job.org, &job.write).await {
-                Err(e) if e.is_fault() => return Err(BatchError::RolledBack(e)),
-                outcome => outcome,
-            };
-            changes_made.push(tx.pending_changes() - before);
-            outcomes.push(outcome);
-        }
+        let queued: Vec<Queued<'_>> = jobs
+            .iter()
+            .map(|job| Queued {
+                org: job.org,
+                write: &job.write,
+            })
+            .collect();
+        let done = set_writes::apply_all(&mut tx, locks, &queued)
+            .await
+            .map_err(BatchError::RolledBack)?;
+        let pending_orgs = tx.pending_orgs();
         let scheme = self.driver.version_scheme();
         let written = log::flush(&mut tx, scheme)
             .await
@@ -297,8 +300,9 @@ impl<D: Driver> SqlStore<D> {
             .await
             .map_err(|e| BatchError::Commit(internal(e)))?;
         self.announce(&written);
-        report_versions(jobs, &changes_made, &written);
-        Ok(outcomes)
+        let logged_at: Vec<Option<usize>> = done.iter().map(|d| d.logged_at).collect();
+        report_versions(jobs, &logged_at, &pending_orgs, &written);
+        Ok(done.into_iter().map(|d| d.outcome).collect())
     }
 }
 
@@ -316,20 +320,32 @@ async fn run_one(
     }
 }
 
-/// Tells each write the version of its last change-log entry. Within an organization the
-/// entries are in the order the writes made them, so each write's are the next ones.
-fn report_versions(jobs: &[Job], changes_made: &[usize], written: &[(OrgId, Vec<LogEntry>)]) {
-    let mut next: HashMap<OrgId, usize> = HashMap::new();
-    for (job, &made) in jobs.iter().zip(changes_made) {
-        if made == 0 {
+/// Tells each write the version of its last change-log entry. `logged_at` is that entry's
+/// place among the transaction's changes, whose organizations `pending_orgs` lists; the flush
+/// keeps each organization's changes in that order.
+fn report_versions(
+    jobs: &[Job],
+    logged_at: &[Option<usize>],
+    pending_orgs: &[OrgId],
+    written: &[(OrgId, Vec<LogEntry>)],
+) {
+    let mut seen: HashMap<OrgId, usize> = HashMap::new();
+    let place_in_org: Vec<usize> = pending_orgs
+        .iter()
+        .map(|org| {
+            let n = seen.entry(*org).or_default();
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    for (job, at) in jobs.iter().zip(logged_at) {
+        let Some(&place) = at.and_then(|at| place_in_org.get(at)) else {
             continue;
-        }
-        let cursor = next.entry(job.org).or_default();
-        *cursor += made;
+        };
         let last = written
             .iter()
             .find(|(org, _)| *org == job.org)
-            .and_then(|(_, entries)| entries.get(*cursor - 1));
+            .and_then(|(_, entries)| entries.get(place));
         if let Some(entry) = last {
             job.record.committed_version(entry.version);
         }

@@ -102,6 +102,7 @@ pub(crate) async fn change_labels(
             attribute: Attribute::Define,
             value: carry.then_some(TagValue::Define(true)),
             expires_at,
+            rewrite: false,
         });
     }
     let stamp = Stamp {

@@ -46,6 +46,7 @@ mod pairs;
 pub mod records;
 mod saved_segments;
 mod segments;
+mod set_writes;
 mod tenants;
 mod webhooks;
 

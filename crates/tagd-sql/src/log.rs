@@ -42,9 +42,9 @@ impl WriteTx {
         self
     }
 
-    /// Changes made so far and not yet flushed.
-    pub fn pending_changes(&self) -> usize {
-        self.buffer.changes.len()
+    /// The organization of each change made so far and not yet flushed, in order.
+    pub fn pending_orgs(&self) -> Vec<OrgId> {
+        self.buffer.changes.iter().map(|(org, _)| *org).collect()
     }
 }
 
@@ -89,6 +89,15 @@ pub(crate) fn append(conn: &mut dyn SqlConn, org: OrgId, change: Change) -> Resu
         .changes
         .push((org, change));
     Ok(())
+}
+
+/// How many changes the write running on `conn` made so far and has not flushed.
+pub(crate) fn pending(conn: &mut dyn SqlConn) -> Result<usize> {
+    Ok(conn
+        .change_buffer()
+        .ok_or_else(|| Error::internal("a change outside a write transaction"))?
+        .changes
+        .len())
 }
 
 /// Records a tag change.

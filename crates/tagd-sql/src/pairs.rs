@@ -49,10 +49,38 @@ impl PairKey {
 }
 
 /// One change: set `value` on the pair (expiring at `expires_at`), or remove its live value.
+#[derive(Clone)]
 pub(crate) struct PairWrite {
     pub key: PairKey,
     pub attribute: Attribute,
     pub value: Option<TagValue>,
+    pub expires_at: Option<i64>,
+    /// Whether setting the value the pair already holds is a change too (a v5 assign: every
+    /// assign is a write); otherwise it is a no-op (changeLabels, import).
+    pub rewrite: bool,
+}
+
+/// What one write of [`apply`] did.
+pub(crate) struct Applied {
+    /// Whether it changed the pair.
+    pub changed: bool,
+    /// After a change: the assignment as this write left it.
+    pub state: Option<PairState>,
+    /// Where this write's last change-log entry (its change, or an expiry it found) sits among
+    /// the transaction's pending changes.
+    pub logged_at: Option<usize>,
+}
+
+/// An assignment as one write of a batch left it.
+pub(crate) struct PairState {
+    pub id: i64,
+    pub entity_id: ExternalId,
+    pub version: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    /// The value in the row's columns (a removal keeps it).
+    pub value: TagValue,
+    pub deleted: bool,
     pub expires_at: Option<i64>,
 }
 
@@ -134,9 +162,14 @@ impl Pair {
     }
 }
 
+/// A pair's version, value, deleted flag and expiry after one write.
+type After = (i64, TagValue, bool, Option<i64>);
+
 /// One change of one pair, for its change-log entry.
 struct Change {
     pair: PairKey,
+    /// The write that made it.
+    write: usize,
     version: i64,
     old: Option<String>,
     new: Option<TagValue>,
@@ -145,19 +178,26 @@ struct Change {
     expired_at: Option<i64>,
 }
 
-/// Applies `writes` in order inside the caller's transaction; answers, for each, whether it
-/// changed anything. `lock` is the driver's row lock for assignments. `new_users` are users
-/// this transaction created: they have no assignments yet (no other transaction can give
-/// them one before this one commits), so their pairs are not read.
+/// Applies `writes` in order inside the caller's transaction; answers what each did. `lock` is
+/// the driver's row lock for assignments. `new_users` are users this transaction created: they
+/// have no assignments yet (no other transaction can give them one before this one commits),
+/// so their pairs are not read.
 pub(crate) async fn apply(
     conn: &mut dyn SqlConn,
     lock: &str,
     stamp: &Stamp<'_>,
     writes: &[PairWrite],
     new_users: &HashSet<i64>,
-) -> Result<Vec<bool>> {
+) -> Result<Vec<Applied>> {
     let mut pairs = read_pairs(conn, lock, stamp.org, writes, new_users).await?;
+    // Stamped once the rows are locked, so a write that waited for another is stamped after it.
+    let stamp = &Stamp {
+        now: now_unix(),
+        ..*stamp
+    };
     let mut applied = Vec::with_capacity(writes.len());
+    // Per write that changed its pair: the pair after it.
+    let mut after: Vec<Option<After>> = Vec::new();
     let mut changes = Vec::new();
     for (i, write) in writes.iter().enumerate() {
         let pair = pairs
@@ -168,6 +208,7 @@ pub(crate) async fn apply(
             let version = pair.version.map_or(0, |v| v + 1);
             changes.push(Change {
                 pair: write.key,
+                write: i,
                 version,
                 old: pair.value.as_ref().map(TagValue::to_text),
                 new: None,
@@ -178,15 +219,18 @@ pub(crate) async fn apply(
             pair.version = Some(version);
             pair.changed = true;
         }
-        let unchanged = pair.live(stamp.now) == write.value.as_ref()
+        let unchanged = !(write.rewrite && write.value.is_some())
+            && pair.live(stamp.now) == write.value.as_ref()
             && (write.value.is_none() || pair.expires_at == write.expires_at);
         if unchanged {
             applied.push(false);
+            after.push(None);
             continue;
         }
         let version = pair.version.map_or(0, |v| v + 1);
         changes.push(Change {
             pair: write.key,
+            write: i,
             version,
             old: pair.live(stamp.now).map(TagValue::to_text),
             new: write.value.clone(),
@@ -204,12 +248,47 @@ pub(crate) async fn apply(
         pair.version = Some(version);
         pair.changed = true;
         applied.push(true);
+        let value = pair.value.clone();
+        after.push(value.map(|v| (version, v, pair.deleted, pair.expires_at)));
     }
 
     let lost = insert_new_pairs(conn, stamp, &mut pairs).await?;
     update_existing_pairs(conn, stamp, &pairs).await?;
     let recorded: Vec<&Change> = changes.iter().filter(|c| !lost.contains(&c.pair)).collect();
+    let first_entry = log::pending(conn)?;
+    let mut logged_at: Vec<Option<usize>> = vec![None; writes.len()];
+    for (k, change) in recorded.iter().enumerate() {
+        logged_at[change.write] = Some(first_entry + k);
+    }
     record_changes(conn, stamp, &pairs, recorded)?;
+    let mut applied: Vec<Applied> = applied
+        .into_iter()
+        .zip(after)
+        .zip(logged_at)
+        .zip(writes)
+        .map(|(((changed, after), logged_at), write)| {
+            let pair = pairs.get(&write.key);
+            let state = after
+                .zip(pair)
+                .and_then(|((version, value, deleted, expires_at), p)| {
+                    Some(PairState {
+                        id: p.id?,
+                        entity_id: p.entity_id.clone()?,
+                        version,
+                        ctime: p.ctime,
+                        mtime: stamp.now,
+                        value,
+                        deleted,
+                        expires_at,
+                    })
+                });
+            Applied {
+                changed,
+                state,
+                logged_at,
+            }
+        })
+        .collect();
 
     // Pairs whose first insert lost a race: their writes again, one by one.
     let mut lost: Vec<PairKey> = lost.into_iter().collect();
@@ -222,26 +301,67 @@ pub(crate) async fn apply(
     for key in &lost {
         let Some(pair) = pairs.get(key) else { continue };
         for &i in &pair.writes {
-            applied[i] = match &writes[i].value {
-                Some(value) => {
-                    let expires_at = writes[i].expires_at;
-                    let current = find_by_refs(conn, lock, stamp.org, *key).await?;
-                    let live = current
-                        .filter(|a| !a.is_deleted && is_live(a.expires_at, stamp.now))
-                        .filter(|a| a.expires_at == expires_at)
-                        .map(|a| a.value);
-                    if live.as_ref() == Some(value) {
-                        false
-                    } else {
-                        write_value(conn, lock, stamp, *key, (value, expires_at)).await?;
-                        true
-                    }
-                }
-                None => remove_value(conn, lock, stamp, *key).await?.is_some(),
-            };
+            applied[i] = replay(conn, lock, stamp, &writes[i]).await?;
         }
     }
     Ok(applied)
+}
+
+/// One write of a pair whose first insert lost a race, through the single-write path.
+async fn replay(
+    conn: &mut dyn SqlConn,
+    lock: &str,
+    stamp: &Stamp<'_>,
+    write: &PairWrite,
+) -> Result<Applied> {
+    let key = write.key;
+    let state = match &write.value {
+        Some(value) => {
+            let expires_at = write.expires_at;
+            let current = find_by_refs(conn, lock, stamp.org, key).await?;
+            let live = current
+                .filter(|a| !a.is_deleted && is_live(a.expires_at, stamp.now))
+                .filter(|a| a.expires_at == expires_at)
+                .map(|a| a.value);
+            if !write.rewrite && live.as_ref() == Some(value) {
+                None
+            } else {
+                let written = write_value(conn, lock, stamp, key, (value, expires_at)).await?;
+                Some(PairState {
+                    id: written.id,
+                    entity_id: written.entity_id,
+                    version: written.version,
+                    ctime: written.ctime,
+                    mtime: written.mtime,
+                    value: value.clone(),
+                    deleted: false,
+                    expires_at,
+                })
+            }
+        }
+        None => remove_value(conn, lock, stamp, key)
+            .await?
+            .map(|a| PairState {
+                id: a.id,
+                entity_id: a.entity_id,
+                version: a.version,
+                ctime: a.ctime,
+                mtime: a.mtime,
+                value: a.value,
+                deleted: a.is_deleted,
+                expires_at: a.expires_at,
+            }),
+    };
+    let logged_at = state
+        .as_ref()
+        .map(|_| log::pending(conn))
+        .transpose()?
+        .and_then(|n| n.checked_sub(1));
+    Ok(Applied {
+        changed: state.is_some(),
+        state,
+        logged_at,
+    })
 }
 
 /// `$n` placeholders of row `i` of a multi-row statement whose per-row parameters start at

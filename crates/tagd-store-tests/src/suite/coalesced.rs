@@ -109,3 +109,161 @@ pub async fn single_writes_sent_together_are_each_applied_once_and_answered_with
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].value.to_text(), "31");
 }
+
+/// One write of [`writes_of_two_organizations_and_two_doors_sent_together_answer_as_alone`].
+enum Sent {
+    Assign(OrgId, AssignCommand),
+    Remove(OrgId, TagGroup, String),
+}
+
+/// The entries of `org`'s log after its first `before`.
+async fn log_after(store: &DynStore, org: OrgId, before: usize) -> Vec<tagd_core::log::LogEntry> {
+    whole_log(store, org, 1000).await.split_off(before)
+}
+
+pub async fn writes_of_two_organizations_and_two_doors_sent_together_answer_as_alone(
+    store: DynStore,
+) {
+    let (a, b) = (world(&store, "Acme").await, world(&store, "Bolt").await);
+    for org in [a.org.id, b.org.id] {
+        for i in 0..16 {
+            store
+                .create_user(org, &user(&format!("c{i}")), &Recorder::none())
+                .await
+                .expect("user created");
+        }
+    }
+    for i in 0..8 {
+        let c = format!("c{i}");
+        assign(&store, a.org.id, &a.number, &c, "5")
+            .await
+            .expect("assigned");
+        assign(&store, b.org.id, &b.text, &c, "x")
+            .await
+            .expect("assigned");
+    }
+    let before_a = whole_log(&store, a.org.id, 1000).await.len();
+    let before_b = whole_log(&store, b.org.id, 1000).await.len();
+    let v2_assign = |group: &TagGroup, c: &str| AssignCommand {
+        executor: v2_executor(),
+        source: Source::V2Api,
+        ..assign_command(group, c, "9")
+    };
+    let mut writes = Vec::new();
+    for i in 0..8 {
+        let (low, high) = (format!("c{i}"), format!("c{}", i + 8));
+        // A: the value it holds again; a first value through the v2 door; a removal of
+        // nothing. B: a removal; a first flag; a value its group refuses.
+        writes.push(Sent::Assign(a.org.id, assign_command(&a.number, &low, "5")));
+        writes.push(Sent::Assign(a.org.id, v2_assign(&a.number, &high)));
+        writes.push(Sent::Remove(a.org.id, a.flag.clone(), low.clone()));
+        writes.push(Sent::Remove(b.org.id, b.text.clone(), low.clone()));
+        writes.push(Sent::Assign(
+            b.org.id,
+            assign_command(&b.flag, &low, "true"),
+        ));
+        writes.push(Sent::Assign(
+            b.org.id,
+            assign_command(&b.number, &low, "abc"),
+        ));
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(writes.len()));
+    let mut sent = Vec::new();
+    for write in writes {
+        let (store, start) = (store.clone(), start.clone());
+        sent.push(tokio::spawn(async move {
+            start.wait().await;
+            match write {
+                Sent::Assign(org, command) => {
+                    let (progress, record) = progress_recorder();
+                    let outcome = store.assign(org, &command, &record).await;
+                    (org, Some(command), outcome.map(Some), progress.version())
+                }
+                Sent::Remove(org, group, c) => {
+                    let (progress, record) = progress_recorder();
+                    let executor = app_executor();
+                    let outcome = store
+                        .remove_assignment(
+                            org,
+                            &group.entity_id,
+                            &user(&c),
+                            &executor,
+                            Source::OpenApi,
+                            &record,
+                        )
+                        .await;
+                    (org, None, outcome, progress.version())
+                }
+            }
+        }));
+    }
+    let mut answered = Vec::new();
+    for handle in sent {
+        answered.push(handle.await.expect("the write task ran"));
+    }
+    let log_a = log_after(&store, a.org.id, before_a).await;
+    let log_b = log_after(&store, b.org.id, before_b).await;
+    assert_eq!(log_a.len(), 16, "A: 8 assigns again and 8 first values");
+    assert_eq!(log_b.len(), 16, "B: 8 removals and 8 first flags");
+    let entry_of = |log: &[tagd_core::log::LogEntry], id: i64, version: i64| {
+        log.iter()
+            .find(|e| matches!(&e.change.subject, Subject::Tag(t) if t.assignment_id == id && t.version == version))
+            .map(|e| e.version)
+    };
+    for (org, command, outcome, version) in answered {
+        let (own, other, log) = if org == a.org.id {
+            (&a, &b, &log_a)
+        } else {
+            (&b, &a, &log_b)
+        };
+        match (command, outcome) {
+            (Some(command), Ok(Some(answer))) => {
+                assert_eq!(answer.org_id, org);
+                assert_eq!(answer.tags_group_id, command.tags_group_id);
+                assert_eq!(answer.executor, command.executor);
+                assert_eq!(answer.source, command.source);
+                let listed = store
+                    .list_user_assignments(org, &command.user_id)
+                    .await
+                    .expect("listed");
+                let row = listed.iter().find(|r| r.id == answer.id);
+                assert_eq!(row, Some(&answer), "the answer is the stored row");
+                let again = command.raw_value == "5";
+                assert_eq!(answer.version, i64::from(again), "every assign is a write");
+                assert_eq!(version, entry_of(log, answer.id, answer.version));
+            }
+            (Some(command), Err(refused)) => {
+                assert!(!refused.is_fault(), "{refused}");
+                assert_eq!(command.tags_group_id, own.number.entity_id);
+                assert_eq!(command.raw_value, "abc");
+                assert_eq!(version, None);
+            }
+            (None, Ok(None)) => {
+                assert_eq!(org, a.org.id, "only A's removals found nothing");
+                assert_eq!(version, None);
+            }
+            (None, Ok(Some(removed))) => {
+                assert_eq!(org, b.org.id);
+                assert!(removed.is_deleted);
+                assert_eq!((removed.version, removed.value.to_text()), (1, "x".into()));
+                assert_eq!(removed.executor, app_executor());
+                assert_eq!(version, entry_of(log, removed.id, removed.version));
+                let listed = store
+                    .list_user_assignments(org, &removed.user_id)
+                    .await
+                    .expect("listed");
+                assert!(listed.iter().all(|r| r.id != removed.id), "removed");
+            }
+            (command, outcome) => panic!("unexpected: {command:?} -> {outcome:?}"),
+        }
+        for entry in log {
+            if let Subject::Tag(tag) = &entry.change.subject {
+                let groups = [&other.flag, &other.number, &other.text];
+                assert!(
+                    groups.iter().all(|g| g.id != tag.group_ref),
+                    "an entry of the other organization's group"
+                );
+            }
+        }
+    }
+}

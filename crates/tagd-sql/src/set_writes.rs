@@ -1,0 +1,251 @@
+//! A batch of coalesced single writes applied as sets, in a handful of statements whatever its
+//! size.
+//!
+//! One at a time, a single assign is three statements (the group and the user, the pair's row,
+//! its insert or update), and on PostgreSQL each is a round trip while the batch's transaction
+//! holds its locks. Here, per organization of the batch:
+//! 1. the groups the writes name are read (share-locked) and their users, one statement each;
+//! 2. each write is checked as it would be alone (unknown group, unknown user, bad value or
+//!    expiry: that write alone is refused, with the same error);
+//! 3. the writes that passed go, in their order, through [`pairs::apply`] (the pairs read and
+//!    row-locked at once, one multi-row insert, one multi-row update, the change-log entries),
+//!    one call per run of writes by the same executor and door, since a stamp is shared.
+//!
+//! The outcome of each write is what it would have been alone: an assign always changes its
+//! pair (API.md: every assign is a write, even with the same value), a removal of a pair with
+//! no live value changes nothing and answers `None`.
+
+use crate::coalesce::{Outcome, RemoveCommand, SingleWrite};
+use crate::driver::{Locks, Param, SqlConn};
+use crate::internal;
+use crate::pairs::{self, Applied, PairKey, PairWrite, Stamp};
+use crate::records::{self, sql::GROUP_COLUMNS};
+use std::collections::{HashMap, HashSet};
+use tagd_core::assignments::value_to_assign;
+use tagd_core::expiry::expiry_of_assignment;
+use tagd_core::timefmt::now_unix;
+use tagd_core::*;
+
+/// One write of the batch.
+pub(crate) struct Queued<'a> {
+    pub org: OrgId,
+    pub write: &'a SingleWrite,
+}
+
+/// What one write of the batch did.
+pub(crate) struct Done {
+    pub outcome: Result<Outcome>,
+    /// Where its last change-log entry sits among the transaction's pending changes.
+    pub logged_at: Option<usize>,
+}
+
+/// A write that passed its checks, ready for [`pairs::apply`].
+struct Checked<'a> {
+    job: usize,
+    write: PairWrite,
+    group: &'a TagGroup,
+    user_id: &'a UserId,
+    executor: &'a Executor,
+    source: Source,
+}
+
+/// Applies `queued` in order inside the caller's transaction. An `Err` is a fault: the
+/// transaction is to be rolled back.
+pub(crate) async fn apply_all(
+    conn: &mut dyn SqlConn,
+    locks: Locks,
+    queued: &[Queued<'_>],
+) -> Result<Vec<Done>> {
+    let mut done: Vec<Option<Done>> = queued.iter().map(|_| None).collect();
+    let mut orgs: Vec<OrgId> = Vec::new();
+    for q in queued {
+        if !orgs.contains(&q.org) {
+            orgs.push(q.org);
+        }
+    }
+    for org in orgs {
+        let mine: Vec<usize> = (0..queued.len())
+            .filter(|&i| queued[i].org == org)
+            .collect();
+        let named = mine.iter().map(|&i| names_of(queued[i].write));
+        let (group_ids, user_ids): (Vec<&ExternalId>, Vec<&UserId>) = named.unzip();
+        let groups = read_groups(conn, locks.share, org, &group_ids).await?;
+        let users = read_users(conn, org, &user_ids).await?;
+        let now = now_unix();
+        let mut checked = Vec::with_capacity(mine.len());
+        for &job in &mine {
+            match check(job, queued[job].write, &groups, &users, now) {
+                Ok(write) => checked.push(write),
+                Err(refusal) => {
+                    done[job] = Some(Done {
+                        outcome: Err(refusal),
+                        logged_at: None,
+                    })
+                }
+            }
+        }
+        for run in checked.chunk_by(|a, b| a.executor == b.executor && a.source == b.source) {
+            let stamp = Stamp::now(org, run[0].executor, run[0].source);
+            let writes: Vec<PairWrite> = run.iter().map(|c| c.write.clone()).collect();
+            let lock = locks.update_assignment;
+            let applied = pairs::apply(conn, lock, &stamp, &writes, &HashSet::new()).await?;
+            for (write, applied) in run.iter().zip(applied) {
+                done[write.job] = Some(outcome_of(org, write, applied)?);
+            }
+        }
+    }
+    done.into_iter()
+        .map(|d| d.ok_or_else(|| Error::internal("a coalesced write was not applied")))
+        .collect()
+}
+
+fn names_of(write: &SingleWrite) -> (&ExternalId, &UserId) {
+    match write {
+        SingleWrite::Assign(c) => (&c.tags_group_id, &c.user_id),
+        SingleWrite::Remove(c) => (&c.tags_group_id, &c.user_id),
+    }
+}
+
+/// The write's checks, in the order a write alone makes them.
+fn check<'a>(
+    job: usize,
+    write: &'a SingleWrite,
+    groups: &'a HashMap<ExternalId, TagGroup>,
+    users: &HashMap<String, i64>,
+    now: i64,
+) -> Result<Checked<'a>> {
+    let (group_id, user_id) = names_of(write);
+    let group = groups.get(group_id).ok_or(Error::GroupNotFound)?;
+    let user = *users.get(user_id.as_str()).ok_or(Error::UserNotFound)?;
+    let key = PairKey {
+        user,
+        group: group.id,
+    };
+    let (write, executor, source) = match write {
+        SingleWrite::Assign(c) => {
+            let value = value_to_assign(group, &c.raw_value)?;
+            let expires_at = expiry_of_assignment(c.expiry, group.expiry, now)?;
+            let write = PairWrite {
+                key,
+                attribute: group.attribute,
+                value: Some(value),
+                expires_at,
+                rewrite: true,
+            };
+            (write, &c.executor, c.source)
+        }
+        SingleWrite::Remove(RemoveCommand {
+            executor, source, ..
+        }) => {
+            let write = PairWrite {
+                key,
+                attribute: group.attribute,
+                value: None,
+                expires_at: None,
+                rewrite: false,
+            };
+            (write, executor, *source)
+        }
+    };
+    Ok(Checked {
+        job,
+        write,
+        group,
+        user_id,
+        executor,
+        source,
+    })
+}
+
+/// The answer a write alone would have given.
+fn outcome_of(org: OrgId, checked: &Checked<'_>, applied: Applied) -> Result<Done> {
+    let logged_at = applied.logged_at;
+    let assignment = applied.state.map(|state| Assignment {
+        org_id: org,
+        id: state.id,
+        entity_id: state.entity_id,
+        user_id: checked.user_id.clone(),
+        group_id: checked.group.id,
+        tags_group_id: checked.group.entity_id.clone(),
+        group_name: checked.group.name.clone(),
+        variable_name: checked.group.variable_name.clone(),
+        value: state.value,
+        executor: checked.executor.clone(),
+        source: checked.source,
+        version: state.version,
+        ctime: state.ctime,
+        mtime: state.mtime,
+        is_deleted: state.deleted,
+        expires_at: state.expires_at,
+    });
+    let outcome = match checked.write.value {
+        Some(_) => Outcome::Assigned(
+            assignment.ok_or_else(|| Error::internal("an assign changed nothing"))?,
+        ),
+        None => Outcome::Removed(assignment),
+    };
+    Ok(Done {
+        outcome: Ok(outcome),
+        logged_at,
+    })
+}
+
+/// The live groups of `ids`, share-locked as a write alone locks its group.
+async fn read_groups(
+    conn: &mut dyn SqlConn,
+    share: &str,
+    org: OrgId,
+    ids: &[&ExternalId],
+) -> Result<HashMap<ExternalId, TagGroup>> {
+    let ids = distinct(ids.iter().map(|id| id.as_str()));
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS} FROM tag_groups \
+         WHERE org_id = $1 AND entity_id IN ({}) AND NOT is_deleted {share}",
+        placeholders(2, ids.len())
+    );
+    let mut params: Vec<Param<'_>> = vec![org.0.into()];
+    params.extend(ids.iter().map(|id| Param::from(*id)));
+    let rows = conn.fetch_all(&sql, &params).await.map_err(internal)?;
+    rows.iter()
+        .map(|row| {
+            let group = records::tag_group(row.as_ref())?;
+            Ok((group.entity_id.clone(), group))
+        })
+        .collect()
+}
+
+/// The internal ids of the users of `ids` that exist.
+async fn read_users(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    ids: &[&UserId],
+) -> Result<HashMap<String, i64>> {
+    let ids = distinct(ids.iter().map(|id| id.as_str()));
+    let sql = format!(
+        "SELECT id, user_id FROM users WHERE org_id = $1 AND user_id IN ({})",
+        placeholders(2, ids.len())
+    );
+    let mut params: Vec<Param<'_>> = vec![org.0.into()];
+    params.extend(ids.iter().map(|id| Param::from(*id)));
+    let rows = conn.fetch_all(&sql, &params).await.map_err(internal)?;
+    rows.iter()
+        .map(|row| Ok((row.text("user_id")?, row.int("id")?)))
+        .collect()
+}
+
+/// The values in sorted order, each once (sorted so that concurrent batches lock in one
+/// order).
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut values: Vec<&str> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// `$first, $first+1, ...`: `n` placeholders.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
