@@ -137,6 +137,20 @@ impl<C: DerefMut<Target = PgConnection> + Send> SqlConn for Conn<C> {
             .map_err(classify)?;
         Ok(done.rows_affected())
     }
+
+    fn can_copy(&self) -> bool {
+        true
+    }
+
+    async fn copy_in(&mut self, statement: &str, rows: &[u8]) -> Result<u64, DbError> {
+        let mut copy = self.0.copy_in_raw(statement).await.map_err(classify)?;
+        if let Err(e) = copy.send(rows).await {
+            // Ends the COPY so the connection (and its transaction) can go on to roll back.
+            let _ = copy.abort("tagd could not send the rows").await;
+            return Err(classify(e));
+        }
+        copy.finish().await.map_err(classify)
+    }
 }
 
 #[async_trait::async_trait]

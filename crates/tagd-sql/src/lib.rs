@@ -50,7 +50,7 @@ mod set_writes;
 mod tenants;
 mod webhooks;
 
-pub use driver::{DbError, Driver, Locks, Param, Row, SqlConn, SqlTx, VersionScheme};
+pub use driver::{copy_line, DbError, Driver, Locks, Param, Row, SqlConn, SqlTx, VersionScheme};
 
 use async_trait::async_trait;
 use log::WriteTx;

@@ -5,7 +5,7 @@
 
 use crate::driver::{DbError, Param, Row, SqlConn, SqlTx, VersionScheme};
 use crate::internal;
-use crate::pairs::CHUNK;
+use crate::pairs::{CHUNK, COPY_FROM};
 use crate::records::{self, sql::ASSIGNMENT_SELECT, sql::GROUP_COLUMNS, sql::LIVE, Columns};
 use crate::saved_segments::SEGMENT_COLUMNS;
 use async_trait::async_trait;
@@ -69,6 +69,12 @@ impl SqlConn for WriteTx {
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, DbError> {
         self.inner.fetch_all_replanned(sql, params).await
+    }
+    fn can_copy(&self) -> bool {
+        self.inner.can_copy()
+    }
+    async fn copy_in(&mut self, statement: &str, rows: &[u8]) -> Result<u64, DbError> {
+        self.inner.copy_in(statement, rows).await
     }
     fn change_buffer(&mut self) -> Option<&mut ChangeBuffer> {
         Some(&mut self.buffer)
@@ -261,6 +267,9 @@ async fn insert(
     entries: &[LogEntry],
     scheme: VersionScheme,
 ) -> Result<i64> {
+    if scheme == VersionScheme::TransactionId && tx.can_copy() && entries.len() >= COPY_FROM {
+        return copy_entries(tx, org, entries).await;
+    }
     let mut base = 0;
     for chunk in entries.chunks(CHUNK) {
         let rows: Vec<String> = (0..chunk.len())
@@ -301,6 +310,38 @@ async fn insert(
         // base, whatever order the rows came back in.
         base = first & !((1 << ENTRIES_PER_TRANSACTION_BITS) - 1);
     }
+    Ok(base)
+}
+
+/// [`insert`] by `COPY` (PostgreSQL), for a bulk write's many entries: the version base (the
+/// shifted transaction id) is read first, since `COPY` computes nothing.
+async fn copy_entries(tx: &mut WriteTx, org: OrgId, entries: &[LogEntry]) -> Result<i64> {
+    let row = tx
+        .fetch_optional(
+            &format!(
+                "SELECT pg_current_xact_id()::text::bigint << {ENTRIES_PER_TRANSACTION_BITS} \
+                 AS base"
+            ),
+            &[],
+        )
+        .await
+        .map_err(internal)?;
+    let base = crate::one(row)?.int("base")?;
+    let mut data = String::with_capacity(entries.len() * 120);
+    for entry in entries {
+        let new_value = new_value_text(entry);
+        let mut cells = row_params(org, entry, new_value.as_deref());
+        cells[1] = (base + entry.version).into();
+        crate::driver::copy_line(&mut data, &cells);
+    }
+    tx.copy_in(
+        "COPY change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
+         subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
+         new_value, at, segment_ref, expires_at) FROM STDIN",
+        data.as_bytes(),
+    )
+    .await
+    .map_err(internal)?;
     Ok(base)
 }
 

@@ -31,6 +31,10 @@ use tagd_core::*;
 /// (docs/BENCHMARKS.md, "Bulk import and export, first version").
 pub(crate) const CHUNK: usize = 500;
 
+/// Rows from which a bulk write loads by `COPY` where the database has it: below, the extra
+/// round trips (`COPY` start, ids or version base) cost more than the statement they replace.
+pub(crate) const COPY_FROM: usize = 64;
+
 /// A (user, group) pair of one organization, by the rows' internal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PairKey {
@@ -252,7 +256,7 @@ pub(crate) async fn apply(
         after.push(value.map(|v| (version, v, pair.deleted, pair.expires_at)));
     }
 
-    let lost = insert_new_pairs(conn, stamp, &mut pairs).await?;
+    let lost = insert_new_pairs(conn, stamp, &mut pairs, new_users).await?;
     update_existing_pairs(conn, stamp, &pairs).await?;
     let recorded: Vec<&Change> = changes.iter().filter(|c| !lost.contains(&c.pair)).collect();
     let first_entry = log::pending(conn)?;
@@ -471,6 +475,7 @@ async fn insert_new_pairs(
     conn: &mut dyn SqlConn,
     stamp: &Stamp<'_>,
     pairs: &mut HashMap<PairKey, Pair>,
+    new_users: &HashSet<i64>,
 ) -> Result<HashSet<PairKey>> {
     let mut new: Vec<PairKey> = pairs
         .iter()
@@ -478,6 +483,13 @@ async fn insert_new_pairs(
         .map(|(k, _)| *k)
         .collect();
     new.sort_unstable();
+    // Pairs of users this transaction created cannot meet another writer's row (nobody else
+    // sees those users before the commit), so they need no `ON CONFLICT` and can be copied.
+    if conn.can_copy() && new.len() >= COPY_FROM && new.iter().all(|k| new_users.contains(&k.user))
+    {
+        copy_new_pairs(conn, stamp, pairs, &new).await?;
+        return Ok(HashSet::new());
+    }
     let mut lost: HashSet<PairKey> = new.iter().copied().collect();
     let mut inserted = HashMap::new();
     for chunk in new.chunks(CHUNK) {
@@ -531,6 +543,75 @@ async fn insert_new_pairs(
         }
     }
     Ok(lost)
+}
+
+/// Loads new pairs, none of which can exist yet, by `COPY` (PostgreSQL), with ids taken from
+/// the table's identity sequence first, since `COPY` answers no ids.
+async fn copy_new_pairs(
+    conn: &mut dyn SqlConn,
+    stamp: &Stamp<'_>,
+    pairs: &mut HashMap<PairKey, Pair>,
+    new: &[PairKey],
+) -> Result<()> {
+    let n = i64::try_from(new.len()).map_err(Error::internal)?;
+    let ids = conn
+        .fetch_all(
+            "SELECT nextval(pg_get_serial_sequence('tag_assignments', 'id')) AS id \
+             FROM generate_series(1, $1)",
+            &[n.into()],
+        )
+        .await
+        .map_err(internal)?;
+    if ids.len() != new.len() {
+        return Err(Error::internal("the sequence gave too few ids"));
+    }
+    let mut data = String::with_capacity(new.len() * 160);
+    let mut written = Vec::with_capacity(new.len());
+    for (key, id) in new.iter().zip(&ids) {
+        let id = id.int("id")?;
+        let entity_id = ExternalId::of_assignment(stamp.org, key.user, key.group, stamp.now);
+        let pair = &pairs[key];
+        let value = pair.value.as_ref();
+        crate::driver::copy_line(
+            &mut data,
+            &[
+                id.into(),
+                stamp.org.0.into(),
+                key.user.into(),
+                key.group.into(),
+                value.and_then(TagValue::define_value).into(),
+                value.and_then(TagValue::number_value).into(),
+                value.and_then(TagValue::string_value).into(),
+                stamp.executor.kind.as_str().into(),
+                stamp.executor.id.into(),
+                stamp.executor.name.as_str().into(),
+                stamp.source.as_str().into(),
+                pair.version.unwrap_or(0).into(),
+                stamp.now.into(),
+                stamp.now.into(),
+                entity_id.as_str().into(),
+                pair.deleted.into(),
+                pair.expires_at.into(),
+            ],
+        );
+        written.push((*key, id, entity_id));
+    }
+    conn.copy_in(
+        "COPY tag_assignments (id, org_id, user_ref, group_ref, define_value, number_value, \
+         string_value, executor_kind, executor_ref, executor_name, source, version, ctime, \
+         mtime, entity_id, is_deleted, expires_at) FROM STDIN",
+        data.as_bytes(),
+    )
+    .await
+    .map_err(internal)?;
+    for (key, id, entity_id) in written {
+        if let Some(pair) = pairs.get_mut(&key) {
+            pair.id = Some(id);
+            pair.entity_id = Some(entity_id);
+            pair.ctime = stamp.now;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the final state of the changed pairs that had an assignment (live or deleted).

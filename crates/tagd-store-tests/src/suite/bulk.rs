@@ -506,3 +506,70 @@ pub async fn concurrent_imports_of_the_same_rows_write_each_change_once(store: D
         assert_eq!(history.len(), 1, "{row:?}");
     }
 }
+
+pub async fn a_large_import_of_new_users_reads_back_exactly_with_awkward_values(store: DynStore) {
+    // Large enough for PostgreSQL's `COPY` path (tagd-sql `pairs::COPY_FROM`), with strings
+    // that its text format must escape and numbers that must survive as text.
+    let w = world(&store, "Acme").await;
+    let strings = [
+        "tab\there",
+        "line\nbreak",
+        "back\\slash",
+        "\\N",
+        "cr\rlf",
+        "Pune ✓",
+        "",
+    ];
+    let numbers = ["0.1", "-0.5", "12345678901.25", "0.0000001", "1e21", "7"];
+    let mut rows = Vec::new();
+    for i in 0..150 {
+        let c = format!("bulk{i}");
+        rows.push(set(
+            &c,
+            by_id(&w.flag),
+            if i % 2 == 0 { "true" } else { "false" },
+        ));
+        rows.push(set(&c, by_id(&w.number), numbers[i % numbers.len()]));
+        rows.push(set(&c, by_id(&w.text), strings[i % strings.len()]));
+    }
+    let log_before = whole_log(&store, w.org.id, 10_000).await.len();
+    let report = import(&store, w.org.id, &rows).await;
+    assert_eq!(counts(&report), (450, 0, 0));
+    assert_eq!(report.users_created, 150);
+    for i in [0usize, 1, 2, 3, 4, 5, 6, 7, 149] {
+        let listed = store
+            .list_user_assignments(w.org.id, &user(&format!("bulk{i}")))
+            .await
+            .expect("listed");
+        let values: Vec<TagValue> = listed.iter().map(|a| a.value.clone()).collect();
+        let number = TagValue::parse(Attribute::Number, numbers[i % numbers.len()]);
+        let expected = vec![
+            TagValue::Define(i % 2 == 0),
+            number.expect("a valid number"),
+            TagValue::String(strings[i % strings.len()].into()),
+        ];
+        assert_eq!(values, expected, "bulk{i} reads back as written");
+        for a in &listed {
+            let history = store
+                .assignment_history(w.org.id, &a.entity_id)
+                .await
+                .expect("history");
+            assert_eq!(history.len(), 1);
+            assert_eq!(history[0].new_value, Some(a.value.to_text()));
+            assert_eq!((a.version, a.source), (0, Source::Import));
+        }
+    }
+    let log = whole_log(&store, w.org.id, 10_000).await;
+    let added = &log[log_before..];
+    assert_eq!(added.len(), 600, "150 users created and 450 values set");
+    assert!(
+        added.windows(2).all(|p| p[0].version < p[1].version),
+        "versions rise"
+    );
+    let again = import(&store, w.org.id, &rows).await;
+    assert_eq!(
+        counts(&again),
+        (0, 450, 0),
+        "the same rows again change nothing"
+    );
+}
