@@ -287,6 +287,13 @@ pub trait Bulk: Send + Sync {
     /// next import and the API find rows by key again. Nothing to do on SQLite.
     async fn import_finished(&self, org: OrgId) -> Result<()>;
 
+    /// Batches of disjoint users an import may write at once: more than one where the
+    /// database writes such transactions in parallel (PostgreSQL, a backend process each);
+    /// one where writes take turns anyway (SQLite's single writer).
+    fn import_streams(&self) -> usize {
+        1
+    }
+
     /// Up to `limit` live assignments of groups that are not deleted, in key order, after
     /// the key `after` (from the start when `None`).
     async fn export_assignments(

@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 /// Transactions of coalesced single writes running at once (`tagd-sql`'s `coalesce.rs`).
 const COALESCED_BATCHES: usize = 4;
 
+/// Import batches of disjoint users written at once.
+const IMPORT_STREAMS: usize = 2;
+
 /// The PostgreSQL driver: one pool.
 #[derive(Clone)]
 pub struct PgDriver {
@@ -116,6 +119,12 @@ impl Driver for PgDriver {
 
     fn coalesced_batches(&self) -> usize {
         COALESCED_BATCHES
+    }
+
+    /// Two: one backend process loads a batch while another loads the next (an import is
+    /// bound by PostgreSQL's work per row: foreign-key checks and index entries).
+    fn import_streams(&self) -> usize {
+        IMPORT_STREAMS
     }
 
     fn binary_collation(&self) -> &'static str {

@@ -36,6 +36,10 @@ impl<D: Driver> Bulk for SqlStore<D> {
         self.finish(tx, report, &Recorder::none()).await
     }
 
+    fn import_streams(&self) -> usize {
+        self.driver.import_streams()
+    }
+
     async fn import_finished(&self, _org: OrgId) -> Result<()> {
         let mut conn = self.read().await?;
         for statement in self.driver.after_bulk() {

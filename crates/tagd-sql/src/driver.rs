@@ -228,6 +228,11 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn binary_collation(&self) -> &'static str {
         ""
     }
+    /// Import batches of disjoint users written at once
+    /// ([`tagd_core::bulk::Bulk::import_streams`]).
+    fn import_streams(&self) -> usize {
+        1
+    }
     /// How many transactions of coalesced single writes may run at once (`coalesce.rs`);
     /// 0 runs every write in a transaction of its own.
     fn coalesced_batches(&self) -> usize {

@@ -83,7 +83,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Import(args) => {
-            let summary = tagd::bulk::import::run(store.as_ref(), &args)
+            let summary = tagd::bulk::import::run(store.clone(), &args)
                 .await
                 .map_err(error_json)?;
             println!("{}", summary_json(&summary)?);

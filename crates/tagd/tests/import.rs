@@ -753,6 +753,61 @@ async fn a_history_export_writes_every_change_newest_first(fixture: &Fixture) {
     assert!(!tagd(fixture, &args, None).status.success());
 }
 
+/// PostgreSQL writes batches of disjoint users at once; a user's rows still apply in file
+/// order, whichever batches they fall in.
+async fn rows_of_one_user_in_many_batches_apply_in_file_order(fixture: &Fixture) {
+    let s = setup(fixture).await;
+    let csv = "user_id,variable_name,value\n\
+               a,spend,1\nb,spend,1\n\
+               c,spend,1\nd,spend,1\n\
+               a,spend,2\nc,spend,2\n\
+               e,spend,1\na,spend,3\n\
+               f,spend,1\ng,spend,1\n\
+               a,spend,3\nb,spend,x\n";
+    let file = s.dir.path().join("spread.csv");
+    std::fs::write(&file, csv).expect("written");
+    let errors = s.dir.path().join("spread.errors.ndjson");
+    let args = [
+        "import",
+        "--corp-id",
+        &s.corp_id,
+        "--batch-size",
+        "2",
+        "--progress-every",
+        "0",
+        "--errors",
+        path_str(&errors),
+        path_str(&file),
+    ];
+    let done = summary(&tagd(fixture, &args, None));
+    assert_eq!(counts(&done), [12, 10, 10, 7, 1, 1]);
+    let reported = json_lines(&std::fs::read(&errors).expect("an error report"));
+    assert_eq!(refusals(&reported), vec![(13, "invalid_value".to_owned())]);
+    let mut got = state(fixture, s.org).await;
+    got.sort();
+    let row = |u: &str, v: &str, version: i64| {
+        (
+            u.into(),
+            "spend".into(),
+            v.into(),
+            version,
+            version as usize + 1,
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("a", "3", 2),
+            row("b", "1", 0),
+            row("c", "2", 1),
+            row("d", "1", 0),
+            row("e", "1", 0),
+            row("f", "1", 0),
+            row("g", "1", 0),
+        ]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -789,4 +844,5 @@ on_both_backends!(
     unknown_organizations_and_unreadable_input_fail_with_a_json_error,
     a_segment_export_writes_every_member_once_in_registration_order,
     a_history_export_writes_every_change_newest_first,
+    rows_of_one_user_in_many_batches_apply_in_file_order,
 );

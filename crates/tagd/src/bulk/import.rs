@@ -8,15 +8,18 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use serde::Serialize;
 use serde_json::json;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tagd_core::bulk::{
     ImportOutcome, ImportReport, ImportRow, RawRow, Refusal, DEFAULT_BATCH_ROWS, MAX_BATCH_ROWS,
 };
-use tagd_core::{operator, Error, Executor, OrgId, Store};
+use tagd_core::{operator, Error, Executor, OrgId, Store, UserId};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Tries of a batch the database answered "busy" (locked, deadlock, serialization).
 const BUSY_TRIES: u32 = 4;
@@ -229,6 +232,79 @@ impl ErrorReport {
     }
 }
 
+/// The batches being written, oldest first. Batches of disjoint users may be written at once
+/// (the store's [`Bulk::import_streams`]): no pair is in two of them, so the order between
+/// them does not matter, and their outcomes are still taken in file order.
+struct Writing {
+    store: Arc<dyn Store>,
+    org: OrgId,
+    streams: usize,
+    running: VecDeque<Running>,
+}
+
+struct Running {
+    users: HashSet<UserId>,
+    task: JoinHandle<(Batch, tagd_core::Result<ImportReport>)>,
+}
+
+impl Writing {
+    fn new(store: Arc<dyn Store>, org: OrgId, streams: usize) -> Self {
+        Writing {
+            store,
+            org,
+            streams: streams.max(1),
+            running: VecDeque::new(),
+        }
+    }
+
+    /// Starts writing `batch`, or hands it back while there is no room or it names a user
+    /// of a batch being written.
+    fn start(&mut self, batch: Batch, executor: &Executor) -> Result<(), Batch> {
+        let users: HashSet<UserId> = batch.rows.iter().map(|r| r.user_id.clone()).collect();
+        let busy = self.running.len() >= self.streams
+            || self.running.iter().any(|r| !r.users.is_disjoint(&users));
+        if busy && !self.running.is_empty() {
+            return Err(batch);
+        }
+        let (store, org, executor) = (self.store.clone(), self.org, executor.clone());
+        let task = tokio::spawn(async move {
+            let outcome = if batch.rows.is_empty() {
+                Ok(ImportReport::default())
+            } else {
+                apply(store.as_ref(), org, &batch.rows, &executor).await
+            };
+            (batch, outcome)
+        });
+        self.running.push_back(Running { users, task });
+        Ok(())
+    }
+
+    /// The oldest batch and its outcome, once written; `None` when none is running.
+    async fn finish_first(&mut self) -> Option<(Batch, tagd_core::Result<ImportReport>)> {
+        let running = self.running.pop_front()?;
+        Some(match running.task.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        })
+    }
+
+    /// Waits for every batch still running; says what became of them, for an error message.
+    async fn finish_all(&mut self) -> String {
+        let (mut loaded, mut failed) = (0, 0);
+        while let Some((batch, outcome)) = self.finish_first().await {
+            match outcome {
+                Ok(_) => loaded += batch.rows.len(),
+                Err(_) => failed += 1,
+            }
+        }
+        match (loaded, failed) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(", and {n} rows of the batch written beside it"),
+            (n, _) => format!(", and {n} rows of batches written beside it (another failed)"),
+        }
+    }
+}
+
 /// Applies a batch, trying again (after a pause) while the database answers "busy": the
 /// failed transaction rolled back, so a new try starts clean.
 async fn apply(
@@ -251,8 +327,8 @@ async fn apply(
 
 /// Runs an import and returns its summary. Errors are I/O errors, an unknown organization
 /// or a database failure; refused rows are not errors.
-pub async fn run(store: &dyn Store, args: &ImportArgs) -> anyhow::Result<ImportSummary> {
-    let org = operator::org_by_corp_id(store, &args.corp_id).await?;
+pub async fn run(store: Arc<dyn Store>, args: &ImportArgs) -> anyhow::Result<ImportSummary> {
+    let org = operator::org_by_corp_id(store.as_ref(), &args.corp_id).await?;
     let stdin = args.file == Path::new("-");
     let format = Format::choose(args.format, (!stdin).then_some(args.file.as_path()))
         .map_err(|e| anyhow!(e))?;
@@ -280,26 +356,57 @@ pub async fn run(store: &dyn Store, args: &ImportArgs) -> anyhow::Result<ImportS
         ..ImportSummary::default()
     };
     let mut progress = Progress::new("import", total, args.progress_every);
-    while let Some(batch) = batches.recv().await {
-        let batch = batch.with_context(|| {
-            format!(
-                "cannot read {} after {} rows ({} applied)",
-                args.file.display(),
-                summary.rows_read,
-                summary.applied
-            )
-        })?;
+    let mut writing = Writing::new(store.clone(), org.id, store.import_streams());
+    let mut next = batches.recv().await;
+    loop {
+        // Start batches while there is room and the next shares no user with those running.
+        loop {
+            match next.take() {
+                Some(Ok(batch)) => match writing.start(batch, &executor) {
+                    Ok(()) => next = batches.recv().await,
+                    Err(waiting) => {
+                        next = Some(Ok(waiting));
+                        break;
+                    }
+                },
+                other => {
+                    next = other;
+                    break;
+                }
+            }
+        }
+        let Some((batch, outcome)) = writing.finish_first().await else {
+            match next {
+                Some(Err(e)) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "cannot read {} after {} rows ({} applied)",
+                            args.file.display(),
+                            summary.rows_read,
+                            summary.applied
+                        )
+                    })
+                }
+                _ => break,
+            }
+        };
         let mut refused = batch.refused;
         if !batch.rows.is_empty() {
-            let outcome = apply(store, org.id, &batch.rows, &executor)
-                .await
-                .with_context(|| {
-                    format!(
-                        "the batch starting at line {} failed; {} rows before it were loaded",
-                        batch.lines.first().copied().unwrap_or(0),
-                        summary.rows_read
-                    )
-                })?;
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // The batches started after it run on; what they did is reported.
+                    let after = writing.finish_all().await;
+                    return Err(e).with_context(|| {
+                        format!(
+                            "the batch starting at line {} failed; {} rows before it were \
+                             loaded{after}",
+                            batch.lines.first().copied().unwrap_or(0),
+                            summary.rows_read
+                        )
+                    });
+                }
+            };
             if outcome.outcomes.len() != batch.rows.len() {
                 bail!(
                     "the store answered {} outcomes for {} rows",
