@@ -32,8 +32,10 @@ use tagd_core::*;
 pub(crate) const CHUNK: usize = 500;
 
 /// Rows from which a bulk write loads by `COPY` where the database has it: below, the extra
-/// round trips (`COPY` start, ids or version base) cost more than the statement they replace.
-pub(crate) const COPY_FROM: usize = 64;
+/// round trips (`COPY` start, ids or version base) cost about what they save (a changeLabels
+/// of 100 labels, 100 log entries, measured 6% slower by `COPY`; an import batch of 5,000
+/// rows several times faster).
+pub(crate) const COPY_FROM: usize = CHUNK;
 
 /// A (user, group) pair of one organization, by the rows' internal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -522,7 +522,7 @@ pub async fn a_large_import_of_new_users_reads_back_exactly_with_awkward_values(
     ];
     let numbers = ["0.1", "-0.5", "12345678901.25", "0.0000001", "1e21", "7"];
     let mut rows = Vec::new();
-    for i in 0..150 {
+    for i in 0..200 {
         let c = format!("bulk{i}");
         rows.push(set(
             &c,
@@ -534,9 +534,9 @@ pub async fn a_large_import_of_new_users_reads_back_exactly_with_awkward_values(
     }
     let log_before = whole_log(&store, w.org.id, 10_000).await.len();
     let report = import(&store, w.org.id, &rows).await;
-    assert_eq!(counts(&report), (450, 0, 0));
-    assert_eq!(report.users_created, 150);
-    for i in [0usize, 1, 2, 3, 4, 5, 6, 7, 149] {
+    assert_eq!(counts(&report), (600, 0, 0));
+    assert_eq!(report.users_created, 200);
+    for i in [0usize, 1, 2, 3, 4, 5, 6, 7, 199] {
         let listed = store
             .list_user_assignments(w.org.id, &user(&format!("bulk{i}")))
             .await
@@ -561,7 +561,7 @@ pub async fn a_large_import_of_new_users_reads_back_exactly_with_awkward_values(
     }
     let log = whole_log(&store, w.org.id, 10_000).await;
     let added = &log[log_before..];
-    assert_eq!(added.len(), 600, "150 users created and 450 values set");
+    assert_eq!(added.len(), 800, "200 users created and 600 values set");
     assert!(
         added.windows(2).all(|p| p[0].version < p[1].version),
         "versions rise"
@@ -569,7 +569,7 @@ pub async fn a_large_import_of_new_users_reads_back_exactly_with_awkward_values(
     let again = import(&store, w.org.id, &rows).await;
     assert_eq!(
         counts(&again),
-        (0, 450, 0),
+        (0, 600, 0),
         "the same rows again change nothing"
     );
 }
