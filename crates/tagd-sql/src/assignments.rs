@@ -354,9 +354,13 @@ pub(crate) async fn history(
     org: OrgId,
     assignment: &ExternalId,
 ) -> Result<Vec<HistoryEntry>> {
+    // Through the index by user (the assignment's user, then its changes among theirs): the
+    // log keeps no index by assignment (migration 0008).
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM change_log \
-         WHERE org_id = $1 AND assignment_ref = \
+         WHERE org_id = $1 \
+         AND user_ref = (SELECT user_ref FROM tag_assignments WHERE org_id = $1 AND entity_id = $2) \
+         AND assignment_ref = \
            (SELECT id FROM tag_assignments WHERE org_id = $1 AND entity_id = $2) \
          ORDER BY version"
     );
