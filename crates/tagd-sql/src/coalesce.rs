@@ -1,4 +1,5 @@
-//! Coalesced single writes: concurrent single assigns and removals share one transaction.
+//! Coalesced single writes: concurrent single assigns, removals and v2 changeLabels share one
+//! transaction.
 //!
 //! A single assign alone is a transaction of its own: `BEGIN`, three statements, the change-log
 //! insert and `COMMIT`, and on PostgreSQL each writer share-locks the tag group row, which for
@@ -23,12 +24,14 @@
 
 use crate::assignments::{assign, remove};
 use crate::driver::{Driver, Locks, SqlTx};
+use crate::labels::change_labels;
 use crate::log::{self, WriteTx};
 use crate::set_writes::{self, Queued};
 use crate::{internal, SqlStore};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use tagd_core::labels::{LabelChange, LabelWarning};
 use tagd_core::log::LogEntry;
 use tagd_core::*;
 use tokio::sync::oneshot;
@@ -45,16 +48,26 @@ pub(crate) struct RemoveCommand {
     pub source: Source,
 }
 
+/// A v2 changeLabels of one customer.
+#[derive(Debug, Clone)]
+pub(crate) struct LabelsCommand {
+    pub user_id: UserId,
+    pub change: LabelChange,
+    pub executor: Executor,
+}
+
 /// A write that may share a transaction with others.
 pub(crate) enum SingleWrite {
     Assign(AssignCommand),
     Remove(RemoveCommand),
+    ChangeLabels(LabelsCommand),
 }
 
 /// What a [`SingleWrite`] answers.
 pub(crate) enum Outcome {
     Assigned(Assignment),
     Removed(Option<Assignment>),
+    Labels(Vec<LabelWarning>),
 }
 
 struct Job {
@@ -136,7 +149,7 @@ impl SingleOutcome for Assignment {
     fn from_outcome(outcome: Outcome) -> Result<Self> {
         match outcome {
             Outcome::Assigned(assignment) => Ok(assignment),
-            Outcome::Removed(_) => Err(Error::internal("an assign answered as a removal")),
+            _ => Err(Error::internal("an assign answered as another write")),
         }
     }
 }
@@ -145,7 +158,16 @@ impl SingleOutcome for Option<Assignment> {
     fn from_outcome(outcome: Outcome) -> Result<Self> {
         match outcome {
             Outcome::Removed(removed) => Ok(removed),
-            Outcome::Assigned(_) => Err(Error::internal("a removal answered as an assign")),
+            _ => Err(Error::internal("a removal answered as another write")),
+        }
+    }
+}
+
+impl SingleOutcome for Vec<LabelWarning> {
+    fn from_outcome(outcome: Outcome) -> Result<Self> {
+        match outcome {
+            Outcome::Labels(warnings) => Ok(warnings),
+            _ => Err(Error::internal("a changeLabels answered as another write")),
         }
     }
 }
@@ -317,6 +339,11 @@ async fn run_one(
             assign(tx, locks, org, command).await.map(Outcome::Assigned)
         }
         SingleWrite::Remove(command) => remove(tx, locks, org, command).await.map(Outcome::Removed),
+        SingleWrite::ChangeLabels(c) => {
+            change_labels(tx, locks, (org, &c.user_id), &c.change, &c.executor)
+                .await
+                .map(Outcome::Labels)
+        }
     }
 }
 

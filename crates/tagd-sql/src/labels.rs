@@ -1,5 +1,6 @@
 //! v2 labels: changeLabels through the core's rules, and the label queries.
 
+use crate::coalesce::{LabelsCommand, SingleWrite};
 use crate::driver::Driver;
 use crate::driver::{Locks, Param, SqlConn};
 use crate::pairs::{self, PairKey, PairWrite, Stamp, CHUNK};
@@ -309,10 +310,13 @@ impl<D: Driver> Labels for SqlStore<D> {
         executor: &Executor,
         record: &Recorder<Vec<LabelWarning>>,
     ) -> Result<Vec<LabelWarning>> {
-        let locks = self.driver.locks();
-        in_write!(self, record, |tx| {
-            change_labels(tx.as_mut(), locks, (org, user_id), change, executor).await?
-        })
+        let command = LabelsCommand {
+            user_id: user_id.clone(),
+            change: change.clone(),
+            executor: executor.clone(),
+        };
+        self.single_write(org, SingleWrite::ChangeLabels(command), record)
+            .await
     }
 
     async fn list_user_labels(&self, org: OrgId, user_id: &UserId) -> Result<Vec<Assignment>> {

@@ -11,13 +11,19 @@
 //!    row-locked at once, one multi-row insert, one multi-row update, the change-log entries),
 //!    one call per run of writes by the same executor and door, since a stamp is shared.
 //!
+//! A v2 changeLabels among them is planned and written as alone (`labels.rs`, one pair write of
+//! its own), in its place between the runs: it shares the transaction, its commit and (on
+//! SQLite) the savepoint, not the statements.
+//!
 //! The outcome of each write is what it would have been alone: an assign always changes its
 //! pair (API.md: every assign is a write, even with the same value), a removal of a pair with
 //! no live value changes nothing and answers `None`.
 
-use crate::coalesce::{Outcome, RemoveCommand, SingleWrite};
+use crate::coalesce::{LabelsCommand, Outcome, RemoveCommand, SingleWrite};
 use crate::driver::{Locks, Param, SqlConn};
 use crate::internal;
+use crate::labels::change_labels;
+use crate::log;
 use crate::pairs::{self, Applied, PairKey, PairWrite, Stamp};
 use crate::records::{self, sql::GROUP_COLUMNS};
 use std::collections::{HashMap, HashSet};
@@ -67,15 +73,33 @@ pub(crate) async fn apply_all(
         let mine: Vec<usize> = (0..queued.len())
             .filter(|&i| queued[i].org == org)
             .collect();
-        let named = mine.iter().map(|&i| names_of(queued[i].write));
-        let (group_ids, user_ids): (Vec<&ExternalId>, Vec<&UserId>) = named.unzip();
+        let named: Vec<(&ExternalId, &UserId)> = mine
+            .iter()
+            .filter_map(|&i| names_of(queued[i].write))
+            .collect();
+        let (group_ids, user_ids): (Vec<&ExternalId>, Vec<&UserId>) = named.into_iter().unzip();
         let groups = read_groups(conn, locks.share, org, &group_ids).await?;
         let users = read_users(conn, org, &user_ids).await?;
         let now = now_unix();
-        let mut checked = Vec::with_capacity(mine.len());
+        // Pair writes gather into runs; a changeLabels (which plans its own writes) ends one,
+        // so every write still applies in its order.
+        let mut run: Vec<Checked<'_>> = Vec::new();
         for &job in &mine {
+            if let SingleWrite::ChangeLabels(c) = queued[job].write {
+                apply_run(conn, locks, org, &mut run, &mut done).await?;
+                done[job] = Some(change_labels_in_batch(conn, locks, org, c).await?);
+                continue;
+            }
             match check(job, queued[job].write, &groups, &users, now) {
-                Ok(write) => checked.push(write),
+                Ok(write) => {
+                    let same_stamp = run
+                        .last()
+                        .is_none_or(|r| r.executor == write.executor && r.source == write.source);
+                    if !same_stamp {
+                        apply_run(conn, locks, org, &mut run, &mut done).await?;
+                    }
+                    run.push(write);
+                }
                 Err(refusal) => {
                     done[job] = Some(Done {
                         outcome: Err(refusal),
@@ -84,25 +108,63 @@ pub(crate) async fn apply_all(
                 }
             }
         }
-        for run in checked.chunk_by(|a, b| a.executor == b.executor && a.source == b.source) {
-            let stamp = Stamp::now(org, run[0].executor, run[0].source);
-            let writes: Vec<PairWrite> = run.iter().map(|c| c.write.clone()).collect();
-            let lock = locks.update_assignment;
-            let applied = pairs::apply(conn, lock, &stamp, &writes, &HashSet::new()).await?;
-            for (write, applied) in run.iter().zip(applied) {
-                done[write.job] = Some(outcome_of(org, write, applied)?);
-            }
-        }
+        apply_run(conn, locks, org, &mut run, &mut done).await?;
     }
     done.into_iter()
         .map(|d| d.ok_or_else(|| Error::internal("a coalesced write was not applied")))
         .collect()
 }
 
-fn names_of(write: &SingleWrite) -> (&ExternalId, &UserId) {
+/// Writes a run of checked pair writes (one executor and door) through [`pairs::apply`], and
+/// empties it.
+async fn apply_run(
+    conn: &mut dyn SqlConn,
+    locks: Locks,
+    org: OrgId,
+    run: &mut Vec<Checked<'_>>,
+    done: &mut [Option<Done>],
+) -> Result<()> {
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    let stamp = Stamp::now(org, first.executor, first.source);
+    let writes: Vec<PairWrite> = run.iter().map(|c| c.write.clone()).collect();
+    let lock = locks.update_assignment;
+    let applied = pairs::apply(conn, lock, &stamp, &writes, &HashSet::new()).await?;
+    for (write, applied) in run.iter().zip(applied) {
+        done[write.job] = Some(outcome_of(org, write, applied)?);
+    }
+    run.clear();
+    Ok(())
+}
+
+/// A changeLabels among the batch's writes: planned and written as alone (`labels.rs`), its
+/// refusal (an unknown customer) its own answer.
+async fn change_labels_in_batch(
+    conn: &mut dyn SqlConn,
+    locks: Locks,
+    org: OrgId,
+    command: &LabelsCommand,
+) -> Result<Done> {
+    let before = log::pending(conn)?;
+    let (user_id, change, executor) = (&command.user_id, &command.change, &command.executor);
+    let outcome = match change_labels(conn, locks, (org, user_id), change, executor).await {
+        Err(e) if e.is_fault() => return Err(e),
+        outcome => outcome.map(Outcome::Labels),
+    };
+    let after = log::pending(conn)?;
+    Ok(Done {
+        outcome,
+        logged_at: (after > before).then(|| after - 1),
+    })
+}
+
+/// The group and user a pair write names; `None` for a changeLabels, which reads its own.
+fn names_of(write: &SingleWrite) -> Option<(&ExternalId, &UserId)> {
     match write {
-        SingleWrite::Assign(c) => (&c.tags_group_id, &c.user_id),
-        SingleWrite::Remove(c) => (&c.tags_group_id, &c.user_id),
+        SingleWrite::Assign(c) => Some((&c.tags_group_id, &c.user_id)),
+        SingleWrite::Remove(c) => Some((&c.tags_group_id, &c.user_id)),
+        SingleWrite::ChangeLabels(_) => None,
     }
 }
 
@@ -114,7 +176,8 @@ fn check<'a>(
     users: &HashMap<String, i64>,
     now: i64,
 ) -> Result<Checked<'a>> {
-    let (group_id, user_id) = names_of(write);
+    let (group_id, user_id) =
+        names_of(write).ok_or_else(|| Error::internal("a changeLabels checked as a pair write"))?;
     let group = groups.get(group_id).ok_or(Error::GroupNotFound)?;
     let user = *users.get(user_id.as_str()).ok_or(Error::UserNotFound)?;
     let key = PairKey {
@@ -133,6 +196,9 @@ fn check<'a>(
                 rewrite: true,
             };
             (write, &c.executor, c.source)
+        }
+        SingleWrite::ChangeLabels(_) => {
+            return Err(Error::internal("a changeLabels checked as a pair write"))
         }
         SingleWrite::Remove(RemoveCommand {
             executor, source, ..
@@ -198,6 +264,9 @@ async fn read_groups(
     ids: &[&ExternalId],
 ) -> Result<HashMap<ExternalId, TagGroup>> {
     let ids = distinct(ids.iter().map(|id| id.as_str()));
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let sql = format!(
         "SELECT {GROUP_COLUMNS} FROM tag_groups \
          WHERE org_id = $1 AND entity_id IN ({}) AND NOT is_deleted {share}",
@@ -221,6 +290,9 @@ async fn read_users(
     ids: &[&UserId],
 ) -> Result<HashMap<String, i64>> {
     let ids = distinct(ids.iter().map(|id| id.as_str()));
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let sql = format!(
         "SELECT id, user_id FROM users WHERE org_id = $1 AND user_id IN ({})",
         placeholders(2, ids.len())

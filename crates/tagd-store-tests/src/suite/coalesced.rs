@@ -267,3 +267,133 @@ pub async fn writes_of_two_organizations_and_two_doors_sent_together_answer_as_a
         }
     }
 }
+
+pub async fn change_labels_sent_together_with_assigns_answer_as_alone_with_their_own_version(
+    store: DynStore,
+) {
+    let w = world(&store, "Acme").await;
+    let org = w.org.id;
+    let gold = label_group(&store, org, "Gold", "gold").await;
+    for i in 0..16 {
+        store
+            .create_user(org, &user(&format!("c{i}")), &Recorder::none())
+            .await
+            .expect("user created");
+    }
+    let before = whole_log(&store, org, 1000).await.len();
+    // Per customer: a changeLabels adding VIP and Gold (and an unknown label) and a v5 assign
+    // of Gold's group to false; and a changeLabels for a customer who does not exist.
+    let start = Arc::new(tokio::sync::Barrier::new(33));
+    let mut sent = Vec::new();
+    for i in 0..16 {
+        let c = format!("c{i}");
+        let (store, start) = (store.clone(), start.clone());
+        sent.push(tokio::spawn(async move {
+            let (progress, record) = progress_recorder();
+            let change = change(&["VIP", "Gold", "Nope"], &[]);
+            start.wait().await;
+            let outcome = store
+                .change_labels(org, &user(&c), &change, &v2_executor(), &record)
+                .await;
+            (c, outcome, progress.version())
+        }));
+    }
+    let mut assigns = Vec::new();
+    for i in 0..16 {
+        let c = format!("c{i}");
+        let (store, start, gold) = (store.clone(), start.clone(), gold.clone());
+        assigns.push(tokio::spawn(async move {
+            let (progress, record) = progress_recorder();
+            let command = assign_command(&gold, &c, "false");
+            start.wait().await;
+            let outcome = store.assign(org, &command, &record).await;
+            (c, outcome, progress.version())
+        }));
+    }
+    let nobody = {
+        let (store, start) = (store.clone(), start.clone());
+        tokio::spawn(async move {
+            let change = change(&["VIP"], &[]);
+            start.wait().await;
+            store
+                .change_labels(
+                    org,
+                    &user("nobody"),
+                    &change,
+                    &v2_executor(),
+                    &Recorder::none(),
+                )
+                .await
+        })
+    };
+    assert!(matches!(
+        nobody.await.expect("ran"),
+        Err(Error::UserNotFound)
+    ));
+    let mut labelled = Vec::new();
+    for handle in sent {
+        labelled.push(handle.await.expect("ran"));
+    }
+    let mut assigned = Vec::new();
+    for handle in assigns {
+        assigned.push(handle.await.expect("ran"));
+    }
+    let log = whole_log(&store, org, 1000).await.split_off(before);
+    let own_entry = |assignment: i64, version: i64| {
+        log.iter()
+            .find(|e| matches!(&e.change.subject, Subject::Tag(t) if t.assignment_id == assignment && t.version == version))
+            .map(|e| e.version)
+    };
+    for (c, outcome, version) in labelled {
+        let warnings = outcome.expect("applied");
+        assert_eq!(warnings, vec![LabelWarning::not_found("Nope")], "{c}");
+        let listed = store
+            .list_user_assignments(org, &user(&c))
+            .await
+            .expect("listed");
+        let vip = listed
+            .iter()
+            .find(|a| a.group_id == w.flag.id)
+            .expect("VIP carried");
+        assert_eq!(vip.value, TagValue::Define(true));
+        let gold_row = listed.iter().find(|a| a.group_id == gold.id).expect("gold");
+        // The request's own entries: its customer's VIP and Gold, written by the v2 door.
+        let own: Vec<i64> = log
+            .iter()
+            .filter(|e| match &e.change.subject {
+                Subject::Tag(t) => {
+                    (t.assignment_id == vip.id || t.assignment_id == gold_row.id)
+                        && t.executor == v2_executor()
+                }
+                _ => false,
+            })
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(own.len(), 2, "{c}: VIP and Gold");
+        assert_eq!(
+            version,
+            own.iter().max().copied(),
+            "{c}: its last entry's version"
+        );
+    }
+    for (c, outcome, version) in assigned {
+        let assignment = outcome.expect("assigned");
+        assert_eq!(version, own_entry(assignment.id, assignment.version), "{c}");
+        // Applied in queue order with the changeLabels of the same customer: the final value
+        // is whichever came last, and the versions count both.
+        let listed = store
+            .list_user_assignments(org, &user(&c))
+            .await
+            .expect("listed");
+        let now = listed.iter().find(|a| a.group_id == gold.id).expect("gold");
+        assert!(
+            now.version >= 1,
+            "{c}: two writes of one pair, two versions"
+        );
+    }
+    assert_eq!(
+        log.len(),
+        16 * 3,
+        "VIP and Gold per changeLabels, one assign per customer"
+    );
+}
