@@ -362,26 +362,13 @@ async fn upsert_users(
             refs.insert(user.user_id.to_string(), user.id);
             created.insert(user.user_id.to_string());
         }
-        let existing: Vec<&&UserId> = chunk
+        let existing: Vec<&str> = chunk
             .iter()
-            .filter(|u| !refs.contains_key(u.as_str()))
+            .map(|u| u.as_str())
+            .filter(|u| !refs.contains_key(*u))
             .collect();
-        if existing.is_empty() {
-            continue;
-        }
-        let list: Vec<String> = (0..existing.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT id, user_id FROM users WHERE org_id = $1 AND user_id IN ({})",
-            list.join(", ")
-        );
-        let mut params: Vec<Param<'_>> = vec![org.0.into()];
-        params.extend(existing.iter().map(|u| Param::from(u.as_str())));
-        for row in conn
-            .fetch_all_replanned(&sql, &params)
-            .await
-            .map_err(internal)?
-        {
-            refs.insert(row.text("user_id")?, row.int("id")?);
+        if !existing.is_empty() {
+            refs.extend(crate::tenants::user_refs(conn, org, &existing, true).await?);
         }
     }
     Ok((refs, created))

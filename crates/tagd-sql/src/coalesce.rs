@@ -15,8 +15,9 @@
 //! change and is answered with its refusal while the others commit. A database error before
 //! the commit rolls the batch back and every write of it runs again alone, so it gets its own
 //! real outcome (unless no connection could be had at all: then nothing ran, and every write
-//! is answered "busy" at once instead of waiting for a connection again, one after another); a failed commit is not retried (it may have committed), it is the answer of
-//! every write in it, as for a write alone.
+//! is answered "busy" at once instead of waiting for a connection again, one after another);
+//! a failed commit is not retried (it may have committed), it is the answer of every write in
+//! it, as for a write alone.
 //!
 //! A queued write belongs to a request with a deadline: the batch starts it only through
 //! [`Recorder::begin_commit`], which fails once the deadline gave the request up, and from then

@@ -108,6 +108,14 @@ pub(crate) fn internal(e: DbError) -> Error {
     }
 }
 
+/// `$first, $first+1, ...`: `n` placeholders, for an `IN (...)` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The row a `RETURNING` statement must produce.
 pub(crate) fn one(row: Option<Row>) -> Result<Row> {
     row.ok_or_else(|| Error::internal("the statement returned no row"))

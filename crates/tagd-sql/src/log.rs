@@ -259,6 +259,12 @@ async fn counted_versions(tx: &mut WriteTx, org: OrgId, n: usize) -> Result<i64>
 
 const LOG_COLUMNS: usize = 16;
 
+/// The [`LOG_COLUMNS`] columns an entry is written to, in [`row_params`]' order: the `INSERT`
+/// and the `COPY` both name them from here.
+const LOG_COLUMN_NAMES: &str = "org_id, version, kind, user_ref, group_ref, assignment_ref, \
+     subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
+     new_value, at, segment_ref, expires_at";
+
 /// Inserts the entries; answers what was added to their versions (the transaction id, shifted,
 /// on PostgreSQL; nothing with a counter).
 async fn insert(
@@ -287,9 +293,7 @@ async fn insert(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
-             subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
-             new_value, at, segment_ref, expires_at) VALUES {} RETURNING version",
+            "INSERT INTO change_log ({LOG_COLUMN_NAMES}) VALUES {} RETURNING version",
             rows.join(", ")
         );
         let texts: Vec<Option<String>> = chunk.iter().map(new_value_text).collect();
@@ -334,14 +338,8 @@ async fn copy_entries(tx: &mut WriteTx, org: OrgId, entries: &[LogEntry]) -> Res
         cells[1] = (base + entry.version).into();
         crate::driver::copy_line(&mut data, &cells);
     }
-    tx.copy_in(
-        "COPY change_log (org_id, version, kind, user_ref, group_ref, assignment_ref, \
-         subject_version, executor_kind, executor_ref, executor_name, source, old_value, \
-         new_value, at, segment_ref, expires_at) FROM STDIN",
-        data.as_bytes(),
-    )
-    .await
-    .map_err(internal)?;
+    let copy = format!("COPY change_log ({LOG_COLUMN_NAMES}) FROM STDIN");
+    tx.copy_in(&copy, data.as_bytes()).await.map_err(internal)?;
     Ok(base)
 }
 

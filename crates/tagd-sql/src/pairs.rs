@@ -37,6 +37,12 @@ pub(crate) const CHUNK: usize = 500;
 /// rows several times faster).
 pub(crate) const COPY_FROM: usize = CHUNK;
 
+/// The columns a new pair's row is written to (after its id, when copied): the multi-row
+/// `INSERT` and the `COPY` both name them from here.
+const NEW_PAIR_COLUMNS: &str = "org_id, user_ref, group_ref, define_value, number_value, \
+     string_value, executor_kind, executor_ref, executor_name, source, version, ctime, mtime, \
+     entity_id, is_deleted, expires_at";
+
 /// A (user, group) pair of one organization, by the rows' internal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PairKey {
@@ -509,9 +515,7 @@ async fn insert_new_pairs(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO tag_assignments (org_id, user_ref, group_ref, define_value, \
-             number_value, string_value, executor_kind, executor_ref, executor_name, source, \
-             version, ctime, mtime, entity_id, is_deleted, expires_at) VALUES {} \
+            "INSERT INTO tag_assignments ({NEW_PAIR_COLUMNS}) VALUES {} \
              ON CONFLICT DO NOTHING \
              RETURNING id, user_ref, group_ref",
             values.join(", ")
@@ -598,14 +602,10 @@ async fn copy_new_pairs(
         );
         written.push((*key, id, entity_id));
     }
-    conn.copy_in(
-        "COPY tag_assignments (id, org_id, user_ref, group_ref, define_value, number_value, \
-         string_value, executor_kind, executor_ref, executor_name, source, version, ctime, \
-         mtime, entity_id, is_deleted, expires_at) FROM STDIN",
-        data.as_bytes(),
-    )
-    .await
-    .map_err(internal)?;
+    let copy = format!("COPY tag_assignments (id, {NEW_PAIR_COLUMNS}) FROM STDIN");
+    conn.copy_in(&copy, data.as_bytes())
+        .await
+        .map_err(internal)?;
     for (key, id, entity_id) in written {
         if let Some(pair) = pairs.get_mut(&key) {
             pair.id = Some(id);

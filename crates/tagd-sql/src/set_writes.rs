@@ -19,13 +19,13 @@
 //! pair (API.md: every assign is a write, even with the same value), a removal of a pair with
 //! no live value changes nothing and answers `None`.
 
-use crate::coalesce::{LabelsCommand, Outcome, RemoveCommand, SingleWrite};
+use crate::coalesce::{LabelsCommand, Outcome, SingleWrite};
 use crate::driver::{Locks, Param, SqlConn};
 use crate::internal;
 use crate::labels::change_labels;
-use crate::log;
 use crate::pairs::{self, Applied, PairKey, PairWrite, Stamp};
 use crate::records::{self, sql::GROUP_COLUMNS};
+use crate::{log, tenants};
 use std::collections::{HashMap, HashSet};
 use tagd_core::assignments::value_to_assign;
 use tagd_core::expiry::expiry_of_assignment;
@@ -79,7 +79,8 @@ pub(crate) async fn apply_all(
             .collect();
         let (group_ids, user_ids): (Vec<&ExternalId>, Vec<&UserId>) = named.into_iter().unzip();
         let groups = read_groups(conn, locks.share, org, &group_ids).await?;
-        let users = read_users(conn, org, &user_ids).await?;
+        let user_ids = distinct(user_ids.iter().map(|id| id.as_str()));
+        let users = tenants::user_refs(conn, org, &user_ids, false).await?;
         let now = now_unix();
         // Pair writes gather into runs; a changeLabels (which plans its own writes) ends one,
         // so every write still applies in its order.
@@ -176,42 +177,32 @@ fn check<'a>(
     users: &HashMap<String, i64>,
     now: i64,
 ) -> Result<Checked<'a>> {
-    let (group_id, user_id) =
-        names_of(write).ok_or_else(|| Error::internal("a changeLabels checked as a pair write"))?;
-    let group = groups.get(group_id).ok_or(Error::GroupNotFound)?;
-    let user = *users.get(user_id.as_str()).ok_or(Error::UserNotFound)?;
-    let key = PairKey {
-        user,
-        group: group.id,
-    };
-    let (write, executor, source) = match write {
-        SingleWrite::Assign(c) => {
-            let value = value_to_assign(group, &c.raw_value)?;
-            let expires_at = expiry_of_assignment(c.expiry, group.expiry, now)?;
-            let write = PairWrite {
-                key,
-                attribute: group.attribute,
-                value: Some(value),
-                expires_at,
-                rewrite: true,
-            };
-            (write, &c.executor, c.source)
-        }
+    let (group_id, user_id, executor, source) = match write {
+        SingleWrite::Assign(c) => (&c.tags_group_id, &c.user_id, &c.executor, c.source),
+        SingleWrite::Remove(c) => (&c.tags_group_id, &c.user_id, &c.executor, c.source),
         SingleWrite::ChangeLabels(_) => {
             return Err(Error::internal("a changeLabels checked as a pair write"))
         }
-        SingleWrite::Remove(RemoveCommand {
-            executor, source, ..
-        }) => {
-            let write = PairWrite {
-                key,
-                attribute: group.attribute,
-                value: None,
-                expires_at: None,
-                rewrite: false,
-            };
-            (write, executor, *source)
-        }
+    };
+    let group = groups.get(group_id).ok_or(Error::GroupNotFound)?;
+    let user = *users.get(user_id.as_str()).ok_or(Error::UserNotFound)?;
+    // An assign sets its value (and is a write even when equal); a removal clears it.
+    let (value, expires_at) = match write {
+        SingleWrite::Assign(c) => (
+            Some(value_to_assign(group, &c.raw_value)?),
+            expiry_of_assignment(c.expiry, group.expiry, now)?,
+        ),
+        _ => (None, None),
+    };
+    let write = PairWrite {
+        key: PairKey {
+            user,
+            group: group.id,
+        },
+        attribute: group.attribute,
+        rewrite: value.is_some(),
+        value,
+        expires_at,
     };
     Ok(Checked {
         job,
@@ -270,7 +261,7 @@ async fn read_groups(
     let sql = format!(
         "SELECT {GROUP_COLUMNS} FROM tag_groups \
          WHERE org_id = $1 AND entity_id IN ({}) AND NOT is_deleted {share}",
-        placeholders(2, ids.len())
+        crate::placeholders(2, ids.len())
     );
     let mut params: Vec<Param<'_>> = vec![org.0.into()];
     params.extend(ids.iter().map(|id| Param::from(*id)));
@@ -283,28 +274,6 @@ async fn read_groups(
         .collect()
 }
 
-/// The internal ids of the users of `ids` that exist.
-async fn read_users(
-    conn: &mut dyn SqlConn,
-    org: OrgId,
-    ids: &[&UserId],
-) -> Result<HashMap<String, i64>> {
-    let ids = distinct(ids.iter().map(|id| id.as_str()));
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT id, user_id FROM users WHERE org_id = $1 AND user_id IN ({})",
-        placeholders(2, ids.len())
-    );
-    let mut params: Vec<Param<'_>> = vec![org.0.into()];
-    params.extend(ids.iter().map(|id| Param::from(*id)));
-    let rows = conn.fetch_all(&sql, &params).await.map_err(internal)?;
-    rows.iter()
-        .map(|row| Ok((row.text("user_id")?, row.int("id")?)))
-        .collect()
-}
-
 /// The values in sorted order, each once (sorted so that concurrent batches lock in one
 /// order).
 fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -312,12 +281,4 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     values.sort_unstable();
     values.dedup();
     values
-}
-
-/// `$first, $first+1, ...`: `n` placeholders.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

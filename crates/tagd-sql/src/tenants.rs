@@ -2,10 +2,12 @@
 
 use crate::driver::Driver;
 use crate::driver::{DbError, Param, SqlConn};
+use crate::pairs::CHUNK;
 use crate::records;
 use crate::SqlStore;
-use crate::{internal, log, one};
+use crate::{internal, log, one, placeholders};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use tagd_core::timefmt::now_unix;
 use tagd_core::*;
@@ -199,6 +201,35 @@ pub(crate) async fn find_user(
         .await
         .map_err(internal)?;
     row.map(|r| records::user(r.as_ref())).transpose()
+}
+
+/// The internal ids of those of `user_ids` registered in `org`, by user id, read in chunks of
+/// [`CHUNK`]. `replanned`: planned for these values at every run
+/// ([`SqlConn::fetch_all_replanned`]), for a bulk write's lookups in a fast-growing table.
+pub(crate) async fn user_refs(
+    conn: &mut dyn SqlConn,
+    org: OrgId,
+    user_ids: &[&str],
+    replanned: bool,
+) -> Result<HashMap<String, i64>> {
+    let mut refs = HashMap::with_capacity(user_ids.len());
+    for chunk in user_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, user_id FROM users WHERE org_id = $1 AND user_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut params: Vec<Param<'_>> = vec![org.0.into()];
+        params.extend(chunk.iter().map(|u| Param::from(*u)));
+        let rows = if replanned {
+            conn.fetch_all_replanned(&sql, &params).await
+        } else {
+            conn.fetch_all(&sql, &params).await
+        };
+        for row in rows.map_err(internal)? {
+            refs.insert(row.text("user_id")?, row.int("id")?);
+        }
+    }
+    Ok(refs)
 }
 
 #[async_trait]
