@@ -6,15 +6,21 @@
 //! fails because another touched the same row.
 #![forbid(unsafe_code)]
 
+mod layout;
 mod rows;
+mod versions;
 
+pub use layout::{Layout, UNPARTITIONED_TABLES};
 use rows::{classify, Conn};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 use tagd_core::{Error, PoolStats, Result};
-use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx, VersionScheme};
+pub use tagd_sql::VersionScheme;
+use tagd_sql::{DbError, Driver, Locks, SqlConn, SqlStore, SqlTx};
+pub use versions::scheme_name;
 
 /// Default size of the connection pool.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
@@ -31,6 +37,8 @@ pub struct PgDriver {
     pool: PgPool,
     /// The pool's name in `/metrics`.
     pool_name: &'static str,
+    /// How this database makes change-log versions (`settings`, read at connect).
+    scheme: VersionScheme,
 }
 
 /// The store on PostgreSQL.
@@ -51,20 +59,46 @@ impl PgDriver {
 
     /// Connects with explicit options (tests use them to pin a `search_path`).
     pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        Self::connect_with_layout(options, max_connections, Layout::Plain).await
+    }
+
+    /// Connects, and applies the migrations not yet applied with their tables laid out as
+    /// `layout` says (CI's partitioned-schema run; see [`Layout`]).
+    pub async fn connect_with_layout(
+        options: PgConnectOptions,
+        max_connections: u32,
+        layout: Layout,
+    ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .map_err(Error::internal)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(Error::internal)?;
+        let mut migrator = sqlx::migrate!("./migrations");
+        if layout != Layout::Plain {
+            let migrations = migrator.migrations.iter().cloned().map(|mut migration| {
+                migration.sql = Cow::Owned(layout.apply(&migration.sql).into_owned());
+                migration
+            });
+            migrator.migrations = Cow::Owned(migrations.collect());
+        }
+        migrator.run(&pool).await.map_err(Error::internal)?;
+        let scheme = versions::load(&pool).await?;
         Ok(PgDriver {
             pool,
             pool_name: "main",
+            scheme,
         })
+    }
+
+    /// Makes the database make change-log versions by `scheme` from now on (`tagd
+    /// log-versions`; see the `versions` module); answers this driver using it. Other servers
+    /// over the database read the choice when they start.
+    pub async fn use_version_scheme(mut self, scheme: VersionScheme) -> Result<Self> {
+        versions::store(&self.pool, scheme).await?;
+        self.scheme = scheme;
+        Ok(self)
     }
 
     pub async fn close(&self) {
@@ -87,7 +121,7 @@ impl Driver for PgDriver {
     }
 
     fn version_scheme(&self) -> VersionScheme {
-        VersionScheme::TransactionId
+        self.scheme
     }
 
     async fn read(&self) -> Result<Box<dyn SqlConn>, DbError> {
@@ -140,6 +174,7 @@ impl Driver for PgDriver {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_lazy_with(options),
             pool_name: pool,
+            scheme: self.scheme,
         }
     }
 

@@ -10,12 +10,43 @@ use sqlx::Connection;
 use std::str::FromStr;
 use std::sync::Arc;
 use tagd_core::Store;
-use tagd_postgres::{PgDriver, PgStore};
+use tagd_postgres::{Layout, PgDriver, PgStore, VersionScheme};
 use tagd_sql::SqlStore;
 use tagd_sqlite::SqliteStore;
 
 /// Name of the variable that turns the PostgreSQL tests on.
 pub const POSTGRES_URL_VAR: &str = "TAGD_TEST_POSTGRES_URL";
+
+/// Name of the variable that lays every PostgreSQL test schema out partitioned by `org_id`
+/// into this many hash partitions (CI runs the PostgreSQL tests once this way: issue 17,
+/// docs/SCALING.md).
+pub const POSTGRES_PARTITIONS_VAR: &str = "TAGD_TEST_POSTGRES_PARTITIONS";
+
+/// Name of the variable that makes every PostgreSQL test schema take change-log versions
+/// from a counter per organization (`counter`, as a Citus cluster needs) instead of
+/// transaction ids (`transaction-id`, the default).
+pub const POSTGRES_LOG_VERSIONS_VAR: &str = "TAGD_TEST_POSTGRES_LOG_VERSIONS";
+
+/// The version scheme [`POSTGRES_LOG_VERSIONS_VAR`] asks for.
+pub fn postgres_version_scheme() -> VersionScheme {
+    match std::env::var(POSTGRES_LOG_VERSIONS_VAR).as_deref() {
+        Ok("counter") => VersionScheme::Counter,
+        Ok("transaction-id") | Err(_) => VersionScheme::TransactionId,
+        Ok(other) => panic!("{POSTGRES_LOG_VERSIONS_VAR}={other}: counter or transaction-id"),
+    }
+}
+
+/// The layout [`POSTGRES_PARTITIONS_VAR`] asks for.
+pub fn postgres_layout() -> Layout {
+    match std::env::var(POSTGRES_PARTITIONS_VAR) {
+        Ok(text) => Layout::HashPartitioned {
+            partitions: text
+                .parse()
+                .unwrap_or_else(|_| panic!("{POSTGRES_PARTITIONS_VAR}={text} is not a count")),
+        },
+        Err(_) => Layout::Plain,
+    }
+}
 
 pub struct Fixture {
     pub store: Arc<dyn Store>,
@@ -72,6 +103,11 @@ pub async fn postgres() -> Option<Fixture> {
 /// A store on a new schema of the PostgreSQL at `url` (a proxy, say). The schema is dropped
 /// through `TAGD_TEST_POSTGRES_URL` when set, so cleanup works even if `url` was cut.
 pub async fn postgres_at(url: &str) -> Option<Fixture> {
+    postgres_laid_out(url, postgres_layout()).await
+}
+
+/// A store on a new schema of the PostgreSQL at `url`, its tables laid out as `layout` says.
+pub async fn postgres_laid_out(url: &str, layout: Layout) -> Option<Fixture> {
     let cleanup_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| url.to_owned());
     let url = url.to_owned();
     let schema = format!("tagd_test_{:016x}", rand::random::<u64>());
@@ -85,9 +121,15 @@ pub async fn postgres_at(url: &str) -> Option<Fixture> {
     let options = PgConnectOptions::from_str(&url)
         .expect("a valid PostgreSQL URL")
         .options([("search_path", schema.as_str())]);
-    let driver = PgDriver::connect_with(options, 8)
+    let mut driver = PgDriver::connect_with_layout(options, 8, layout)
         .await
         .expect("PostgreSQL store connects");
+    if postgres_version_scheme() != VersionScheme::TransactionId {
+        driver = driver
+            .use_version_scheme(postgres_version_scheme())
+            .await
+            .expect("version scheme set");
+    }
     let store = SqlStore::open(driver).await.expect("store opens");
     let separator = if url.contains('?') { '&' } else { '?' };
     let process_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");

@@ -57,6 +57,33 @@ pub enum Command {
     /// History: export the tag changes of an organization or of one user.
     #[command(subcommand)]
     History(crate::bulk::history_export::HistoryCommand),
+    /// How a PostgreSQL database makes change-log versions: `transaction-id` (the default,
+    /// one PostgreSQL) or `counter` (a row per organization, for Citus; docs/SCALING.md).
+    /// Stop every server first: each reads the choice when it starts.
+    LogVersions(LogVersionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LogVersionsArgs {
+    #[arg(value_enum)]
+    pub scheme: LogVersionsScheme,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LogVersionsScheme {
+    /// The writing transaction's id: no lock between writers; one PostgreSQL only.
+    TransactionId,
+    /// A counter row per organization: writers of one organization queue on it until commit.
+    Counter,
+}
+
+impl From<LogVersionsScheme> for tagd_postgres::VersionScheme {
+    fn from(scheme: LogVersionsScheme) -> Self {
+        match scheme {
+            LogVersionsScheme::TransactionId => tagd_postgres::VersionScheme::TransactionId,
+            LogVersionsScheme::Counter => tagd_postgres::VersionScheme::Counter,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -304,7 +331,8 @@ pub async fn run_admin(store: &dyn Store, command: Command) -> Result<Value> {
         | Command::Import(_)
         | Command::Export(_)
         | Command::Segment(_)
-        | Command::History(_) => {
+        | Command::History(_)
+        | Command::LogVersions(_) => {
             json!(null)
         }
         Command::Org(command) => run_org(store, command).await?,

@@ -30,6 +30,22 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
+/// `tagd log-versions`: makes the PostgreSQL database at `url` make change-log versions by
+/// `scheme` (docs/SCALING.md); answers the JSON line to print.
+pub async fn set_log_versions(url: &str, scheme: tagd_postgres::VersionScheme) -> Result<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Error::invalid(
+            "database",
+            "log versions are chosen on PostgreSQL only (SQLite always counts them per organization)",
+        ));
+    }
+    let driver = tagd_postgres::PgDriver::connect(url).await?;
+    let driver = driver.use_version_scheme(scheme).await?;
+    driver.close().await;
+    let name = tagd_postgres::scheme_name(scheme);
+    Ok(serde_json::json!({ "log_versions": name }).to_string())
+}
+
 /// Where the admin token came from.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AdminToken {

@@ -38,6 +38,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(args) = &cli.command {
         logging::init(&args.log_format);
     }
+    if let Command::LogVersions(args) = &cli.command {
+        let line = tagd::set_log_versions(&cli.database, args.scheme.into()).await;
+        let line = line.map_err(|e| serde_json::json!({"error": e.to_string()}).to_string())?;
+        println!("{line}");
+        return Ok(());
+    }
     let store = open_store(&cli.database)
         .await
         .map_err(|e| format!("tagd: cannot open the database: {e}"))?;

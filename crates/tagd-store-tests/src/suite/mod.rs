@@ -65,13 +65,13 @@ pub fn assign_command(group: &TagGroup, user_id: &str, value: &str) -> AssignCom
     }
 }
 
-pub(crate) fn label(name: &str) -> LabelName {
+pub fn label(name: &str) -> LabelName {
     LabelName::parse_optional(name)
         .expect("valid")
         .expect("not blank")
 }
 
-pub(crate) fn change(add: &[&str], remove: &[&str]) -> LabelChange {
+pub fn change(add: &[&str], remove: &[&str]) -> LabelChange {
     LabelChange {
         expiry: Default::default(),
         add: add.iter().map(|n| label(n)).collect(),
@@ -126,7 +126,7 @@ pub(crate) async fn remove(
 }
 
 /// Creates a tag group, as the test app, outside any request.
-pub(crate) async fn create_group(
+pub async fn create_group(
     store: &DynStore,
     org: OrgId,
     fields: &TagGroupFields,
@@ -136,12 +136,7 @@ pub(crate) async fn create_group(
 }
 
 /// A `define` group in category `label`: a v2 label.
-pub(crate) async fn label_group(
-    store: &DynStore,
-    org: OrgId,
-    name: &str,
-    variable: &str,
-) -> TagGroup {
+pub async fn label_group(store: &DynStore, org: OrgId, name: &str, variable: &str) -> TagGroup {
     create_group(
         store,
         org,
@@ -180,7 +175,7 @@ pub(crate) async fn set_active(
 }
 
 /// changeLabels for `user_id`, as a v2 credential, outside any request.
-pub(crate) async fn relabel(
+pub async fn relabel(
     store: &DynStore,
     org: OrgId,
     user_id: &str,

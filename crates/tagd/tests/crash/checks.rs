@@ -191,7 +191,8 @@ impl Db {
     }
 
     /// SQLite: `PRAGMA integrity_check` is `ok`. PostgreSQL: `bt_index_check` (amcheck, with
-    /// `heapallindexed`) passes on every btree index of the schema. What was checked.
+    /// `heapallindexed`) passes on every btree index of the schema (on a partitioned schema,
+    /// every partition's: a partitioned index has no pages of its own). What was checked.
     pub(super) async fn integrity(&self) -> String {
         match self {
             Db::Sqlite { url } => {
@@ -222,7 +223,8 @@ impl Db {
                      JOIN pg_class c ON c.oid = i.indexrelid \
                      JOIN pg_namespace n ON n.oid = c.relnamespace \
                      JOIN pg_am am ON am.oid = c.relam \
-                     WHERE n.nspname = $1 AND am.amname = 'btree' ORDER BY 1",
+                     WHERE n.nspname = $1 AND am.amname = 'btree' \
+                     AND c.relkind = 'i' ORDER BY 1",
                 )
                 .bind(&schema)
                 .fetch_all(&mut admin)

@@ -48,26 +48,6 @@ async fn assign_range(org: &V5Org, group: &str, range: std::ops::Range<usize>) {
     }
 }
 
-/// Every event of the organization's log, in version order, from the pull feed.
-async fn whole_feed(org: &V5Org) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let path = format!(
-            "/api/v5/changes?corp_id={}&after_version={after}&limit=1000",
-            org.corp_id
-        );
-        let (status, body) = org.get(&path).await;
-        assert_eq!(status, 200, "{body}");
-        let rows = body["data"]["rows"].as_array().expect("rows").clone();
-        let Some(last) = rows.last() else {
-            return events;
-        };
-        after = last["version"].as_i64().expect("version");
-        events.extend(rows);
-    }
-}
-
 async fn events_survive_kills(database: &str, dir: &Path) {
     let receiver = Receiver::start().await;
     let server = start(database, &dir.join("first.log")).await;
@@ -123,7 +103,7 @@ async fn events_survive_kills(database: &str, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let feed = loop {
         // The announcer records the last moves within a second or so.
-        let feed = whole_feed(&org).await;
+        let feed = org.whole_feed().await;
         let entered = feed
             .iter()
             .filter(|e| e["type"] == "segment.entered")

@@ -152,6 +152,26 @@ impl V5Org {
     }
 
     /// GET `path_with_query` with this org's token and app id.
+    /// Every event of the organization's change log, in version order, from the pull feed.
+    pub async fn whole_feed(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let path = format!(
+                "/api/v5/changes?corp_id={}&after_version={after}&limit=1000",
+                self.corp_id
+            );
+            let (status, body) = self.get(&path).await;
+            assert_eq!(status, 200, "{body}");
+            let rows = body["data"]["rows"].as_array().expect("rows").clone();
+            let Some(last) = rows.last() else {
+                return events;
+            };
+            after = last["version"].as_i64().expect("version");
+            events.extend(rows);
+        }
+    }
+
     pub async fn get(&self, path_with_query: &str) -> V5Answer {
         let response = self
             .client

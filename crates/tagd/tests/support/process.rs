@@ -84,6 +84,11 @@ impl TagdProcess {
         format!("{}{}", self.address, path)
     }
 
+    /// The process id (what tagd's lease owners start with, docs/OPERATIONS.md).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The admin API of this server, with [`ADMIN_TOKEN`].
     pub fn admin(&self, client: reqwest::Client) -> AdminClient {
         AdminClient::new(client, &self.address, ADMIN_TOKEN)
