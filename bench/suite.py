@@ -500,6 +500,9 @@ def run_backend(backend, work, users, duration, only, peer, results):
     else:
         tagd = Tagd(backend, pg_schema_url("bench_tagd"), work)
     log(f"{backend}: preparing the organization")
+    if backend == "postgres" and os.environ.get("TAGD_BENCH_LOG_VERSIONS"):
+        # `counter` measures the versions a Citus cluster needs (docs/SCALING.md).
+        tagd.cli("log-versions", os.environ["TAGD_BENCH_LOG_VERSIONS"])
     tagd.prepare()
 
     # W3: the import; then the raw load of the same rows into a copy of the same schema.

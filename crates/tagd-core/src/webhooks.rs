@@ -304,6 +304,15 @@ impl Webhook {
     }
 }
 
+/// Where a replay "from version `from_version`" resumes delivery: after the version before
+/// it. Versions start at 1.
+pub fn replay_position(from_version: i64) -> Result<i64> {
+    if from_version < 1 {
+        return Err(crate::Error::invalid("from_version", "must be 1 or more"));
+    }
+    Ok(from_version - 1)
+}
+
 /// A new endpoint fits beside the organization's `live` ones.
 pub fn check_room(live: i64) -> Result<()> {
     if live >= MAX_WEBHOOKS {

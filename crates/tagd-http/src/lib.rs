@@ -6,6 +6,7 @@
 pub mod admin;
 mod body;
 mod cache;
+mod console;
 pub mod gate;
 pub mod limits;
 mod metrics;
@@ -183,6 +184,8 @@ pub struct AppState {
     pub cache_keyer: Arc<cache::CacheKeyer>,
     /// The in-memory tag index the reads of users' tags go through.
     pub index: Arc<tagd_index::Index>,
+    /// The console's signed-in sessions (this process only).
+    pub console: Arc<console::Sessions>,
 }
 
 impl AppState {
@@ -214,6 +217,7 @@ impl AppState {
                 config.password_verify_queue,
             )),
             cache_keyer: Arc::new(cache::CacheKeyer::random()),
+            console: Arc::default(),
         }
     }
 
@@ -248,9 +252,10 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     document
 }
 
-/// The complete application: routes, `/openapi.json`, and the observing middleware.
+/// The complete application: routes, the console, `/openapi.json`, and the observing
+/// middleware.
 pub fn app(state: AppState) -> Router {
-    let router = routes().split_for_parts().0;
+    let router = routes().split_for_parts().0.merge(console::routes());
     finish(router, state)
 }
 
@@ -268,7 +273,8 @@ pub fn app_split(state: AppState) -> (Router, Router) {
         .merge(ops::routes())
         .merge(admin::routes())
         .split_for_parts()
-        .0;
+        .0
+        .merge(console::routes());
     (finish(public, state.clone()), finish(admin, state))
 }
 

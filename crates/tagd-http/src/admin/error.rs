@@ -53,14 +53,20 @@ impl From<BodyError> for AdminError {
     }
 }
 
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let retry_after = match &self {
+impl AdminError {
+    /// Seconds to wait before trying again, when waiting helps.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
             AdminError::RateLimited(secs) => Some(*secs),
             AdminError::Domain(e) if e.is_transient() => Some(1),
             _ => None,
-        };
-        let (status, code, message) = match self {
+        }
+    }
+
+    /// The HTTP status, the stable code word and the message in words: what the admin API
+    /// answers in JSON and the console shows on its pages.
+    pub(crate) fn classify(self) -> (StatusCode, &'static str, String) {
+        match self {
             AdminError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -127,7 +133,14 @@ impl IntoResponse for AdminError {
                     )
                 }
             },
-        };
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let retry_after = self.retry_after();
+        let (status, code, message) = self.classify();
         let body = Json(AdminErrorBody {
             error: AdminErrorDetail { code, message },
         });

@@ -9,6 +9,7 @@ pub(crate) mod groups;
 mod history;
 mod saved_segments;
 mod segments;
+pub(crate) use segments::stream_members;
 mod tags;
 mod token;
 mod views;

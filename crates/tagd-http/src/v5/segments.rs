@@ -179,7 +179,6 @@ pub(super) async fn export_segment(
     State(state): State<AppState>,
     V5Json(body): V5Json<SegmentExport>,
 ) -> Result<axum::response::Response, super::error::V5Error> {
-    use axum::response::IntoResponse;
     let org = caller.check_corp_id(&body.corp_id)?;
     let filter = chosen_filter(body.filter.as_ref(), body.segment_id.as_deref())?;
     let csv = match body.format.as_deref() {
@@ -187,6 +186,19 @@ pub(super) async fn export_segment(
         Some("csv") => true,
         Some(_) => return Err(Error::invalid("format", "must be csv or ndjson").into()),
     };
+    Ok(stream_members(&state, org, filter, csv).await?)
+}
+
+/// Every member of `filter`'s audience in `org` as a streamed body, CSV (`user_id` header,
+/// one id a line) or NDJSON, in registration order: the v5 export and the console's. The
+/// first chunk is read before the answer starts, so a bad filter is an error, not a body.
+pub(crate) async fn stream_members(
+    state: &AppState,
+    org: tagd_core::OrgId,
+    filter: Filter,
+    csv: bool,
+) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse;
     let first = state
         .index
         .segment_members(org, &filter, 0, EXPORT_CHUNK)

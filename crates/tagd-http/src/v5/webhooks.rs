@@ -378,13 +378,8 @@ pub(super) async fn replay_webhook(
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
     let id = webhook_id(&body.webhook_id)?;
-    if body.from_version < 1 {
-        return Err(V5Error::invalid("from_version", "must be 1 or more"));
-    }
-    let hook = state
-        .store
-        .replay_webhook(org, &id, body.from_version - 1)
-        .await?;
+    let position = tagd_core::webhooks::replay_position(body.from_version)?;
+    let hook = state.store.replay_webhook(org, &id, position).await?;
     Ok(send(&success(WebhookRow::new(&hook))))
 }
 

@@ -36,6 +36,19 @@ impl AdminClient {
             .expect("request sent")
     }
 
+    /// GET with the admin token; its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     /// POST with the admin token that must answer 201; its JSON body.
     pub async fn created(&self, path: &str, body: &Value) -> Value {
         let response = self.post(path, body).await;

@@ -1,0 +1,448 @@
+//! The operator console in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver, `fantoccini`), against `tagd serve` on SQLite.
+//!
+//! Runs when `TAGD_TEST_CHROMEDRIVER` names the chromedriver binary (`.ci/run` installs
+//! Debian's `chromium` and `chromium-driver` and sets it; a missing driver then fails the
+//! test); otherwise it prints a note and returns. With `TAGD_CONSOLE_SCREENSHOTS=<folder>` it
+//! also saves each page at 1280 and 360 px wide there (the README's are in docs/console/).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::process::{free_port, TagdProcess, ADMIN_TOKEN};
+
+const DRIVER_VAR: &str = "TAGD_TEST_CHROMEDRIVER";
+const SCREENSHOTS_VAR: &str = "TAGD_CONSOLE_SCREENSHOTS";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_driver(binary: &str) -> Driver {
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{DRIVER_VAR}={binary} does not start: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver(child, port)
+}
+
+/// A headless Chromium at 1280 px wide.
+async fn browser(driver: &Driver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    let chromium =
+        std::env::var("TAGD_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a browser session")
+}
+
+/// Saves the page at 1280 and 360 px wide as `<name>-1280.png` and `<name>-360.png` in the
+/// screenshot folder, when one is given.
+async fn screenshots(browser: &Client, name: &str) {
+    let Ok(folder) = std::env::var(SCREENSHOTS_VAR) else {
+        return;
+    };
+    for width in [1280u32, 360] {
+        browser
+            .set_window_size(width, 900)
+            .await
+            .expect("window resized");
+        let png = browser.screenshot().await.expect("a screenshot");
+        let path = PathBuf::from(&folder).join(format!("{name}-{width}.png"));
+        std::fs::write(&path, png).expect("screenshot written");
+    }
+    browser
+        .set_window_size(1280, 900)
+        .await
+        .expect("window resized");
+}
+
+/// The text of the element `css` selects, waited for.
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} shows: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn fill(browser: &Client, css: &str, text: &str) {
+    let field = browser.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("cleared");
+    field.send_keys(text).await.expect("typed");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .expect("clicked");
+}
+
+/// Whether `app_id`/`secret` get a v5 token from `server`.
+async fn issues_token(server: &TagdProcess, app_id: &str, secret: &str) -> bool {
+    let answer = reqwest::Client::new()
+        .post(server.url("/api/v5/auth/token"))
+        .json(&json!({"app_id": app_id, "app_secret": secret}))
+        .send()
+        .await
+        .expect("sent");
+    let body: serde_json::Value = answer.json().await.expect("JSON");
+    body["code"] == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_audience_and_signs_out(
+) {
+    let Ok(driver_binary) = std::env::var(DRIVER_VAR) else {
+        eprintln!("{DRIVER_VAR} is not set: the console's browser test is not run");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}", dir.path().join("console.db").display());
+    let server = TagdProcess::start(&database, &["--webhook-allow-private"], None).await;
+    // An organization with a tagged user and a webhook endpoint, made through the APIs.
+    let admin = server.admin(reqwest::Client::new());
+    let acme = admin.v5_org("Acme").await;
+    let vip = acme.create_group("VIP", "vip", "define", "crm").await;
+    for user in ["u1", "u2"] {
+        acme.create_user(user).await;
+    }
+    acme.assign(&vip, "u1", "True").await;
+    let (status, body) = acme
+        .post(
+            "/api/v5/webhooks/create",
+            &json!({"corp_id": acme.corp_id, "url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let driver = start_driver(&driver_binary).await;
+    let browser = browser(&driver).await;
+    let console = |path: &str| server.url(path);
+
+    // Signed out, the console sends the browser to sign in; a wrong token is refused in words
+    // beside the field; the right one, typed and sent with Enter alone, signs in.
+    browser.goto(&console("/console")).await.expect("opened");
+    assert!(browser
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/console/sign-in"));
+    screenshots(&browser, "sign-in").await;
+    fill(&browser, "#token", "not-the-admin-token\u{E007}").await;
+    let refused = text_of(&browser, "#token-error").await;
+    assert!(
+        refused.contains("not this server's admin token"),
+        "{refused}"
+    );
+    fill(&browser, "#token", &format!("{ADMIN_TOKEN}\u{E007}")).await;
+    let heading = text_of(&browser, "main h1").await;
+    assert_eq!(heading, "Organizations");
+    let listed = text_of(&browser, "main table").await;
+    assert!(listed.contains("Acme"), "{listed}");
+
+    // Create an organization and an app; the secret is shown once and issues tokens.
+    fill(&browser, "#org-name", "Globex").await;
+    click(&browser, "form[action='/console/orgs'] button").await;
+    assert_eq!(text_of(&browser, "main h1").await, "Globex");
+    fill(&browser, "#app-name", "loyalty").await;
+    click(&browser, "form[action$='/apps'] button").await;
+    let first_secret = text_of(&browser, "#shown-secret").await;
+    let app_id = text_of(&browser, "#shown-app-id").await;
+    assert!(issues_token(&server, &app_id, &first_secret).await);
+    screenshots(&browser, "organization").await;
+
+    // Rotate it: a new secret, and the old one no longer issues tokens.
+    click(&browser, "form[action$='/rotate'] button").await;
+    let second_secret = text_of(&browser, "#shown-secret").await;
+    assert_ne!(first_secret, second_secret);
+    assert!(!issues_token(&server, &app_id, &first_secret).await);
+    assert!(issues_token(&server, &app_id, &second_secret).await);
+    // Reloading the page does not show the secret again.
+    browser.refresh().await.expect("reloaded");
+    assert!(browser.find(Locator::Css("#shown-secret")).await.is_err());
+
+    // An error in words beside its field: a tag group with a bad variable name.
+    fill(&browser, "#group-name", "Bad").await;
+    browser
+        .execute(
+            "document.getElementById('group-variable').removeAttribute('pattern');",
+            vec![],
+        )
+        .await
+        .expect("script ran");
+    fill(&browser, "#group-variable", "not a name").await;
+    click(&browser, "form[action$='/groups'] button").await;
+    let group_error = text_of(&browser, "#group-error").await;
+    assert!(group_error.contains("variable_name"), "{group_error}");
+
+    // Look a user up in Acme: their tags and history.
+    let acme_page = console(&format!("/console/orgs/{}/user?user_id=u1", acme.corp_id));
+    browser.goto(&acme_page).await.expect("opened");
+    let tags = text_of(&browser, "#user-tags").await;
+    assert!(tags.contains("VIP") && tags.contains("True"), "{tags}");
+    let history = text_of(&browser, "#user-history").await;
+    assert!(history.contains("tag.assigned"), "{history}");
+    screenshots(&browser, "user").await;
+
+    // Build an audience: the exact count follows the filter as it is typed.
+    let segments = console(&format!("/console/orgs/{}/segments", acme.corp_id));
+    browser.goto(&segments).await.expect("opened");
+    fill(&browser, "#filter", r#"{"tag": "vip"}"#).await;
+    wait_for_text(&browser, "#count", "1").await;
+    fill(&browser, "#filter", r#"{"not": {"tag": "vip"}}"#).await;
+    wait_for_text(&browser, "#count", "1").await;
+    fill(&browser, "#filter", r#"{"tag": "nope"}"#).await;
+    let error = text_of(&browser, "#count-error").await;
+    assert!(error.contains("nope"), "{error}");
+    fill(&browser, "#filter", r#"{"tag": "vip"}"#).await;
+    wait_for_text(&browser, "#count", "1").await;
+    screenshots(&browser, "segments").await;
+
+    let webhooks = console(&format!("/console/orgs/{}/webhooks", acme.corp_id));
+    browser.goto(&webhooks).await.expect("opened");
+    let endpoint = text_of(&browser, "main section.card h2").await;
+    assert!(endpoint.contains("127.0.0.1:9/hook"), "{endpoint}");
+    screenshots(&browser, "webhooks").await;
+
+    // A form whose CSRF token is not the session's is refused, and changes nothing.
+    browser
+        .goto(&console("/console/orgs"))
+        .await
+        .expect("opened");
+    fill(&browser, "#org-name", "Forged").await;
+    browser
+        .execute(
+            "document.querySelector(\"form[action='/console/orgs'] input[name=csrf]\").value = 'forged';",
+            vec![],
+        )
+        .await
+        .expect("script ran");
+    click(&browser, "form[action='/console/orgs'] button").await;
+    assert_eq!(text_of(&browser, "main h1").await, "Form refused");
+    let orgs = admin.get_json("/admin/v1/orgs").await;
+    assert!(!orgs.to_string().contains("Forged"), "{orgs}");
+
+    // Sign out: the session ends, and the console asks to sign in again.
+    browser
+        .goto(&console("/console/orgs"))
+        .await
+        .expect("opened");
+    click(&browser, "header form button").await;
+    assert!(browser
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/console/sign-in"));
+    browser
+        .goto(&console("/console/orgs"))
+        .await
+        .expect("opened");
+    assert!(browser
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/console/sign-in"));
+
+    browser.close().await.expect("closed");
+    drop(driver);
+    server.terminate().await;
+}
+
+/// Waits until the element `css` shows exactly `expected`.
+async fn wait_for_text(browser: &Client, css: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            if element.text().await.is_ok_and(|t| t == expected) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {expected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A client that shows redirects instead of following them.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_and_csrf_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}", dir.path().join("console.db").display());
+    let admin_port = free_port();
+    let admin_listen = format!("127.0.0.1:{admin_port}");
+    let server = TagdProcess::start(&database, &["--admin-listen", &admin_listen], None).await;
+    let admin_address = format!("http://{admin_listen}");
+    let console = |path: &str| format!("{admin_address}{path}");
+    let client = http();
+
+    // Not on the public address at all.
+    let public = client
+        .get(server.url("/console/sign-in"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(public.status(), 404);
+
+    // Signed out: every page sends the browser to sign in.
+    let page = client
+        .get(console("/console/orgs"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/console/sign-in");
+
+    // A wrong token: refused in words, no cookie.
+    let wrong = client
+        .post(console("/console/sign-in"))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong
+        .text()
+        .await
+        .expect("text")
+        .contains("not this server&#39;s admin token"));
+
+    // The right one: a session cookie that scripts cannot read and other sites cannot send.
+    let signed_in = client
+        .post(console("/console/sign-in"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().expect("name=value").to_owned();
+
+    // Pages are not cached, framed, or allowed scripts from elsewhere.
+    let orgs = client
+        .get(console("/console/orgs"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(orgs.status(), 200);
+    assert_eq!(orgs.headers()["x-frame-options"], "DENY");
+    assert_eq!(orgs.headers()["cache-control"], "no-store");
+    let policy = orgs.headers()["content-security-policy"]
+        .to_str()
+        .expect("text");
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    let html = orgs.text().await.expect("text");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the page")
+        .to_owned();
+
+    // A form without the session's CSRF token changes nothing; with it, it works.
+    let forged = client
+        .post(console("/console/orgs"))
+        .header("cookie", &session)
+        .form(&[("csrf", "forged"), ("name", "Forged")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(forged.status(), 403);
+    let created = client
+        .post(console("/console/orgs"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("name", "Acme")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 303);
+    let admin =
+        support::client::AdminClient::new(reqwest::Client::new(), &admin_address, ADMIN_TOKEN);
+    let names = admin.get_json("/admin/v1/orgs").await.to_string();
+    assert!(
+        names.contains("Acme") && !names.contains("Forged"),
+        "{names}"
+    );
+
+    // An organization that does not exist is a page that says so.
+    let missing = client
+        .get(console(&format!("/console/orgs/{}", "0".repeat(32))))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 404);
+
+    // Signed out, the same cookie is worth nothing.
+    let out = client
+        .post(console("/console/sign-out"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(out.status(), 303);
+    let after = client
+        .get(console("/console/orgs"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(after.status(), 303);
+    server.terminate().await;
+}
