@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import audiences
+import console
 import events
 import expiry
 import servers
@@ -40,7 +41,7 @@ TAGS_PER_USER = 10
 GROUPS = [(f"t{i}", "define" if i < 4 else "number" if i < 7 else "string") for i in range(10)]
 CITIES = ["Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur", "Surat", "Indore"]
 W2_LABELS = 100
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11,W12"
 # tagd refuses an operator-set admin token under 32 characters.
 BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
@@ -506,7 +507,7 @@ def run_backend(backend, work, users, duration, only, peer, results):
     tagd.prepare()
 
     # W3: the import; then the raw load of the same rows into a copy of the same schema.
-    if {"W3", "W4", "W5", "W6", "W7", "W8", "W11"} & only:
+    if {"W3", "W4", "W5", "W6", "W7", "W8", "W11", "W12"} & only:
         seconds, out = timed([str(TAGD), "--database", tagd.database, "import", "--corp-id", tagd.corp_id,
                               "--progress-every", "0", str(work / "assignments.csv")])
         summary = json.loads(out.stdout)
@@ -538,7 +539,7 @@ def run_backend(backend, work, users, duration, only, peer, results):
 
     tagd.start()
     try:
-        if {"W4", "W5", "W6", "W7", "W11"} & only:
+        if {"W4", "W5", "W6", "W7", "W11", "W12"} & only:
             # Reads are served from the index once it holds the organization: wait for it.
             load_seconds = tagd.wait_for_index()
             log(f"{backend}: index loaded in {load_seconds:.1f} s")
@@ -604,6 +605,11 @@ def run_backend(backend, work, users, duration, only, peer, results):
             w2 = wrk("change_labels_100.lua", base, duration, env)
             results.add("W2", "change_labels_100", backend, w2["rps"] * W2_LABELS, "labels/s",
                         "pgbench_100_rows", peer["pgbench_100_rows"], "rows/s")
+        if "W12" in only:
+            # The console's pages over the whole organization (bench/console.py).
+            w12 = console.run(TAGD_PORT, BENCH_ADMIN_TOKEN, tagd.corp_id, user_id(users // 2))
+            for page, ms in w12.items():
+                results.add("W12", f"console_{page}_p99", backend, ms, "ms", "target", console.TARGET_MS)
         if "W11" in only and backend == "postgres":
             # Several servers share a PostgreSQL, not a SQLite file (bench/servers.py).
             w11 = servers.run(tagd, TAGD_PORT, duration, env, wrk, TAGD, BENCH_ADMIN_TOKEN, work, log)

@@ -217,6 +217,17 @@ impl Index {
         None
     }
 
+    /// An organization's users and live values from memory, when the index holds it and is
+    /// fresh (expired values already dropped): what an overview shows without counting every
+    /// row in SQL. `None` otherwise (and its load starts).
+    pub fn counts(self: &Arc<Self>, org: OrgId) -> Option<(i64, i64)> {
+        let index = self.ready(org)?;
+        let index = read(&index);
+        let users = i64::try_from(index.user_count()).ok()?;
+        let values = i64::try_from(index.live_values()).ok()?;
+        index.fresh().then_some((users, values))
+    }
+
     /// A registered user's live assignments: from memory when the organization is loaded,
     /// from the store otherwise.
     pub async fn list_user_assignments(

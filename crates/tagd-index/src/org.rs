@@ -405,6 +405,11 @@ impl OrgIndex {
         }
     }
 
+    /// Live values held: one per user and group holding one.
+    pub fn live_values(&self) -> u64 {
+        self.groups.iter().map(|g| g.members.cardinality()).sum()
+    }
+
     /// The users who hold a live value of `group_ref` (for segments).
     pub fn members(&self, group_ref: i64) -> Option<&Bitmap> {
         let g = self.group_by_ref.get(&group_ref)?;

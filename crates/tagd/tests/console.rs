@@ -142,7 +142,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     let admin = server.admin(reqwest::Client::new());
     let acme = admin.v5_org("Acme").await;
     let vip = acme.create_group("VIP", "vip", "define", "crm").await;
-    for user in ["u1", "u2"] {
+    for user in ["u1", "u2", "u3"] {
         acme.create_user(user).await;
     }
     acme.assign(&vip, "u1", "True").await;
@@ -224,24 +224,41 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     assert!(history.contains("tag.assigned"), "{history}");
     screenshots(&browser, "user").await;
 
-    // Build an audience: the exact count follows the filter as it is typed.
+    // Build an audience: the exact count follows the conditions as they change, with the
+    // filter they make; a filter typed as JSON is used instead, and its errors are words.
     let segments = console(&format!("/console/orgs/{}/segments", acme.corp_id));
     browser.goto(&segments).await.expect("opened");
-    fill(&browser, "#filter", r#"{"tag": "vip"}"#).await;
+    browser
+        .find(Locator::Css("#tag0"))
+        .await
+        .expect("the first condition's tag")
+        .select_by_value("vip")
+        .await
+        .expect("vip chosen");
     wait_for_text(&browser, "#count", "1").await;
-    fill(&browser, "#filter", r#"{"not": {"tag": "vip"}}"#).await;
-    wait_for_text(&browser, "#count", "1").await;
+    click(&browser, "#not0").await;
+    wait_for_text(&browser, "#count", "2").await;
+    let composed = text_of(&browser, "#composed").await;
+    assert_eq!(composed, r#"{"not":{"tag":"vip"}}"#);
     fill(&browser, "#filter", r#"{"tag": "nope"}"#).await;
     let error = text_of(&browser, "#count-error").await;
     assert!(error.contains("nope"), "{error}");
-    fill(&browser, "#filter", r#"{"tag": "vip"}"#).await;
+    fill(&browser, "#filter", "").await;
+    wait_for_text(&browser, "#count", "2").await;
+    click(&browser, "#not0").await;
     wait_for_text(&browser, "#count", "1").await;
     screenshots(&browser, "segments").await;
 
     let webhooks = console(&format!("/console/orgs/{}/webhooks", acme.corp_id));
     browser.goto(&webhooks).await.expect("opened");
-    let endpoint = text_of(&browser, "main section.card h2").await;
-    assert!(endpoint.contains("127.0.0.1:9/hook"), "{endpoint}");
+    let page = text_of(&browser, "main").await;
+    assert!(page.contains("127.0.0.1:9/hook"), "{page}");
+    fill(&browser, "#hook-url", "http://127.0.0.1:9/console-hook").await;
+    click(&browser, "form[action$='/webhooks'] button").await;
+    let secret = text_of(&browser, "#shown-secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let page = text_of(&browser, "main").await;
+    assert!(page.contains("127.0.0.1:9/console-hook"), "{page}");
     screenshots(&browser, "webhooks").await;
 
     // A form whose CSRF token is not the session's is refused, and changes nothing.

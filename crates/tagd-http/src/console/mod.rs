@@ -7,6 +7,7 @@
 //! v5 APIs call (`tagd_core::operator`, the store, the index): the console has no rules of
 //! its own. Errors are shown in words next to the form that caused them.
 
+mod builder;
 mod orgs;
 mod segments;
 pub(crate) mod session;

@@ -2,6 +2,7 @@
 //! after each pause in typing), saved segments, and the members exported as CSV. Counting,
 //! saving and exporting are the v5 API's operations on the index.
 
+use super::builder::{Builder, OPERATORS};
 use super::{failed, page, refusal, Posted, Signed};
 use crate::AppState;
 use askama::Template;
@@ -11,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use std::collections::HashMap;
 use tagd_core::saved_segments::SegmentFields;
 use tagd_core::segments::{self, Filter};
 use tagd_core::{operator, Error, OrgId, Organization, Recorder};
@@ -35,40 +37,83 @@ struct SegmentsPage {
     corp_id: String,
     org_name: String,
     filter: String,
+    builder: Builder,
+    operators: &'static [(&'static str, &'static str)],
     variables: Vec<String>,
     saved: Vec<SavedRow>,
     count: Option<u64>,
+    composed: Option<String>,
     count_error: Option<String>,
     save_error: Option<String>,
     notice: Option<String>,
+}
+
+impl SegmentsPage {
+    fn same(&self, a: &str, b: &str) -> bool {
+        a == b
+    }
 }
 
 #[derive(Template)]
 #[template(path = "console/count_fragment.html")]
 struct CountFragment {
     count: Option<u64>,
+    composed: Option<String>,
     count_error: Option<String>,
 }
 
-/// `filter` parsed from the text typed into the page.
+/// What saving or exporting without a filter answers.
+fn no_filter() -> Error {
+    Error::invalid("filter", "choose a tag in a condition, or type a filter")
+}
+
+/// `filter` parsed from JSON text.
 fn parse_filter(text: &str) -> Result<Filter, Error> {
     let json: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))?;
     segments::parse(&json, "filter")
 }
 
-/// The exact count of `text`'s audience, or why there is none.
-async fn count_of(state: &AppState, org: OrgId, text: &str) -> (Option<u64>, Option<String>) {
-    if text.trim().is_empty() {
-        return (None, None);
+/// The filter a posted form asks for, as JSON text: the one typed, else the one the
+/// builder's rows compose; `None` when it asks for none.
+async fn requested(
+    state: &AppState,
+    org: OrgId,
+    form: &HashMap<String, String>,
+) -> Result<Option<String>, Error> {
+    let typed = form.get("filter").map_or("", |f| f.trim());
+    if !typed.is_empty() {
+        return Ok(Some(typed.to_owned()));
     }
+    let groups = state.store.all_groups(org).await?;
+    let attribute = |tag: &str| {
+        groups
+            .iter()
+            .find(|g| !g.is_deleted && g.variable_name.as_str() == tag)
+            .map(|g| g.attribute)
+    };
+    let composed = Builder::from_form(form).compose(attribute)?;
+    Ok(composed.map(|filter| filter.to_string()))
+}
+
+/// The exact count of the audience the form asks for, the filter it counted, or why not.
+async fn count_of(
+    state: &AppState,
+    org: OrgId,
+    form: &HashMap<String, String>,
+) -> (Option<u64>, Option<String>, Option<String>) {
     let counted = async {
-        let filter = parse_filter(text)?;
-        state.index.segment_page(org, &filter, 0, 0, None).await
+        let Some(text) = requested(state, org, form).await? else {
+            return Ok(None);
+        };
+        let filter = parse_filter(&text)?;
+        let answer = state.index.segment_page(org, &filter, 0, 0, None).await?;
+        Ok::<_, Error>(Some((answer.page.count, text)))
     };
     match counted.await {
-        Ok(answer) => (Some(answer.page.count), None),
-        Err(e) => (None, Some(refusal(e).1)),
+        Ok(Some((count, text))) => (Some(count), Some(text), None),
+        Ok(None) => (None, None, None),
+        Err(e) => (None, None, Some(refusal(e).1)),
     }
 }
 
@@ -82,7 +127,7 @@ async fn segments_page(
     state: &AppState,
     signed: &Signed,
     org: &Organization,
-    filter: String,
+    form: HashMap<String, String>,
     save_error: Option<(StatusCode, String)>,
     notice: Option<String>,
 ) -> Response {
@@ -96,7 +141,7 @@ async fn segments_page(
         Ok(lists) => lists,
         Err(e) => return failed(e, "/console/orgs", signed),
     };
-    let (count, count_error) = count_of(state, org.id, &filter).await;
+    let (count, composed, count_error) = count_of(state, org.id, &form).await;
     let (status, save_error) = match save_error {
         Some((status, text)) => (status, Some(text)),
         None => (StatusCode::OK, None),
@@ -106,7 +151,9 @@ async fn segments_page(
         csrf: signed.csrf().to_owned(),
         corp_id: org.corp_id.to_string(),
         org_name: org.name.clone(),
-        filter,
+        filter: form.get("filter").cloned().unwrap_or_default(),
+        builder: Builder::from_form(&form),
+        operators: &OPERATORS,
         variables: groups
             .iter()
             .filter(|g| !g.is_deleted)
@@ -121,6 +168,7 @@ async fn segments_page(
             })
             .collect(),
         count,
+        composed,
         count_error,
         save_error,
         notice,
@@ -135,38 +183,38 @@ async fn show(
     Query(opened): Query<Opened>,
 ) -> Response {
     match operator::org_by_corp_id(state.store.as_ref(), &corp_id).await {
-        Ok(org) => segments_page(&state, &signed, &org, opened.filter, None, None).await,
+        Ok(org) => {
+            let form = HashMap::from([("filter".to_owned(), opened.filter)]);
+            segments_page(&state, &signed, &org, form, None, None).await
+        }
         Err(e) => failed(e, "/console/orgs", &signed),
     }
-}
-
-#[derive(Deserialize)]
-struct FilterForm {
-    #[serde(default)]
-    filter: String,
-    #[serde(default)]
-    name: String,
 }
 
 /// The count fragment htmx swaps in under the filter.
 async fn count(
     State(state): State<AppState>,
     Path(corp_id): Path<String>,
-    Posted { signed: _, form }: Posted<FilterForm>,
+    Posted { signed: _, form }: Posted<HashMap<String, String>>,
 ) -> Response {
-    let (count, count_error) = match operator::org_by_corp_id(state.store.as_ref(), &corp_id).await
-    {
-        Ok(org) => count_of(&state, org.id, &form.filter).await,
-        Err(e) => (None, Some(refusal(e).1)),
+    let (count, composed, count_error) =
+        match operator::org_by_corp_id(state.store.as_ref(), &corp_id).await {
+            Ok(org) => count_of(&state, org.id, &form).await,
+            Err(e) => (None, None, Some(refusal(e).1)),
+        };
+    let fragment = CountFragment {
+        count,
+        composed,
+        count_error,
     };
-    page(StatusCode::OK, &CountFragment { count, count_error })
+    page(StatusCode::OK, &fragment)
 }
 
 /// Saves the filter as a segment, as `POST /api/v5/segments/create` does.
 async fn save(
     State(state): State<AppState>,
     Path(corp_id): Path<String>,
-    Posted { signed, form }: Posted<FilterForm>,
+    Posted { signed, form }: Posted<HashMap<String, String>>,
 ) -> Response {
     let store = state.store.as_ref();
     let org = match operator::org_by_corp_id(store, &corp_id).await {
@@ -174,9 +222,13 @@ async fn save(
         Err(e) => return failed(e, "/console/orgs", &signed),
     };
     let saved = async {
-        let json: serde_json::Value = serde_json::from_str(&form.filter)
+        let text = requested(&state, org.id, &form)
+            .await?
+            .ok_or_else(no_filter)?;
+        let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))?;
-        let fields = SegmentFields::parse(&form.name, "", json)?;
+        let name = form.get("name").map_or("", String::as_str);
+        let fields = SegmentFields::parse(name, "", json)?;
         let filter = segments::parse(&fields.filter, "filter")?;
         state
             .index
@@ -189,9 +241,9 @@ async fn save(
     match saved.await {
         Ok(segment) => {
             let notice = format!("Saved as segment {} ({}).", segment.name, segment.entity_id);
-            segments_page(&state, &signed, &org, form.filter, None, Some(notice)).await
+            segments_page(&state, &signed, &org, form, None, Some(notice)).await
         }
-        Err(e) => segments_page(&state, &signed, &org, form.filter, Some(refusal(e)), None).await,
+        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e)), None).await,
     }
 }
 
@@ -199,7 +251,7 @@ async fn save(
 async fn export(
     State(state): State<AppState>,
     Path(corp_id): Path<String>,
-    Posted { signed, form }: Posted<FilterForm>,
+    Posted { signed, form }: Posted<HashMap<String, String>>,
 ) -> Response {
     let store = state.store.as_ref();
     let org = match operator::org_by_corp_id(store, &corp_id).await {
@@ -207,7 +259,10 @@ async fn export(
         Err(e) => return failed(e, "/console/orgs", &signed),
     };
     let streamed = async {
-        let filter = parse_filter(&form.filter)?;
+        let text = requested(&state, org.id, &form)
+            .await?
+            .ok_or_else(no_filter)?;
+        let filter = parse_filter(&text)?;
         crate::v5::stream_members(&state, org.id, filter, true).await
     };
     match streamed.await {
@@ -218,6 +273,6 @@ async fn export(
             );
             response
         }
-        Err(e) => segments_page(&state, &signed, &org, form.filter, Some(refusal(e)), None).await,
+        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e)), None).await,
     }
 }

@@ -1,25 +1,27 @@
 //! Webhooks: each endpoint with its state and most recent delivery attempts, and replay from
 //! a version (the v5 API's operations).
 
+use super::session::Flash;
 use super::{failed, page, refusal, Posted, Signed};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use tagd_core::names::MAX_DESCRIPTION_CHARS;
 use tagd_core::timefmt::format_unix;
-use tagd_core::webhooks::replay_position;
-use tagd_core::{operator, Error, ExternalId, Organization};
+use tagd_core::webhooks::{self, replay_position, WebhookUrl};
+use tagd_core::{operator, Description, Error, ExternalId, Organization, Recorder};
 
 /// Delivery attempts shown per endpoint.
 const ATTEMPTS_SHOWN: usize = 20;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console/orgs/{corp_id}/webhooks", get(show))
+        .route("/console/orgs/{corp_id}/webhooks", get(show).post(create))
         .route(
             "/console/orgs/{corp_id}/webhooks/{webhook_id}/replay",
             post(replay),
@@ -57,6 +59,7 @@ struct WebhooksPage {
     hooks: Vec<HookView>,
     notice: Option<String>,
     error: Option<String>,
+    shown_secret: Option<Flash>,
 }
 
 async fn webhooks_page(
@@ -114,8 +117,63 @@ async fn webhooks_page(
         hooks,
         notice,
         error,
+        shown_secret: signed.take_flash(state),
     };
     page(status, &view)
+}
+
+#[derive(Deserialize)]
+struct NewEndpoint {
+    url: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Creates an endpoint for every event type, as `POST /api/v5/webhooks/create` does; its
+/// signing secret is shown once.
+async fn create(
+    State(state): State<AppState>,
+    Path(corp_id): Path<String>,
+    Posted { signed, form }: Posted<NewEndpoint>,
+) -> Response {
+    let store = state.store.as_ref();
+    let org = match operator::org_by_corp_id(store, &corp_id).await {
+        Ok(org) => org,
+        Err(e) => return failed(e, "/console/orgs", &signed),
+    };
+    let created = async {
+        let url = WebhookUrl::parse(&form.url, state.config.webhook_allow_private)?;
+        let event_types = webhooks::parse_event_types(&[])?;
+        let description =
+            Description::parse("description", &form.description, MAX_DESCRIPTION_CHARS)?;
+        let secret = webhooks::generate_secret();
+        store
+            .create_webhook(
+                org.id,
+                &url,
+                &event_types,
+                &description,
+                &secret,
+                &Recorder::none(),
+            )
+            .await
+    };
+    match created.await {
+        Ok(hook) => {
+            signed.flash(
+                &state,
+                Flash {
+                    what: "Endpoint created: it receives the events committed from now on",
+                    label: "Signing secret",
+                    secret: hook.secret.clone(),
+                    app_id: None,
+                },
+            );
+            axum::response::Redirect::to(&format!("/console/orgs/{corp_id}/webhooks"))
+                .into_response()
+        }
+        Err(e) => webhooks_page(&state, &signed, &org, Err(refusal(e))).await,
+    }
 }
 
 async fn show(
