@@ -179,6 +179,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     assert_eq!(heading, "Organizations");
     let listed = text_of(&browser, "main table").await;
     assert!(listed.contains("Acme"), "{listed}");
+    screenshots(&browser, "organizations").await;
 
     // Create an organization and an app; the secret is shown once and issues tokens.
     fill(&browser, "#org-name", "Globex").await;
@@ -200,6 +201,31 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     // Reloading the page does not show the secret again.
     browser.refresh().await.expect("reloaded");
     assert!(browser.find(Locator::Css("#shown-secret")).await.is_err());
+
+    // A v2 credential, then a new password for it: the old one is refused from then on.
+    fill(&browser, "#cred-user", "loyalty").await;
+    fill(&browser, "#cred-password", "first-password").await;
+    click(&browser, "form[action$='/credentials'] button").await;
+    assert_eq!(
+        basic_status(&server, "loyalty", "first-password").await,
+        200
+    );
+    click(&browser, "details.password summary").await;
+    fill(
+        &browser,
+        "details.password input[name=password]",
+        "second-password",
+    )
+    .await;
+    click(&browser, "details.password button").await;
+    assert_eq!(
+        basic_status(&server, "loyalty", "first-password").await,
+        401
+    );
+    assert_eq!(
+        basic_status(&server, "loyalty", "second-password").await,
+        200
+    );
 
     // An error in words beside its field: a tag group with a bad variable name.
     fill(&browser, "#group-name", "Bad").await;
@@ -259,6 +285,15 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     assert!(secret.starts_with("whsec_"), "{secret}");
     let page = text_of(&browser, "main").await;
     assert!(page.contains("127.0.0.1:9/console-hook"), "{page}");
+    fill(
+        &browser,
+        "main form[action$='/replay'] input[name=from_version]",
+        "1",
+    )
+    .await;
+    click(&browser, "main form[action$='/replay'] button").await;
+    let replayed = text_of(&browser, "main p.notice").await;
+    assert!(replayed.contains("from version 1"), "{replayed}");
     screenshots(&browser, "webhooks").await;
 
     // A form whose CSRF token is not the session's is refused, and changes nothing.
@@ -305,6 +340,18 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     browser.close().await.expect("closed");
     drop(driver);
     server.terminate().await;
+}
+
+/// The status of a v2 request with Basic `user`:`password`.
+async fn basic_status(server: &TagdProcess, user: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .get(server.url("/v2/organization/labels"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
 }
 
 /// Waits until the element `css` shows exactly `expected`.
@@ -435,6 +482,29 @@ async fn the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_a
         names.contains("Acme") && !names.contains("Forged"),
         "{names}"
     );
+
+    // A segment's members as CSV: every user of the organization here.
+    let corp_id = admin.get_json("/admin/v1/orgs").await[0]["corp_id"]
+        .as_str()
+        .expect("corp_id")
+        .to_owned();
+    for user in ["u1", "u2"] {
+        let path = format!("/admin/v1/orgs/{corp_id}/users");
+        admin.created(&path, &json!({"user_id": user})).await;
+    }
+    let export = client
+        .post(console(&format!("/console/orgs/{corp_id}/segments/export")))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("filter", r#"{"all": []}"#)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(export.status(), 200);
+    assert!(export.headers()["content-disposition"]
+        .to_str()
+        .expect("text")
+        .starts_with("attachment"));
+    assert_eq!(export.text().await.expect("text"), "user_id\nu1\nu2\n");
 
     // An organization that does not exist is a page that says so.
     let missing = client

@@ -42,6 +42,10 @@ pub(super) fn routes() -> Router<AppState> {
             "/console/orgs/{corp_id}/credentials/delete",
             post(delete_credential),
         )
+        .route(
+            "/console/orgs/{corp_id}/credentials/password",
+            post(set_password),
+        )
         .route("/console/orgs/{corp_id}/groups", post(create_group))
         .route(
             "/console/orgs/{corp_id}/groups/{entity_id}/activate",
@@ -442,6 +446,19 @@ async fn delete_credential(
     let outcome = operator::delete_basic_credential(store, &corp_id, &form.username).await;
     forget_org(&state, &corp_id).await;
     after(&state, &signed, &corp_id, "page", outcome).await
+}
+
+/// A new password for a credential (its rotation): the old one is refused from then on.
+async fn set_password(
+    State(state): State<AppState>,
+    Path(corp_id): Path<String>,
+    Posted { signed, form }: Posted<CredentialForm>,
+) -> Response {
+    let store = state.store.as_ref();
+    let password = form.password.as_bytes();
+    let outcome = operator::set_basic_password(store, &corp_id, &form.username, password).await;
+    forget_org(&state, &corp_id).await;
+    after(&state, &signed, &corp_id, "credential", outcome.map(drop)).await
 }
 
 #[derive(Deserialize)]
