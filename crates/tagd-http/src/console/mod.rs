@@ -8,6 +8,8 @@
 //! its own. Errors are shown in words next to the form that caused them.
 
 mod builder;
+mod groups;
+mod org;
 mod orgs;
 mod segments;
 pub(crate) mod session;
@@ -43,6 +45,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .merge(orgs::routes())
+        .merge(org::routes())
+        .merge(groups::routes())
         .merge(users::routes())
         .merge(segments::routes())
         .merge(webhooks::routes())
