@@ -377,12 +377,28 @@ fn http() -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_and_csrf_tokens() {
+async fn on_sqlite_the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_and_csrf_tokens(
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite://{}", dir.path().join("console.db").display());
+    console_over_http(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_and_csrf_tokens(
+) {
+    let Some(fixture) = tagd_store_tests::harness::postgres().await else {
+        return;
+    };
+    console_over_http(&fixture.url).await;
+    fixture.cleanup().await;
+}
+
+/// The console over plain HTTP, on a server over `database` (a fresh one).
+async fn console_over_http(database: &str) {
     let admin_port = free_port();
     let admin_listen = format!("127.0.0.1:{admin_port}");
-    let server = TagdProcess::start(&database, &["--admin-listen", &admin_listen], None).await;
+    let server = TagdProcess::start(database, &["--admin-listen", &admin_listen], None).await;
     let admin_address = format!("http://{admin_listen}");
     let console = |path: &str| format!("{admin_address}{path}");
     let client = http();
@@ -505,6 +521,72 @@ async fn the_console_lives_on_the_admin_address_behind_a_strict_session_cookie_a
         .expect("text")
         .starts_with("attachment"));
     assert_eq!(export.text().await.expect("text"), "user_id\nu1\nu2\n");
+
+    // One organization's page cannot act on another's tag group: the group is not found
+    // there, and stays as it was.
+    let other = client
+        .post(console("/console/orgs"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("name", "Globex")])
+        .send()
+        .await
+        .expect("sent");
+    let globex = other.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let group = [
+        ("csrf", csrf.as_str()),
+        ("name", "VIP"),
+        ("variable_name", "vip"),
+        ("attribute", "define"),
+        ("category", "crm"),
+    ];
+    let made = client
+        .post(console(&format!("{globex}/groups")))
+        .header("cookie", &session)
+        .form(&group)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(made.status(), 303);
+    let page = client
+        .get(console(&globex))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let group_id = page
+        .split("/groups/")
+        .nth(1)
+        .map(|rest| rest[..32].to_owned())
+        .expect("the group's id in Globex's page");
+    let crossed = client
+        .post(console(&format!(
+            "/console/orgs/{corp_id}/groups/{group_id}/deactivate"
+        )))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(crossed.status(), 404);
+    let page = client
+        .get(console(&globex))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("badge\">active"),
+        "Globex's group is still active"
+    );
 
     // An organization that does not exist is a page that says so.
     let missing = client
