@@ -274,6 +274,19 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     click(&browser, "#not0").await;
     wait_for_text(&browser, "#count", "1").await;
     screenshots(&browser, "segments").await;
+    fill(&browser, "#segment-name", "VIPs").await;
+    click(
+        &browser,
+        "#segment-form button[type=submit]:not([formaction])",
+    )
+    .await;
+    let saved = text_of(&browser, "main p.notice").await;
+    assert!(saved.contains("Saved as segment VIPs"), "{saved}");
+    let listed = text_of(&browser, "main").await;
+    assert!(listed.contains(r#"{"tag":"vip"}"#), "{listed}");
+    // A reload shows the page again, without saving twice or repeating the notice.
+    browser.refresh().await.expect("reloaded");
+    assert!(browser.find(Locator::Css("main p.notice")).await.is_err());
 
     let webhooks = console(&format!("/console/orgs/{}/webhooks", acme.corp_id));
     browser.goto(&webhooks).await.expect("opened");
@@ -292,7 +305,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     )
     .await;
     click(&browser, "main form[action$='/replay'] button").await;
-    let replayed = text_of(&browser, "main p.notice").await;
+    let replayed = text_of(&browser, "#flash").await;
     assert!(replayed.contains("from version 1"), "{replayed}");
     screenshots(&browser, "webhooks").await;
 
@@ -419,6 +432,16 @@ async fn console_over_http(database: &str) {
         .expect("sent");
     assert_eq!(page.status(), 303);
     assert_eq!(page.headers()["location"], "/console/sign-in");
+
+    // A sign-in posted from another site is refused before it counts as a failed login.
+    let cross = client
+        .post(console("/console/sign-in"))
+        .header("origin", "http://elsewhere.example")
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cross.status(), 403);
 
     // A wrong token: refused in words, no cookie.
     let wrong = client

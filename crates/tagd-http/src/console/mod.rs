@@ -113,9 +113,9 @@ impl Signed {
         state.console.set_flash(&self.id, flash);
     }
 
-    /// The secret to show on this page, if an action just made one.
-    pub(crate) fn take_flash(&self, state: &AppState) -> Option<session::Flash> {
-        state.console.take_flash(&self.id)
+    /// What an action left for the page at `path`, if anything.
+    pub(crate) fn take_flash(&self, state: &AppState, path: &str) -> Option<session::Flash> {
+        state.console.take_flash(&self.id, path)
     }
 
     /// The refusal of a POST whose form does not carry this session's CSRF token (a form
@@ -316,7 +316,26 @@ impl FromRequestParts<AppState> for ClientIp {
 
 #[derive(Deserialize)]
 struct SignInForm {
+    #[serde(default)]
     token: String,
+}
+
+/// Whether the browser says the request came from another site (`Sec-Fetch-Site`, or an
+/// `Origin` that is not this host): such a sign-in is refused before it counts as a failed
+/// login, so a page elsewhere cannot lock the operator out by posting wrong tokens.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        _ => false,
+    }
 }
 
 /// Checks the admin token as the admin API does (the same throttle of failed logins per
@@ -324,6 +343,7 @@ struct SignInForm {
 async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let address = [AuthSubject::address(ip)];
@@ -335,6 +355,12 @@ async fn sign_in(
         };
         page(status, &form)
     };
+    if cross_site(&headers) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "Sign in from this console's own page: this form came from another site.",
+        );
+    }
     if let Err(retry_after) = state.auth_throttle.check(&address) {
         return refused(
             StatusCode::TOO_MANY_REQUESTS,

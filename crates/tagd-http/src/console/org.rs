@@ -4,7 +4,7 @@
 //! shown again by a redirect, or with the refusal beside the form that caused it.
 
 use super::orgs::{counts, NameForm};
-use super::session::Flash;
+use super::session::{Flash, Secret};
 use super::{failed, page, refusal, NoFields, Posted, Signed};
 use crate::AppState;
 use askama::Template;
@@ -86,7 +86,7 @@ struct OrgPage {
     apps: Vec<AppRow>,
     credentials: Vec<CredentialRow>,
     groups: Vec<GroupRow>,
-    shown_secret: Option<Flash>,
+    flash: Option<Flash>,
     error: Option<FormError>,
 }
 
@@ -105,7 +105,6 @@ async fn org_page(
     state: &AppState,
     signed: &Signed,
     corp_id: &str,
-    shown_secret: Option<Flash>,
     error: Option<(StatusCode, FormError)>,
 ) -> Response {
     let store = state.store.as_ref();
@@ -124,6 +123,10 @@ async fn org_page(
     let (status, error) = match error {
         Some((status, error)) => (status, Some(error)),
         None => (StatusCode::OK, None),
+    };
+    let flash = match error {
+        None => signed.take_flash(state, &org_path(&org.corp_id.to_string())),
+        Some(_) => None,
     };
     let view = OrgPage {
         signed_in: true,
@@ -160,7 +163,7 @@ async fn org_page(
                 active: g.is_active,
             })
             .collect(),
-        shown_secret,
+        flash,
         error,
     };
     page(status, &view)
@@ -171,8 +174,12 @@ async fn show(
     signed: Signed,
     Path(corp_id): Path<String>,
 ) -> Response {
-    let shown = signed.take_flash(&state);
-    org_page(&state, &signed, &corp_id, shown, None).await
+    org_page(&state, &signed, &corp_id, None).await
+}
+
+/// The organization's page.
+pub(super) fn org_path(corp_id: &str) -> String {
+    format!("/console/orgs/{corp_id}")
 }
 
 /// After an action: the organization's page again (a redirect, so a reload repeats nothing),
@@ -185,17 +192,11 @@ pub(super) async fn after(
     outcome: tagd_core::Result<()>,
 ) -> Response {
     match outcome {
-        Ok(()) => Redirect::to(&format!("/console/orgs/{corp_id}")).into_response(),
+        Ok(()) => Redirect::to(&org_path(corp_id)).into_response(),
         Err(e) => {
             let (status, message) = refusal(e);
-            org_page(
-                state,
-                signed,
-                corp_id,
-                None,
-                Some((status, FormError { form, message })),
-            )
-            .await
+            let error = FormError { form, message };
+            org_page(state, signed, corp_id, Some((status, error))).await
         }
     }
 }
@@ -208,10 +209,13 @@ async fn create_app(
     match operator::create_app(state.store.as_ref(), &corp_id, &form.name).await {
         Ok((app, secret)) => {
             let shown = Flash {
-                what: "App created",
-                label: "App secret",
-                secret,
-                app_id: Some(app.app_id.to_string()),
+                path: org_path(&corp_id),
+                notice: "App created.".to_owned(),
+                secret: Some(Secret {
+                    label: "App secret",
+                    value: secret,
+                    app_id: Some(app.app_id.to_string()),
+                }),
             };
             signed.flash(&state, shown);
             after(&state, &signed, &corp_id, "app", Ok(())).await
@@ -236,10 +240,14 @@ async fn rotate_app(
         Ok((app, secret)) => {
             state.forget_credentials_of(app.org_id);
             let shown = Flash {
-                what: "Secret rotated: the old secret and its tokens are refused from now on",
-                label: "New app secret",
-                secret,
-                app_id: Some(app.app_id.to_string()),
+                path: org_path(&path.corp_id),
+                notice: "Secret rotated: the old secret and its tokens are refused from now on."
+                    .to_owned(),
+                secret: Some(Secret {
+                    label: "New app secret",
+                    value: secret,
+                    app_id: Some(app.app_id.to_string()),
+                }),
             };
             signed.flash(&state, shown);
             after(&state, &signed, &path.corp_id, "page", Ok(())).await
@@ -327,5 +335,5 @@ async fn set_password(
     let password = form.password.as_bytes();
     let outcome = operator::set_basic_password(store, &corp_id, &form.username, password).await;
     forget_org(&state, &corp_id).await;
-    after(&state, &signed, &corp_id, "credential", outcome.map(drop)).await
+    after(&state, &signed, &corp_id, "password", outcome.map(drop)).await
 }

@@ -57,7 +57,11 @@ struct OrgsPage {
     error: Option<String>,
 }
 
-async fn orgs_page(state: &AppState, signed: &Signed, error: Option<String>) -> Response {
+async fn orgs_page(
+    state: &AppState,
+    signed: &Signed,
+    refused: Option<(StatusCode, String)>,
+) -> Response {
     let orgs = match state.store.list_orgs().await {
         Ok(orgs) => orgs,
         Err(e) => return failed(e, "/console/orgs", signed),
@@ -78,10 +82,9 @@ async fn orgs_page(state: &AppState, signed: &Signed, error: Option<String>) -> 
             disabled: org.disabled,
         });
     }
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let (status, error) = match refused {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
     };
     let view = OrgsPage {
         signed_in: true,
@@ -107,7 +110,7 @@ async fn create(
 ) -> Response {
     match operator::create_org(state.store.as_ref(), &form.name).await {
         Ok(org) => Redirect::to(&format!("/console/orgs/{}", org.corp_id)).into_response(),
-        Err(e) => orgs_page(&state, &signed, Some(refusal(e).1)).await,
+        Err(e) => orgs_page(&state, &signed, Some(refusal(e))).await,
     }
 }
 

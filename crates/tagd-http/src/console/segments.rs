@@ -3,17 +3,17 @@
 //! saving and exporting are the v5 API's operations on the index.
 
 use super::builder::{Builder, OPERATORS};
+use super::session::Flash;
 use super::{failed, page, refusal, Posted, Signed};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use std::collections::HashMap;
-use tagd_core::saved_segments::SegmentFields;
 use tagd_core::segments::{self, Filter};
 use tagd_core::{operator, Error, OrgId, Organization, Recorder};
 
@@ -60,6 +60,11 @@ struct CountFragment {
     count: Option<u64>,
     composed: Option<String>,
     count_error: Option<String>,
+}
+
+/// The organization's segments page.
+fn segments_path(corp_id: &str) -> String {
+    format!("/console/orgs/{corp_id}/segments")
 }
 
 /// What saving or exporting without a filter answers.
@@ -129,7 +134,6 @@ async fn segments_page(
     org: &Organization,
     form: HashMap<String, String>,
     save_error: Option<(StatusCode, String)>,
-    notice: Option<String>,
 ) -> Response {
     let store = state.store.as_ref();
     let listed = async {
@@ -142,9 +146,12 @@ async fn segments_page(
         Err(e) => return failed(e, "/console/orgs", signed),
     };
     let (count, composed, count_error) = count_of(state, org.id, &form).await;
-    let (status, save_error) = match save_error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
+    let (status, save_error, notice) = match save_error {
+        Some((status, text)) => (status, Some(text), None),
+        None => {
+            let flash = signed.take_flash(state, &segments_path(&org.corp_id.to_string()));
+            (StatusCode::OK, None, flash.map(|f| f.notice))
+        }
     };
     let view = SegmentsPage {
         signed_in: true,
@@ -185,7 +192,7 @@ async fn show(
     match operator::org_by_corp_id(state.store.as_ref(), &corp_id).await {
         Ok(org) => {
             let form = HashMap::from([("filter".to_owned(), opened.filter)]);
-            segments_page(&state, &signed, &org, form, None, None).await
+            segments_page(&state, &signed, &org, form, None).await
         }
         Err(e) => failed(e, "/console/orgs", &signed),
     }
@@ -228,22 +235,26 @@ async fn save(
         let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))?;
         let name = form.get("name").map_or("", String::as_str);
-        let fields = SegmentFields::parse(name, "", json)?;
-        let filter = segments::parse(&fields.filter, "filter")?;
-        state
-            .index
-            .check_saved_filter(org.id, &filter, None)
-            .await?;
-        store
-            .create_segment(org.id, &fields, &Recorder::none())
-            .await
+        let none = Recorder::none();
+        let saved = crate::v5::save_segment(&state, org.id, name, "", json, &none).await?;
+        Ok::<_, Error>((saved, text))
     };
     match saved.await {
-        Ok(segment) => {
+        Ok((segment, text)) => {
+            let path = segments_path(&org.corp_id.to_string());
             let notice = format!("Saved as segment {} ({}).", segment.name, segment.entity_id);
-            segments_page(&state, &signed, &org, form, None, Some(notice)).await
+            let flash = Flash {
+                path: path.clone(),
+                notice,
+                secret: None,
+            };
+            signed.flash(&state, flash);
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("filter", &text)
+                .finish();
+            Redirect::to(&format!("{path}?{query}")).into_response()
         }
-        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e)), None).await,
+        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e))).await,
     }
 }
 
@@ -273,6 +284,6 @@ async fn export(
             );
             response
         }
-        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e)), None).await,
+        Err(e) => segments_page(&state, &signed, &org, form, Some(refusal(e))).await,
     }
 }

@@ -19,23 +19,33 @@ pub const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 /// Most sessions kept at once; past it the oldest go first.
 const MAX_SESSIONS: usize = 1_000;
 
-/// A signed-in operator's session.
-#[derive(Clone, Debug)]
+/// A signed-in operator's session. No `Debug`: it holds the CSRF token and, for a moment, a
+/// secret.
+#[derive(Clone)]
 pub struct Session {
     /// Carried by every form and htmx request of the session, compared with what it sends.
     pub csrf: String,
     expires: Instant,
-    /// A secret to show on the next page only (after an action that made one, the browser
-    /// is redirected, so a reload neither repeats the action nor shows the secret again).
+    /// What an action left for the page it redirected to (so a reload neither repeats the
+    /// action nor shows a secret again).
     flash: Option<Flash>,
 }
 
-/// A secret made by an action, shown once.
-#[derive(Clone, Debug)]
+/// What an action leaves for one page, shown there once: a notice and maybe a secret it
+/// made. Another page (another organization's, in another tab) does not take it.
+#[derive(Clone)]
 pub struct Flash {
-    pub what: &'static str,
+    /// The path of the page it is for.
+    pub path: String,
+    pub notice: String,
+    pub secret: Option<Secret>,
+}
+
+/// A secret shown once.
+#[derive(Clone)]
+pub struct Secret {
     pub label: &'static str,
-    pub secret: String,
+    pub value: String,
     pub app_id: Option<String>,
 }
 
@@ -72,12 +82,16 @@ impl Sessions {
         (id, session)
     }
 
-    /// The live session of the cookie value `id`.
+    /// The live session of the cookie value `id` (an expired one is dropped, with anything
+    /// it still held).
     pub fn find(&self, id: &str) -> Option<Session> {
-        let live = self.live.lock().ok()?;
-        live.get(&sha256_hex(id))
-            .filter(|s| s.expires > Instant::now())
-            .cloned()
+        let mut live = self.live.lock().ok()?;
+        let key = sha256_hex(id);
+        if live.get(&key)?.expires <= Instant::now() {
+            live.remove(&key);
+            return None;
+        }
+        live.get(&key).cloned()
     }
 
     /// Keeps `flash` for the session's next page.
@@ -89,10 +103,15 @@ impl Sessions {
         }
     }
 
-    /// The session's flash, taken (shown once).
-    pub fn take_flash(&self, id: &str) -> Option<Flash> {
+    /// The session's flash for the page at `path`, taken (shown once).
+    pub fn take_flash(&self, id: &str, path: &str) -> Option<Flash> {
         let mut live = self.live.lock().ok()?;
-        live.get_mut(&sha256_hex(id))?.flash.take()
+        let flash = &mut live.get_mut(&sha256_hex(id))?.flash;
+        if flash.as_ref()?.path == path {
+            flash.take()
+        } else {
+            None
+        }
     }
 
     /// Ends the session `id` (sign-out).
@@ -115,5 +134,21 @@ mod tests {
         assert!(sessions.find("another id").is_none());
         sessions.close(&id);
         assert!(sessions.find(&id).is_none());
+    }
+
+    #[test]
+    fn a_flash_is_taken_once_and_only_by_the_page_it_is_for() {
+        let sessions = Sessions::default();
+        let (id, _) = sessions.open();
+        let flash = Flash {
+            path: "/console/orgs/a".into(),
+            notice: "made".into(),
+            secret: None,
+        };
+        sessions.set_flash(&id, flash);
+        assert!(sessions.take_flash(&id, "/console/orgs/b").is_none());
+        let taken = sessions.take_flash(&id, "/console/orgs/a");
+        assert_eq!(taken.map(|f| f.notice), Some("made".to_owned()));
+        assert!(sessions.take_flash(&id, "/console/orgs/a").is_none());
     }
 }

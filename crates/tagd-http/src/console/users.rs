@@ -92,7 +92,7 @@ async fn show(
     }
     let found = async {
         let user = UserId::parse(&view.user_id)?;
-        let tags = store.list_user_assignments(org.id, &user).await?;
+        let tags = state.index.list_user_assignments(org.id, &user).await?;
         let of_user = HistoryFilter {
             user: Some(user),
             ..Default::default()

@@ -1,20 +1,19 @@
 //! Webhooks: each endpoint with its state and most recent delivery attempts, and replay from
 //! a version (the v5 API's operations).
 
-use super::session::Flash;
+use super::session::{Flash, Secret};
 use super::{failed, page, refusal, Posted, Signed};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tagd_core::names::MAX_DESCRIPTION_CHARS;
 use tagd_core::timefmt::format_unix;
-use tagd_core::webhooks::{self, replay_position, WebhookUrl};
-use tagd_core::{operator, Description, Error, ExternalId, Organization, Recorder};
+use tagd_core::webhooks::replay_position;
+use tagd_core::{operator, Error, ExternalId, Organization, Recorder};
 
 /// Delivery attempts shown per endpoint.
 const ATTEMPTS_SHOWN: usize = 20;
@@ -57,16 +56,31 @@ struct WebhooksPage {
     corp_id: String,
     org_name: String,
     hooks: Vec<HookView>,
-    notice: Option<String>,
-    error: Option<String>,
-    shown_secret: Option<Flash>,
+    flash: Option<Flash>,
+    /// A refusal: the form it belongs beside (`create`, or the endpoint's id for its
+    /// replay) and its words.
+    error: Option<(String, String)>,
+}
+
+impl WebhooksPage {
+    fn error_for(&self, form: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f == form)
+            .map(|(_, message)| message.as_str())
+    }
+}
+
+/// The organization's webhooks page.
+fn hooks_path(corp_id: &str) -> String {
+    format!("/console/orgs/{corp_id}/webhooks")
 }
 
 async fn webhooks_page(
     state: &AppState,
     signed: &Signed,
     org: &Organization,
-    outcome: Result<Option<String>, (StatusCode, String)>,
+    refused: Option<(StatusCode, String, String)>,
 ) -> Response {
     let store = state.store.as_ref();
     let loaded = async {
@@ -105,9 +119,12 @@ async fn webhooks_page(
         Ok(hooks) => hooks,
         Err(e) => return failed(e, "/console/orgs", signed),
     };
-    let (status, notice, error) = match outcome {
-        Ok(notice) => (StatusCode::OK, notice, None),
-        Err((status, text)) => (status, None, Some(text)),
+    let (status, error, flash) = match refused {
+        Some((status, form, text)) => (status, Some((form, text)), None),
+        None => {
+            let flash = signed.take_flash(state, &hooks_path(&org.corp_id.to_string()));
+            (StatusCode::OK, None, flash)
+        }
     };
     let view = WebhooksPage {
         signed_in: true,
@@ -115,9 +132,8 @@ async fn webhooks_page(
         corp_id: org.corp_id.to_string(),
         org_name: org.name.clone(),
         hooks,
-        notice,
+        flash,
         error,
-        shown_secret: signed.take_flash(state),
     };
     page(status, &view)
 }
@@ -141,38 +157,29 @@ async fn create(
         Ok(org) => org,
         Err(e) => return failed(e, "/console/orgs", &signed),
     };
-    let created = async {
-        let url = WebhookUrl::parse(&form.url, state.config.webhook_allow_private)?;
-        let event_types = webhooks::parse_event_types(&[])?;
-        let description =
-            Description::parse("description", &form.description, MAX_DESCRIPTION_CHARS)?;
-        let secret = webhooks::generate_secret();
-        store
-            .create_webhook(
-                org.id,
-                &url,
-                &event_types,
-                &description,
-                &secret,
-                &Recorder::none(),
-            )
-            .await
-    };
+    let none = Recorder::none();
+    let created = crate::v5::new_webhook(&state, org.id, &form.url, &[], &form.description, &none);
     match created.await {
         Ok(hook) => {
-            signed.flash(
-                &state,
-                Flash {
-                    what: "Endpoint created: it receives the events committed from now on",
+            let path = hooks_path(&org.corp_id.to_string());
+            let flash = Flash {
+                path: path.clone(),
+                notice: "Endpoint created: it receives the events committed from now on."
+                    .to_owned(),
+                secret: Some(Secret {
                     label: "Signing secret",
-                    secret: hook.secret.clone(),
+                    value: hook.secret.clone(),
                     app_id: None,
-                },
-            );
-            axum::response::Redirect::to(&format!("/console/orgs/{corp_id}/webhooks"))
-                .into_response()
+                }),
+            };
+            signed.flash(&state, flash);
+            Redirect::to(&path).into_response()
         }
-        Err(e) => webhooks_page(&state, &signed, &org, Err(refusal(e))).await,
+        Err(e) => {
+            let (status, text) = refusal(e);
+            let refused = Some((status, "create".to_owned(), text));
+            webhooks_page(&state, &signed, &org, refused).await
+        }
     }
 }
 
@@ -182,7 +189,7 @@ async fn show(
     Path(corp_id): Path<String>,
 ) -> Response {
     match operator::org_by_corp_id(state.store.as_ref(), &corp_id).await {
-        Ok(org) => webhooks_page(&state, &signed, &org, Ok(None)).await,
+        Ok(org) => webhooks_page(&state, &signed, &org, None).await,
         Err(e) => failed(e, "/console/orgs", &signed),
     }
 }
@@ -220,13 +227,25 @@ async fn replay(
             .replay_webhook(org.id, &id, replay_position(from)?)
             .await
     };
-    let outcome = match replayed.await {
-        Ok(hook) => Ok(Some(format!(
-            "Endpoint {} delivers again from version {}.",
-            hook.webhook_id,
-            hook.delivered_version + 1
-        ))),
-        Err(e) => Err(refusal(e)),
-    };
-    webhooks_page(&state, &signed, &org, outcome).await
+    match replayed.await {
+        Ok(hook) => {
+            let path = hooks_path(&org.corp_id.to_string());
+            let flash = Flash {
+                path: path.clone(),
+                notice: format!(
+                    "Endpoint {} delivers again from version {}.",
+                    hook.webhook_id,
+                    hook.delivered_version + 1
+                ),
+                secret: None,
+            };
+            signed.flash(&state, flash);
+            Redirect::to(&path).into_response()
+        }
+        Err(e) => {
+            let (status, text) = refusal(e);
+            let refused = Some((status, path.webhook_id.clone(), text));
+            webhooks_page(&state, &signed, &org, refused).await
+        }
+    }
 }

@@ -90,16 +90,37 @@ pub(super) async fn create_segment(
     V5Json(body): V5Json<CreateSegment>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let fields = SegmentFields::parse(&body.name, &body.description, body.filter)?;
-    let filter = tagd_core::segments::parse(&fields.filter, "filter")?;
-    state.index.check_saved_filter(org, &filter, None).await?;
     let record = scope.recorder(|saved: &SavedSegment| {
         success(SegmentCreated {
             segment_id: saved.entity_id.to_string(),
         })
     });
-    let value = state.store.create_segment(org, &fields, &record).await?;
+    let value = save_segment(
+        &state,
+        org,
+        &body.name,
+        &body.description,
+        body.filter,
+        &record,
+    )
+    .await?;
     Ok(respond(&record, &value))
+}
+
+/// Saves a new segment of `org` after checking its fields, and its filter against the
+/// organization's tags and saved segments: the v5 API's and the console's one way to save.
+pub(crate) async fn save_segment(
+    state: &AppState,
+    org: tagd_core::OrgId,
+    name: &str,
+    description: &str,
+    filter: serde_json::Value,
+    record: &tagd_core::Recorder<SavedSegment>,
+) -> Result<SavedSegment, tagd_core::Error> {
+    let fields = SegmentFields::parse(name, description, filter)?;
+    let filter = tagd_core::segments::parse(&fields.filter, "filter")?;
+    state.index.check_saved_filter(org, &filter, None).await?;
+    state.store.create_segment(org, &fields, record).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -126,16 +126,41 @@ pub(super) async fn create_webhook(
     V5Json(body): V5Json<CreateWebhook>,
 ) -> V5Result {
     let org = caller.check_corp_id(&body.corp_id)?;
-    let url = WebhookUrl::parse(&body.url, state.config.webhook_allow_private)?;
-    let event_types = webhooks::parse_event_types(&body.event_types)?;
-    let description = description(&body.description)?;
-    let secret = webhooks::generate_secret();
     let record = scope.recorder(secret_reply);
-    let hook = state
-        .store
-        .create_webhook(org, &url, &event_types, &description, &secret, &record)
-        .await?;
+    let hook = new_webhook(
+        &state,
+        org,
+        &body.url,
+        &body.event_types,
+        &body.description,
+        &record,
+    )
+    .await?;
     Ok(respond(&record, &hook))
+}
+
+/// Creates an endpoint of `org` with a new secret, its URL checked against the server's SSRF
+/// setting: the v5 API's and the console's one way to make one.
+pub(crate) async fn new_webhook(
+    state: &AppState,
+    org: tagd_core::OrgId,
+    url: &str,
+    event_types: &[String],
+    description: &str,
+    record: &tagd_core::Recorder<Webhook>,
+) -> Result<Webhook, tagd_core::Error> {
+    let url = WebhookUrl::parse(url, state.config.webhook_allow_private)?;
+    let event_types = webhooks::parse_event_types(event_types)?;
+    let description = Description::parse(
+        "description",
+        description,
+        tagd_core::names::MAX_DESCRIPTION_CHARS,
+    )?;
+    let secret = webhooks::generate_secret();
+    state
+        .store
+        .create_webhook(org, &url, &event_types, &description, &secret, record)
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
