@@ -116,6 +116,49 @@ async fn click(browser: &Client, css: &str) {
         .expect("clicked");
 }
 
+/// Marks the page in the browser, so that [`until_new_page`] can tell when another replaced it.
+async fn mark_page(browser: &Client) {
+    browser
+        .execute("window.__tagdOldPage = true;", vec![])
+        .await
+        .expect("script ran");
+}
+
+/// Waits until the marked page has been replaced by a loaded one (a form's answer, or the
+/// page it redirected to): the click that sent the form returns before that.
+async fn until_new_page(browser: &Client, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = browser
+            .execute(
+                "return window.__tagdOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .expect("script ran");
+        if loaded == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not load a new page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks the button `css` that sends a form, and waits for the answer's page.
+async fn submit(browser: &Client, css: &str) {
+    mark_page(browser).await;
+    click(browser, css).await;
+    until_new_page(browser, css).await;
+}
+
+/// Types `text` into the field `css` and presses Enter (the keyboard alone sends the form),
+/// then waits for the answer's page.
+async fn fill_and_enter(browser: &Client, css: &str, text: &str) {
+    mark_page(browser).await;
+    fill(browser, css, &format!("{text}\u{E007}")).await;
+    until_new_page(browser, css).await;
+}
+
 /// Whether `app_id`/`secret` get a v5 token from `server`.
 async fn issues_token(server: &TagdProcess, app_id: &str, secret: &str) -> bool {
     let answer = reqwest::Client::new()
@@ -168,13 +211,13 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         .path()
         .ends_with("/console/sign-in"));
     screenshots(&browser, "sign-in").await;
-    fill(&browser, "#token", "not-the-admin-token\u{E007}").await;
+    fill_and_enter(&browser, "#token", "not-the-admin-token").await;
     let refused = text_of(&browser, "#token-error").await;
     assert!(
         refused.contains("not this server's admin token"),
         "{refused}"
     );
-    fill(&browser, "#token", &format!("{ADMIN_TOKEN}\u{E007}")).await;
+    fill_and_enter(&browser, "#token", ADMIN_TOKEN).await;
     let heading = text_of(&browser, "main h1").await;
     assert_eq!(heading, "Organizations");
     let listed = text_of(&browser, "main table").await;
@@ -183,17 +226,17 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
 
     // Create an organization and an app; the secret is shown once and issues tokens.
     fill(&browser, "#org-name", "Globex").await;
-    click(&browser, "form[action='/console/orgs'] button").await;
+    submit(&browser, "form[action='/console/orgs'] button").await;
     assert_eq!(text_of(&browser, "main h1").await, "Globex");
     fill(&browser, "#app-name", "loyalty").await;
-    click(&browser, "form[action$='/apps'] button").await;
+    submit(&browser, "form[action$='/apps'] button").await;
     let first_secret = text_of(&browser, "#shown-secret").await;
     let app_id = text_of(&browser, "#shown-app-id").await;
     assert!(issues_token(&server, &app_id, &first_secret).await);
     screenshots(&browser, "organization").await;
 
     // Rotate it: a new secret, and the old one no longer issues tokens.
-    click(&browser, "form[action$='/rotate'] button").await;
+    submit(&browser, "form[action$='/rotate'] button").await;
     let second_secret = text_of(&browser, "#shown-secret").await;
     assert_ne!(first_secret, second_secret);
     assert!(!issues_token(&server, &app_id, &first_secret).await);
@@ -205,7 +248,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     // A v2 credential, then a new password for it: the old one is refused from then on.
     fill(&browser, "#cred-user", "loyalty").await;
     fill(&browser, "#cred-password", "first-password").await;
-    click(&browser, "form[action$='/credentials'] button").await;
+    submit(&browser, "form[action$='/credentials'] button").await;
     assert_eq!(
         basic_status(&server, "loyalty", "first-password").await,
         200
@@ -217,7 +260,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         "second-password",
     )
     .await;
-    click(&browser, "details.password button").await;
+    submit(&browser, "details.password button").await;
     assert_eq!(
         basic_status(&server, "loyalty", "first-password").await,
         401
@@ -237,7 +280,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         .await
         .expect("script ran");
     fill(&browser, "#group-variable", "not a name").await;
-    click(&browser, "form[action$='/groups'] button").await;
+    submit(&browser, "form[action$='/groups'] button").await;
     let group_error = text_of(&browser, "#group-error").await;
     assert!(group_error.contains("variable_name"), "{group_error}");
 
@@ -275,7 +318,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     wait_for_text(&browser, "#count", "1").await;
     screenshots(&browser, "segments").await;
     fill(&browser, "#segment-name", "VIPs").await;
-    click(
+    submit(
         &browser,
         "#segment-form button[type=submit]:not([formaction])",
     )
@@ -293,7 +336,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
     let page = text_of(&browser, "main").await;
     assert!(page.contains("127.0.0.1:9/hook"), "{page}");
     fill(&browser, "#hook-url", "http://127.0.0.1:9/console-hook").await;
-    click(&browser, "form[action$='/webhooks'] button").await;
+    submit(&browser, "form[action$='/webhooks'] button").await;
     let secret = text_of(&browser, "#shown-secret").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     let page = text_of(&browser, "main").await;
@@ -304,7 +347,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         "1",
     )
     .await;
-    click(&browser, "main form[action$='/replay'] button").await;
+    submit(&browser, "main form[action$='/replay'] button").await;
     let replayed = text_of(&browser, "#flash").await;
     assert!(replayed.contains("from version 1"), "{replayed}");
     screenshots(&browser, "webhooks").await;
@@ -322,7 +365,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         )
         .await
         .expect("script ran");
-    click(&browser, "form[action='/console/orgs'] button").await;
+    submit(&browser, "form[action='/console/orgs'] button").await;
     assert_eq!(text_of(&browser, "main h1").await, "Form refused");
     let orgs = admin.get_json("/admin/v1/orgs").await;
     assert!(!orgs.to_string().contains("Forged"), "{orgs}");
@@ -332,7 +375,7 @@ async fn an_operator_signs_in_manages_an_organization_finds_a_user_counts_an_aud
         .goto(&console("/console/orgs"))
         .await
         .expect("opened");
-    click(&browser, "header form button").await;
+    submit(&browser, "header form button").await;
     assert!(browser
         .current_url()
         .await
