@@ -450,6 +450,28 @@ async fn on_postgres_the_console_lives_on_the_admin_address_behind_a_strict_sess
     fixture.cleanup().await;
 }
 
+/// A signed-in operator's browser, seen as HTTP: every request sends the session cookie.
+struct SignedIn {
+    client: reqwest::Client,
+    address: String,
+    cookie: String,
+}
+
+impl SignedIn {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        let request = self.client.get(url).header("cookie", &self.cookie);
+        request.send().await.expect("sent")
+    }
+
+    /// POST of `form` (URL-encoded, as a browser sends it).
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        let request = self.client.post(url).header("cookie", &self.cookie);
+        request.form(form).send().await.expect("sent")
+    }
+}
+
 /// The console over plain HTTP, on a server over `database` (a fresh one).
 async fn console_over_http(database: &str) {
     let admin_port = free_port();
@@ -516,15 +538,14 @@ async fn console_over_http(database: &str) {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
-    let session = cookie.split(';').next().expect("name=value").to_owned();
+    let operator = SignedIn {
+        client: client.clone(),
+        address: admin_address.clone(),
+        cookie: cookie.split(';').next().expect("name=value").to_owned(),
+    };
 
     // Pages are not cached, framed, or allowed scripts from elsewhere.
-    let orgs = client
-        .get(console("/console/orgs"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("sent");
+    let orgs = operator.get("/console/orgs").await;
     assert_eq!(orgs.status(), 200);
     assert_eq!(orgs.headers()["x-frame-options"], "DENY");
     assert_eq!(orgs.headers()["cache-control"], "no-store");
@@ -541,21 +562,16 @@ async fn console_over_http(database: &str) {
         .to_owned();
 
     // A form without the session's CSRF token changes nothing; with it, it works.
-    let forged = client
-        .post(console("/console/orgs"))
-        .header("cookie", &session)
-        .form(&[("csrf", "forged"), ("name", "Forged")])
-        .send()
-        .await
-        .expect("sent");
+    let forged = operator
+        .post("/console/orgs", &[("csrf", "forged"), ("name", "Forged")])
+        .await;
     assert_eq!(forged.status(), 403);
-    let created = client
-        .post(console("/console/orgs"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str()), ("name", "Acme")])
-        .send()
-        .await
-        .expect("sent");
+    let created = operator
+        .post(
+            "/console/orgs",
+            &[("csrf", csrf.as_str()), ("name", "Acme")],
+        )
+        .await;
     assert_eq!(created.status(), 303);
     let admin =
         support::client::AdminClient::new(reqwest::Client::new(), &admin_address, ADMIN_TOKEN);
@@ -574,13 +590,12 @@ async fn console_over_http(database: &str) {
         let path = format!("/admin/v1/orgs/{corp_id}/users");
         admin.created(&path, &json!({"user_id": user})).await;
     }
-    let export = client
-        .post(console(&format!("/console/orgs/{corp_id}/segments/export")))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str()), ("filter", r#"{"all": []}"#)])
-        .send()
-        .await
-        .expect("sent");
+    let export = operator
+        .post(
+            &format!("/console/orgs/{corp_id}/segments/export"),
+            &[("csrf", csrf.as_str()), ("filter", r#"{"all": []}"#)],
+        )
+        .await;
     assert_eq!(export.status(), 200);
     assert!(export.headers()["content-disposition"]
         .to_str()
@@ -590,13 +605,12 @@ async fn console_over_http(database: &str) {
 
     // One organization's page cannot act on another's tag group: the group is not found
     // there, and stays as it was.
-    let other = client
-        .post(console("/console/orgs"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str()), ("name", "Globex")])
-        .send()
-        .await
-        .expect("sent");
+    let other = operator
+        .post(
+            "/console/orgs",
+            &[("csrf", csrf.as_str()), ("name", "Globex")],
+        )
+        .await;
     let globex = other.headers()["location"]
         .to_str()
         .expect("text")
@@ -608,76 +622,39 @@ async fn console_over_http(database: &str) {
         ("attribute", "define"),
         ("category", "crm"),
     ];
-    let made = client
-        .post(console(&format!("{globex}/groups")))
-        .header("cookie", &session)
-        .form(&group)
-        .send()
-        .await
-        .expect("sent");
+    let made = operator.post(&format!("{globex}/groups"), &group).await;
     assert_eq!(made.status(), 303);
-    let page = client
-        .get(console(&globex))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let page = operator.get(&globex).await.text().await.expect("text");
     let group_id = page
         .split("/groups/")
         .nth(1)
         .map(|rest| rest[..32].to_owned())
         .expect("the group's id in Globex's page");
-    let crossed = client
-        .post(console(&format!(
-            "/console/orgs/{corp_id}/groups/{group_id}/deactivate"
-        )))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("sent");
+    let crossed = operator
+        .post(
+            &format!("/console/orgs/{corp_id}/groups/{group_id}/deactivate"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
     assert_eq!(crossed.status(), 404);
-    let page = client
-        .get(console(&globex))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let page = operator.get(&globex).await.text().await.expect("text");
     assert!(
         page.contains("badge\">active"),
         "Globex's group is still active"
     );
 
     // An organization that does not exist is a page that says so.
-    let missing = client
-        .get(console(&format!("/console/orgs/{}", "0".repeat(32))))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("sent");
+    let missing = operator
+        .get(&format!("/console/orgs/{}", "0".repeat(32)))
+        .await;
     assert_eq!(missing.status(), 404);
 
     // Signed out, the same cookie is worth nothing.
-    let out = client
-        .post(console("/console/sign-out"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("sent");
+    let out = operator
+        .post("/console/sign-out", &[("csrf", csrf.as_str())])
+        .await;
     assert_eq!(out.status(), 303);
-    let after = client
-        .get(console("/console/orgs"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("sent");
+    let after = operator.get("/console/orgs").await;
     assert_eq!(after.status(), 303);
     server.terminate().await;
 }

@@ -72,11 +72,14 @@ fn no_filter() -> Error {
     Error::invalid("filter", "choose a tag in a condition, or type a filter")
 }
 
+/// The JSON of a filter typed or composed on the page.
+fn filter_json(text: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(text).map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))
+}
+
 /// `filter` parsed from JSON text.
 fn parse_filter(text: &str) -> Result<Filter, Error> {
-    let json: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))?;
-    segments::parse(&json, "filter")
+    segments::parse(&filter_json(text)?, "filter")
 }
 
 /// The filter a posted form asks for, as JSON text: the one typed, else the one the
@@ -232,8 +235,7 @@ async fn save(
         let text = requested(&state, org.id, &form)
             .await?
             .ok_or_else(no_filter)?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::invalid("filter", format!("not JSON: {e}")))?;
+        let json = filter_json(&text)?;
         let name = form.get("name").map_or("", String::as_str);
         let none = Recorder::none();
         let saved = crate::v5::save_segment(&state, org.id, name, "", json, &none).await?;
