@@ -1,5 +1,6 @@
 //! The index is derived state: after random sequences of writes, on both backends, every
-//! user's tags and labels and every group's holders read from memory equal what SQL answers.
+//! user's tags and labels, every group's holders, and the organization's counts of users and
+//! live values read from memory equal what SQL answers.
 //! Three indexes watch each sequence: one kept current by the store's own writes (this
 //! server), one that only follows the log (another server), and one loaded afresh at the end.
 
@@ -53,6 +54,16 @@ async fn assert_matches(world: &World, index: &RwLock<OrgIndex>, which: &str) {
         let sql: Vec<UserId> = sql.into_iter().collect();
         assert_eq!(memory, sql, "{which}: holders of {}", group.variable_name);
     }
+    // An overview's counts (the console's): users and live values once due expiries are
+    // dropped, as `Index::counts` answers them, equal SQL's count of every row.
+    let counted = {
+        let mut index = index.write().expect("not poisoned");
+        index.expire_due(tagd_core::timefmt::now_unix());
+        (index.user_count() as i64, index.live_values() as i64)
+    };
+    let sql = world.store.org_counts(world.org).await.expect("SQL counts");
+    let sql = (sql.users, sql.live_assignments);
+    assert_eq!(counted, sql, "{which}: users and live values");
 }
 
 /// Gives every other assignment a random external id, as ids made before they were computed
